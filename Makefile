@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+STAMP := $(VENV)/.installed-requirements
+DEMO_DIR ?= $(CURDIR)/data/demo
+
+.PHONY: install test test-fast demo bench lint clean
+
+$(STAMP): requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check bundle tests benchmarks
+
+test: lint
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+demo: install
+	cd bundle && $(PY) -m scripts.demo --out $(DEMO_DIR)
+
+bench: install
+	cd bundle && $(PY) ../benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) data runs eval .pytest_cache
