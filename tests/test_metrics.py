@@ -1,0 +1,181 @@
+"""Spindle volume, shape and the MONAI metric / ignite handler, against hand-built masks with known answers."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Engine
+from monai.data import MetaTensor
+from scripts.metrics import (
+    FRAME_METRIC_COLUMNS,
+    SpindleVolumeHandler,
+    SpindleVolumeMetric,
+    dice_score,
+    frame_metrics,
+    relative_volume_error,
+    shape_descriptors,
+    spacing_from_meta,
+    spindle_volume_um3,
+)
+
+SPACING = (0.17, 0.17, 2.0)
+VOXEL_UM3 = 0.17 * 0.17 * 2.0  # 0.0578 um^3
+
+
+def box_mask(shape, lo, hi):
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = 1
+    return mask
+
+
+def test_box_volume_is_voxel_count_times_voxel_volume():
+    mask = box_mask((40, 40, 12), (5, 5, 2), (15, 15, 7))  # 10 x 10 x 5 voxels
+    assert spindle_volume_um3(mask, SPACING) == pytest.approx(500 * 0.0578, rel=1e-12)
+    # channel-first tensors, bool masks and 0/255 masks give the same volume
+    assert spindle_volume_um3(torch.from_numpy(mask)[None], SPACING) == pytest.approx(28.9)
+    assert spindle_volume_um3(mask.astype(bool), SPACING) == pytest.approx(28.9)
+    assert spindle_volume_um3(mask * 255, SPACING) == pytest.approx(28.9)
+
+
+def test_volume_uses_the_given_spacing_not_a_default():
+    mask = box_mask((8, 8, 8), (0, 0, 0), (2, 3, 4))  # 24 voxels
+    assert spindle_volume_um3(mask, (0.5, 0.25, 1.0)) == pytest.approx(24 * 0.125)
+    with pytest.raises(ValueError, match="spacing"):
+        spindle_volume_um3(mask, (0.17, 0.17))
+
+
+def test_elongated_box_length_width_and_centroid_in_um():
+    # 30 voxels along y (5.1 um), 2 slices along z (4.0 um), 10 along x (1.7 um): length along y, width along z.
+    mask = box_mask((40, 50, 10), (10, 5, 3), (20, 35, 5))
+    shape = shape_descriptors(mask, SPACING)
+    assert shape["length_um"] == pytest.approx(30 * 0.17)
+    assert shape["width_um"] == pytest.approx(2 * 2.0)
+    assert shape["centroid_x_um"] == pytest.approx(14.5 * 0.17)
+    assert shape["centroid_y_um"] == pytest.approx(19.5 * 0.17)
+    assert shape["centroid_z_um"] == pytest.approx(3.5 * 2.0)
+    assert shape["volume_um3"] == pytest.approx(600 * VOXEL_UM3)
+    assert shape["n_components"] == 1
+
+
+def test_anisotropic_spacing_decides_the_major_axis():
+    # 20 voxels along x (3.4 um) but 4 slices along z at 2 um (8 um): the pole-to-pole axis is z.
+    mask = box_mask((30, 30, 10), (5, 10, 2), (25, 12, 6))
+    shape = shape_descriptors(mask, SPACING)
+    assert shape["length_um"] == pytest.approx(8.0)
+    assert shape["width_um"] == pytest.approx(3.4)
+
+
+def test_rotated_ellipsoid_principal_lengths():
+    # Isotropic 0.2 um voxels; semi-axes 8 um and 3 um, major axis at 30 degrees in the x-y plane.
+    spacing = (0.2, 0.2, 0.2)
+    n = 101
+    grid = (np.indices((n, n, 41)).astype(float) - np.array([50, 50, 20])[:, None, None, None]) * 0.2
+    angle = math.radians(30.0)
+    u = grid[0] * math.cos(angle) + grid[1] * math.sin(angle)
+    v = -grid[0] * math.sin(angle) + grid[1] * math.cos(angle)
+    mask = (u / 8.0) ** 2 + (v / 3.0) ** 2 + (grid[2] / 3.0) ** 2 <= 1.0
+    shape = shape_descriptors(mask, spacing)
+    # Discretisation adds at most about one voxel footprint (<= 0.28 um) to a 16 um / 6 um extent.
+    assert shape["length_um"] == pytest.approx(16.0, abs=0.35)
+    assert shape["width_um"] == pytest.approx(6.0, abs=0.35)
+    assert shape["centroid_x_um"] == pytest.approx(50 * 0.2, abs=1e-9)
+    assert shape["volume_um3"] == pytest.approx(4 / 3 * math.pi * 8 * 3 * 3, rel=0.02)
+
+
+def test_two_blobs_are_two_components_and_diagonal_neighbours_are_one():
+    mask = box_mask((30, 30, 6), (2, 2, 1), (6, 6, 3)) | box_mask((30, 30, 6), (20, 20, 1), (24, 24, 3))
+    assert shape_descriptors(mask, SPACING)["n_components"] == 2
+    diagonal = np.zeros((4, 4, 4), dtype=bool)
+    diagonal[0, 0, 0] = diagonal[1, 1, 1] = True  # touch at a corner: one component under 26-connectivity
+    assert shape_descriptors(diagonal, SPACING)["n_components"] == 1
+
+
+def test_empty_mask_shape():
+    shape = shape_descriptors(np.zeros((5, 5, 5)), SPACING)
+    assert shape["volume_um3"] == 0.0 and shape["length_um"] == 0.0 and shape["n_components"] == 0
+    assert math.isnan(shape["centroid_x_um"])
+
+
+def test_dice_and_relative_error_hand_values():
+    ref = box_mask((20, 20, 4), (0, 0, 0), (10, 10, 1))  # 100 voxels
+    pred = box_mask((20, 20, 4), (0, 5, 0), (10, 15, 1))  # 100 voxels, 50 shared
+    assert dice_score(pred, ref) == pytest.approx(0.5)
+    assert dice_score(np.zeros_like(ref), np.zeros_like(ref)) == 1.0
+    assert relative_volume_error(12.0, 10.0) == pytest.approx(0.2)
+    assert relative_volume_error(0.0, 0.0) == 0.0
+    assert math.isnan(relative_volume_error(1.0, 0.0))
+    row = frame_metrics(pred[:, :8], ref[:, :8], SPACING)  # pred keeps 30 voxels, ref 80, 30 shared
+    assert row["volume_um3"] == pytest.approx(30 * VOXEL_UM3)
+    assert row["ref_volume_um3"] == pytest.approx(80 * VOXEL_UM3)
+    assert row["abs_volume_error_um3"] == pytest.approx(50 * VOXEL_UM3)
+    assert row["rel_volume_error"] == pytest.approx(-50 / 80)
+    assert row["dice"] == pytest.approx(60 / 110)
+    unlabelled = frame_metrics(pred, None, SPACING)
+    assert unlabelled["volume_um3"] == pytest.approx(100 * VOXEL_UM3) and math.isnan(unlabelled["dice"])
+
+
+def test_spacing_from_meta_prefers_spacing_um_then_pixdim_then_affine():
+    data = torch.zeros(1, 4, 4, 4)
+    assert spacing_from_meta(MetaTensor(data, meta={"spacing_um": (0.2, 0.3, 1.5)})) == pytest.approx((0.2, 0.3, 1.5))
+    pixdim = [1.0, 0.1, 0.1, 3.0, 1, 1, 1, 1]
+    assert spacing_from_meta(MetaTensor(data, meta={"pixdim": pixdim})) == pytest.approx((0.1, 0.1, 3.0))
+    affine = torch.diag(torch.tensor([0.4, 0.5, 2.5, 1.0], dtype=torch.float64))
+    assert spacing_from_meta(MetaTensor(data, affine=affine)) == pytest.approx((0.4, 0.5, 2.5))
+    with pytest.raises(ValueError, match="no spacing"):
+        spacing_from_meta(torch.zeros(1, 4, 4, 4))
+
+
+def _labelled_pair(spacing):
+    ref = torch.from_numpy(box_mask((20, 20, 4), (0, 0, 0), (10, 10, 1))).float()[None]  # 100 voxels
+    pred = torch.from_numpy(box_mask((20, 20, 4), (0, 5, 0), (10, 15, 1))).float()[None]
+    meta = {"spacing_um": spacing, "filename_or_obj": "exp1/oocyte01.tif"}
+    return MetaTensor(pred, meta=dict(meta)), MetaTensor(ref, meta=dict(meta))
+
+
+def test_metric_reads_spacing_per_item_and_buffers_one_row_per_frame():
+    pred_a, ref_a = _labelled_pair((0.17, 0.17, 2.0))
+    pred_b, ref_b = _labelled_pair((0.1, 0.1, 1.0))
+    metric = SpindleVolumeMetric(summary="mae_um3")
+    metric([pred_a, pred_b], [ref_a, ref_b])
+    buffer = metric.get_buffer()
+    assert buffer.shape == (2, len(FRAME_METRIC_COLUMNS))
+    assert buffer[0, 0].item() == pytest.approx(100 * VOXEL_UM3)
+    assert buffer[1, 0].item() == pytest.approx(100 * 0.01)
+    assert buffer[:, 4].tolist() == pytest.approx([0.5, 0.5])
+    assert metric.aggregate().item() == pytest.approx(0.0)  # same voxel count: no volume error
+
+
+def test_metric_on_one_hot_batch_and_median_summary():
+    pred, ref = _labelled_pair(SPACING)
+    one_hot_pred = torch.cat([1 - pred.as_tensor(), pred.as_tensor()])[None]  # (1, 2, X, Y, Z)
+    bigger = torch.zeros_like(ref.as_tensor())
+    bigger[0, :10, :12, 0] = 1  # 120 voxels: +20 % against the 100-voxel reference
+    metric = SpindleVolumeMetric(summary="median_abs_rel_volume_error", spacing_um_xyz=SPACING)
+    metric(one_hot_pred, ref.as_tensor()[None])
+    metric(bigger[None], ref.as_tensor()[None])
+    metric(bigger[None], None)  # unlabelled frame: counted in the buffer, left out of the error summary
+    assert metric.get_buffer().shape[0] == 3
+    assert metric.aggregate().item() == pytest.approx(0.1)  # median of |0.0| and |0.2|
+
+
+def test_ignite_handler_reports_mean_dice_and_details():
+    pred, ref = _labelled_pair(SPACING)
+    frames = [{"pred": pred, "label": ref}, {"pred": ref, "label": ref}]
+    engine = Engine(lambda engine, batch: [batch])
+    SpindleVolumeHandler(summary="mean_dice").attach(engine, "val_mean_dice")
+    engine.run(frames)
+    assert engine.state.metrics["val_mean_dice"] == pytest.approx(0.75)  # (0.5 + 1.0) / 2
+    assert engine.state.metric_details["val_mean_dice"].shape == (2, len(FRAME_METRIC_COLUMNS))
+
+
+def test_metric_reads_spacing_from_a_collated_batch():
+    from monai.data import list_data_collate
+
+    pred_a, _ = _labelled_pair((0.17, 0.17, 2.0))
+    pred_b, _ = _labelled_pair((0.1, 0.1, 1.0))
+    batch = list_data_collate([{"pred": pred_a}, {"pred": pred_b}])["pred"]  # (2, 1, X, Y, Z), batched meta
+    assert spacing_from_meta(batch, index=1) == pytest.approx((0.1, 0.1, 1.0))
+    metric = SpindleVolumeMetric(summary="mean_volume_um3")
+    metric(batch, None)
+    assert metric.get_buffer()[:, 0].tolist() == pytest.approx([100 * VOXEL_UM3, 100 * 0.01])
