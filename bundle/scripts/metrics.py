@@ -31,7 +31,7 @@ from scipy import ndimage
 FRAME_METRIC_COLUMNS = ("volume_um3", "ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")
 
 # Full (26-)connectivity in 3D, the same neighbourhood MONAI's KeepLargestConnectedComponent uses by default.
-_FULL_CONNECTIVITY_3D = np.ones((3, 3, 3), dtype=bool)
+FULL_CONNECTIVITY_3D = np.ones((3, 3, 3), dtype=bool)
 
 
 def _as_binary_xyz(mask: Any) -> np.ndarray:
@@ -100,7 +100,7 @@ def frame_metrics(pred: Any, ref: Any | None, spacing_um_xyz: Sequence[float]) -
 
 def count_components(mask: Any) -> int:
     """Number of 26-connected components of the mask (1 for a normal spindle; 2+ hints at a split or multipolar one)."""
-    _, n_components = ndimage.label(_as_binary_xyz(mask), structure=_FULL_CONNECTIVITY_3D)
+    _, n_components = ndimage.label(_as_binary_xyz(mask), structure=FULL_CONNECTIVITY_3D)
     return int(n_components)
 
 
