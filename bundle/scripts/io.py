@@ -9,11 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
+import nibabel as nib
 import numpy as np
 import tifffile
+import torch
+from monai.config import DtypeLike, KeysCollection
+from monai.data import ImageReader, MetaTensor
+from monai.transforms import MapTransform
+from monai.utils import MetaKeys, SpaceKeys
 
 
 @contextlib.contextmanager
@@ -79,3 +88,579 @@ def write_mask_hyperstack(
     return write_imagej_hyperstack(
         path, (masks_tzyx > 0).astype(np.uint8), "TZYX", spacing_um_xyz, frame_interval_min
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading: one frame, one channel of a time series, without loading the series.
+# --------------------------------------------------------------------------------------------------
+
+DEFAULT_SPACING_UM: tuple[float, float, float] = (0.17, 0.17, 2.0)
+"""Fallback voxel size (x, y, z) in um, used only for files that carry no calibration (with a warning).
+Configs pass their own value; this is the default of the functions' ``default_spacing_um`` argument."""
+
+TIFF_SUFFIXES = ("tif", "tiff", "ome.tif", "ome.tiff")
+NIFTI_SUFFIXES = ("nii", "nii.gz")
+
+# Length units as they appear in ImageJ descriptions, OME-XML and NIfTI headers -> factor to um.
+_UM_PER_UNIT = {
+    "um": 1.0, "µm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
+    "nm": 1e-3, "nanometer": 1e-3, "å": 1e-4, "angstrom": 1e-4, "pm": 1e-6,
+    "mm": 1e3, "millimeter": 1e3, "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6, "inch": 25400.0,
+}
+# Unit strings that mean "no physical unit" (ImageJ writes 'pixel' for an uncalibrated image).
+_NO_UNIT = {"", "pixel", "pixels", "px", "unknown", "none"}
+# Time units -> factor to minutes (ImageJ 'tunit', OME TimeIncrementUnit).
+_MIN_PER_TIME_UNIT = {
+    "s": 1 / 60, "sec": 1 / 60, "second": 1 / 60, "seconds": 1 / 60,
+    "ms": 1 / 60000, "msec": 1 / 60000,
+    "min": 1.0, "minute": 1.0, "minutes": 1.0,
+    "h": 60.0, "hr": 60.0, "hour": 60.0, "hours": 60.0,
+}
+
+
+class SpindleDataError(ValueError):
+    """Input data that the bundle cannot use as it is; the message names the file, the frame and
+    what was expected versus what was found, so that a user can fix the file."""
+
+
+def _error(path, frame, problem: str) -> SpindleDataError:
+    where = f"{path}" if frame is None else f"{path} (frame {frame})"
+    return SpindleDataError(f"{where}: {problem}")
+
+
+def _normalise_unit(unit) -> str:
+    """'\\u00B5m', 'μm' (Greek mu) and 'µm' (micro sign) all become 'µm'; lower case, no blanks."""
+    text = str(unit if unit is not None else "").strip().lower()
+    return text.replace("\\u00b5", "µ").replace("μ", "µ")
+
+
+def _um_per_unit(unit, path) -> float | None:
+    """Factor from ``unit`` to um; None for 'pixel' / no unit; SpindleDataError for a unit we do not know."""
+    text = _normalise_unit(unit)
+    if text in _NO_UNIT:
+        return None
+    if text not in _UM_PER_UNIT:
+        raise _error(path, None, f"unknown length unit {unit!r} in the file's calibration; expected one of "
+                                 f"{sorted(_UM_PER_UNIT)} or 'pixel'")
+    return _UM_PER_UNIT[text]
+
+
+def _positive(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) and value > 0 else None
+
+
+def _is_suffix(path, suffixes: Sequence[str]) -> bool:
+    name = str(path).lower()
+    return any(name.endswith("." + s) for s in suffixes)
+
+
+@dataclass
+class ImageInfo:
+    """What a file's metadata says about it, read without touching the pixel data.
+
+    ``axes`` / ``shape`` are the file's own (tifffile's series axes, length-1 axes squeezed, e.g. 'TZCYX';
+    NIfTI: 'XYZ' or 'XYZT'). ``spacing_um`` is (x, y, z) in um, each entry None where the file has no value.
+    """
+
+    path: Path
+    axes: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    spacing_um: tuple[float | None, float | None, float | None]
+    spacing_note: str = ""
+    frame_interval_min: float | None = None
+
+    @property
+    def n_frames(self) -> int:
+        """Number of time points (1 for a file without a T axis)."""
+        return self.shape[self.axes.index("T")] if "T" in self.axes else 1
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels (1 for a file without a C axis)."""
+        return self.shape[self.axes.index("C")] if "C" in self.axes else 1
+
+    @property
+    def spatial_shape_xyz(self) -> tuple[int, int, int] | None:
+        """(X, Y, Z) size of one frame in voxels; None when the file has no Z axis (2D)."""
+        if not all(a in self.axes for a in "XYZ"):
+            return None
+        return tuple(self.shape[self.axes.index(a)] for a in "XYZ")
+
+
+# ---- TIFF metadata --------------------------------------------------------------------------------
+
+def _open_tiff(path) -> tifffile.TiffFile:
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, None, "file not found (expected an existing TIFF file)")
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, ... on broken files
+        raise _error(path, None, f"not a readable TIFF file, it is corrupt or truncated ({exc})") from exc
+
+
+def _tiff_axes(tif: tifffile.TiffFile, series) -> str:
+    """Semantic axes of the series from the file's metadata: ImageJ 'I' (a plain stack, which ImageJ
+    itself opens as z-slices) becomes 'Z'; other letters are kept as tifffile reports them."""
+    axes = series.axes
+    if tif.is_imagej and "I" in axes and "Z" not in axes:
+        axes = axes.replace("I", "Z")
+    return axes
+
+
+def _check_complete(tif: tifffile.TiffFile, series, path) -> None:
+    """Refuse a truncated file early: tifffile falls back to reading the first page alone when an
+    ImageJ file is cut short, which would otherwise look like a valid 2D image."""
+    ij = tif.imagej_metadata or {}
+    n_planes = int(np.prod(series.shape)) // max(1, int(np.prod(series.shape[-2:])))
+    if "images" in ij and int(ij["images"]) != n_planes:
+        raise _error(path, None, f"truncated or corrupt TIFF: the ImageJ header announces {ij['images']} images, "
+                                 f"found {n_planes} readable")
+    size = path.stat().st_size
+    if series.dataoffset is not None and series.dataoffset + series.nbytes > size:
+        raise _error(path, None, f"truncated TIFF: expected at least {series.dataoffset + series.nbytes} bytes, "
+                                 f"found {size}")
+
+
+def _ome_calibration(tif, path) -> tuple[list, str, float | None]:
+    """PhysicalSizeX/Y/Z (with their units, default um) and TimeIncrement of the first OME image."""
+    root = ElementTree.fromstring(tif.ome_metadata)
+    pixels = next((el for el in root.iter() if el.tag.endswith("}Pixels") or el.tag == "Pixels"), None)
+    if pixels is None:
+        return [None, None, None], "OME-XML without Pixels", None
+    spacing = []
+    for axis in "XYZ":
+        value = _positive(pixels.get(f"PhysicalSize{axis}"))
+        factor = _um_per_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"), path)
+        spacing.append(value * factor if value is not None and factor is not None else None)
+    interval = _positive(pixels.get("TimeIncrement"))
+    unit = pixels.get("TimeIncrementUnit", "s").strip().lower()
+    interval_min = interval * _MIN_PER_TIME_UNIT[unit] if interval is not None and unit in _MIN_PER_TIME_UNIT else None
+    return spacing, "OME PhysicalSize", interval_min
+
+
+def _resolution_um(page, tag: str, factor: float | None) -> float | None:
+    """Pixel size in um from an X/YResolution tag (pixels per unit) and a unit factor."""
+    if tag not in page.tags or factor is None:
+        return None
+    value = page.tags[tag].value
+    pixels_per_unit = value[0] / value[1] if isinstance(value, tuple) else float(value)
+    size = _positive(1.0 / pixels_per_unit) if pixels_per_unit else None
+    return size * factor if size is not None else None
+
+
+def _imagej_calibration(tif, path) -> tuple[list, str, float | None]:
+    """Pixel size from the X/YResolution tags, slice spacing from the description's ``spacing``, both in
+    the description's ``unit`` (``yunit`` / ``zunit`` where given); frame interval from ``finterval``.
+
+    Decision for unit 'pixel' (or no unit) with a real calibration: Bio-Formats / ZEN exports (e.g.
+    realdata/napari_lattice/multich_multi_time.tif: unit 'pixel', XResolution = 0.145 um, which matches
+    the ZEN metadata 1.4499e-07 m) keep the numbers but lose the unit string. Microscopy calibrations are
+    in um, so values other than 1 are read as um, with a warning. Values of exactly 1 with unit 'pixel'
+    are ImageJ's "uncalibrated" and count as missing.
+    """
+    ij = tif.imagej_metadata or {}
+    page = tif.pages.first
+    notes = []
+    spacing = []
+    for axis, key, tag in (("x", "unit", "XResolution"), ("y", "yunit", "YResolution"), ("z", "zunit", None)):
+        unit = ij.get(key, ij.get("unit", ""))
+        factor = _um_per_unit(unit, path)
+        if axis == "z":
+            raw = _positive(ij.get("spacing"))
+        else:
+            raw = _resolution_um(page, tag, 1.0)
+        if raw is not None and factor is None:
+            if raw == 1.0:
+                raw = None  # ImageJ's uncalibrated default
+            else:
+                factor = 1.0
+                notes.append(f"{axis} in unit {unit!r} read as um")
+        spacing.append(raw * factor if raw is not None and factor is not None else None)
+    interval = _positive(ij.get("finterval"))
+    tunit = _normalise_unit(ij.get("tunit", "sec"))
+    interval_min = interval * _MIN_PER_TIME_UNIT[tunit] if interval is not None and tunit in _MIN_PER_TIME_UNIT else None
+    source = "ImageJ resolution/spacing" + (f" ({'; '.join(notes)})" if notes else "")
+    if notes:
+        warnings.warn(f"{path}: calibration unit is {ij.get('unit', '')!r} but the values are not 1; "
+                      f"reading them as um ({'; '.join(notes)})", stacklevel=3)
+    return spacing, source, interval_min
+
+
+def _plain_tiff_calibration(tif, path) -> tuple[list, str, float | None]:
+    """Non-ImageJ, non-OME TIFF: X/YResolution with ResolutionUnit inch or cm; no z spacing."""
+    page = tif.pages.first
+    unit = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 1
+    factor = {2: _UM_PER_UNIT["inch"], 3: _UM_PER_UNIT["cm"]}.get(unit)
+    return [_resolution_um(page, "XResolution", factor), _resolution_um(page, "YResolution", factor), None], \
+        "TIFF resolution tags", None
+
+
+def _tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
+    series = tif.series[0]
+    if tif.is_ome:
+        spacing, source, interval = _ome_calibration(tif, path)
+    elif tif.is_imagej:
+        spacing, source, interval = _imagej_calibration(tif, path)
+    else:
+        spacing, source, interval = _plain_tiff_calibration(tif, path)
+    return ImageInfo(path, _tiff_axes(tif, series), tuple(series.shape), np.dtype(series.dtype),
+                     tuple(spacing), source, interval)
+
+
+# ---- NIfTI ----------------------------------------------------------------------------------------
+
+def _nifti_load(path):
+    path = Path(path)
+    if not path.is_file():
+        raise _error(path, None, "file not found (expected an existing NIfTI file)")
+    try:
+        return nib.load(str(path))
+    except Exception as exc:  # nibabel raises ImageFileError, EOFError, gzip errors, ...
+        raise _error(path, None, f"not a readable NIfTI file, it is corrupt or truncated ({exc})") from exc
+
+
+def _nifti_info(img, path: Path) -> ImageInfo:
+    """NIfTI voxel axes (i, j, k[, t]) are read as (x, y, z[, t]), the bundle's tensor order, without
+    reorientation. Spacing from the zooms in the header's unit ('unknown' is read as um when not 1)."""
+    shape = tuple(int(s) for s in img.shape)
+    axes = "XYZT"[: len(shape)] if len(shape) <= 4 else "XYZT" + "Q" * (len(shape) - 4)
+    space_unit, time_unit = img.header.get_xyzt_units()
+    factor = {"micron": 1.0, "mm": 1e3, "meter": 1e6}.get(space_unit, 1.0)
+    zooms = img.header.get_zooms()
+    spacing = [_positive(zooms[i]) * factor if i < len(zooms) and _positive(zooms[i]) else None for i in range(3)]
+    interval = None
+    if len(shape) >= 4 and len(zooms) >= 4 and _positive(zooms[3]):
+        interval = zooms[3] * {"sec": 1 / 60, "msec": 1 / 60000, "usec": 1 / 6e7}.get(time_unit, 1 / 60)
+    return ImageInfo(path, axes, shape, np.dtype(img.get_data_dtype()), tuple(spacing),
+                     f"NIfTI zooms ({space_unit})", interval)
+
+
+def inspect_image(path: str | os.PathLike) -> ImageInfo:
+    """Axes, shape, dtype, calibration and frame interval of a TIFF (ImageJ, OME, plain) or NIfTI file,
+    read from its metadata only (no pixel data). Raises SpindleDataError for missing or broken files."""
+    path = Path(path)
+    if _is_suffix(path, NIFTI_SUFFIXES):
+        return _nifti_info(_nifti_load(path), path)
+    with _open_tiff(path) as tif:
+        _check_complete(tif, tif.series[0], path)
+        return _tiff_info(tif, path)
+
+
+# ---- pixel data -----------------------------------------------------------------------------------
+
+def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -> tuple:
+    """Index into the squeezed series array that selects ZYX of one frame and one channel.
+
+    A file without a T axis is one frame: ``frame`` is ignored. A file without a C axis is one channel:
+    ``channel`` is ignored. For masks a single unnamed leading axis ('Q', tifffile's "unknown", as written
+    by tools that save a bare 3D array) is taken as Z; the mask's shape is then checked against the image.
+    """
+    axes, shape, path = info.axes, info.shape, info.path
+    if mask and len(axes) == 3 and axes[0] in "QS" and axes[1:] == "YX":
+        axes = "Z" + axes[1:]
+    unknown = [a for a, n in zip(axes, shape, strict=True) if a not in "TZCYX" and n > 1]
+    if unknown:
+        raise _error(path, frame, f"unsupported axes {info.axes!r} shape {shape}: expected a subset of 'TZCYX' "
+                                  f"(axes {unknown} are not time, z, channel, y or x)")
+    if not all(a in axes for a in "ZYX"):
+        raise _error(path, frame, f"wrong number of dimensions: expected a 3D frame with axes Z, Y, X "
+                                  f"(optionally T and C), found axes {info.axes!r} with shape {shape}")
+    index = []
+    for axis, size in zip(axes, shape, strict=True):
+        if axis == "T":
+            if not 0 <= frame < size:
+                raise _error(path, frame, f"frame out of range: expected 0 <= frame < {size} (axes {info.axes!r} "
+                                          f"shape {shape}), found frame {frame}")
+            index.append(frame)
+        elif axis == "C" and not mask:
+            if channel is None or not 0 <= channel < size:
+                raise _error(path, frame, f"channel out of range: expected 0 <= channel < {size} "
+                                          f"(axes {info.axes!r} shape {shape}), found channel {channel}")
+            index.append(channel)
+        elif axis == "C":
+            raise _error(path, frame, f"a mask must have one channel, found axes {info.axes!r} shape {shape}")
+        elif axis in "ZYX":
+            index.append(slice(None))
+        else:
+            index.append(0)
+    return tuple(index)
+
+
+def _read_tiff_zyx(tif: tifffile.TiffFile, index: tuple, path: Path, frame) -> np.ndarray:
+    """Read only the planes that ``index`` selects, as a ZYX array in native byte order.
+
+    Contiguous uncompressed data (ImageJ hyperstacks, also ImageJ files over 4 GB whose IFDs tifffile
+    does not list) is memory-mapped and sliced, which touches only the selected planes. Otherwise the
+    selected pages are read one by one (compressed or interleaved OME-TIFF).
+    """
+    series = tif.series[0]
+    try:
+        if series.dataoffset is not None:
+            dtype = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+            mapped = np.memmap(tif.filehandle.path, dtype=dtype, mode="r", offset=series.dataoffset,
+                               shape=tuple(series.shape))
+            try:
+                data = np.array(mapped[index])
+            finally:
+                del mapped
+        else:
+            data = _read_pages(series, index)
+    except SpindleDataError:
+        raise
+    except Exception as exc:
+        raise _error(path, frame, f"corrupt or truncated TIFF, the selected planes cannot be read ({exc})") from exc
+    return data.astype(data.dtype.newbyteorder("="), copy=False)
+
+
+def _read_pages(series, index: tuple) -> np.ndarray:
+    """Page-wise read of the squeezed-index selection: map it onto the unsqueezed page grid."""
+    full_axes, full_shape = series.get_axes(False), series.get_shape(False)
+    if not full_axes.endswith("YXS") or full_shape[-1] != 1 or series.keyframe.imagedepth != 1:
+        raise SpindleDataError(f"unsupported TIFF page layout {full_axes!r} {full_shape}")
+    page_shape = full_shape[:-3]
+    if len(series.pages) != int(np.prod(page_shape)):
+        raise SpindleDataError(f"expected {int(np.prod(page_shape))} pages, found {len(series.pages)}")
+    # tifffile's squeezed axes are the page-grid axes of size > 1 followed by Y, X, in the same order,
+    # so the squeezed index entries map one to one onto the page-grid axes of size > 1.
+    entries = iter(index)
+    selection = [0 if size == 1 else next(entries) for size in page_shape]
+    z_axis = next((i for i, s in enumerate(selection) if isinstance(s, slice)), None)
+    z_size = page_shape[z_axis] if z_axis is not None else 1
+    planes = []
+    for z in range(z_size):
+        page_index = tuple(z if i == z_axis else s for i, s in enumerate(selection))
+        page = series.pages[int(np.ravel_multi_index(page_index, page_shape))]
+        if page is None:
+            raise SpindleDataError(f"page {page_index} is missing")
+        planes.append(page.asarray())
+    return np.stack(planes)
+
+
+def _spacing_with_default(info: ImageInfo, default_spacing_um: Sequence[float], warn: bool = True
+                          ) -> tuple[np.ndarray, str]:
+    """The file's (x, y, z) spacing in um; axes the file does not calibrate take the default, with a warning."""
+    missing = [axis for axis, value in zip("xyz", info.spacing_um, strict=True) if value is None]
+    spacing = np.array([v if v is not None else float(d)
+                        for v, d in zip(info.spacing_um, default_spacing_um, strict=True)], dtype=np.float64)
+    if not missing:
+        return spacing, info.spacing_note
+    if warn:
+        warnings.warn(f"{info.path}: no calibration for axes {missing} in the file; using the configured default "
+                      f"spacing {tuple(float(d) for d in default_spacing_um)} um for them", stacklevel=3)
+    return spacing, f"{info.spacing_note}; default for {''.join(missing)}" if len(missing) < 3 else "default"
+
+
+def _meta(info: ImageInfo, spatial_shape_xyz, spacing_um: np.ndarray, spacing_source: str, frame: int,
+          channel: int | None) -> dict:
+    """Meta dict in MONAI's conventions plus the bundle's keys (units in the names)."""
+    affine = np.diag([*spacing_um, 1.0])
+    meta = {
+        "filename_or_obj": str(info.path),
+        "spacing_um": spacing_um.copy(),
+        "spacing_source": spacing_source,
+        "pixdim": np.array([1.0, *spacing_um, 1.0, 1.0, 1.0, 1.0]),
+        MetaKeys.AFFINE: affine,
+        MetaKeys.ORIGINAL_AFFINE: affine.copy(),
+        MetaKeys.SPATIAL_SHAPE: np.array(spatial_shape_xyz),
+        "original_spatial_shape": np.array(spatial_shape_xyz),
+        MetaKeys.ORIGINAL_CHANNEL_DIM: float("nan"),  # the array is (X, Y, Z): no channel axis
+        MetaKeys.SPACE: SpaceKeys.RAS,
+        "axes": info.axes,
+        "frame": int(frame),
+        "channel": -1 if channel is None else int(channel),  # -1: the file has a single channel
+        "n_frames": info.n_frames,
+        "n_channels": info.n_channels,
+    }
+    if info.frame_interval_min is not None:
+        meta["frame_interval_min"] = float(info.frame_interval_min)
+        if "T" in info.axes:
+            meta["time_min"] = float(frame) * float(info.frame_interval_min)
+    return meta
+
+
+def _read_zyx(path: Path, frame: int, channel: int | None, mask: bool) -> tuple[np.ndarray, ImageInfo, int | None]:
+    """One frame (and channel) of a TIFF or NIfTI file as (X, Y, Z) in native dtype, plus its info."""
+    if _is_suffix(path, NIFTI_SUFFIXES):
+        img = _nifti_load(path)
+        info = _nifti_info(img, path)
+        if len(info.shape) < 3 or (len(info.shape) > 3 and any(n > 1 for n in info.shape[4:])):
+            raise _error(path, frame, f"wrong number of dimensions: expected a NIfTI volume (X, Y, Z) or a "
+                                      f"series (X, Y, Z, T), found shape {info.shape}")
+        t = 0
+        if len(info.shape) >= 4 and info.shape[3] > 1:
+            if not 0 <= frame < info.shape[3]:
+                raise _error(path, frame, f"frame out of range: expected 0 <= frame < {info.shape[3]}, "
+                                          f"found frame {frame}")
+            t = frame
+        try:
+            proxy = img.dataobj
+            data = np.asarray(proxy[..., t] if len(info.shape) == 4 else proxy[(slice(None),) * 3 + (0,) * (len(info.shape) - 3)])
+        except Exception as exc:
+            raise _error(path, frame, f"corrupt or truncated NIfTI, the data cannot be read ({exc})") from exc
+        return data.astype(data.dtype.newbyteorder("="), copy=False), info, None
+    with _open_tiff(path) as tif:
+        series = tif.series[0]
+        _check_complete(tif, series, path)
+        info = _tiff_info(tif, path)
+        index = _frame_index(info, frame, channel, mask)
+        used_channel = channel if "C" in info.axes and not mask else None
+        zyx = _read_tiff_zyx(tif, index, path, frame)
+    return np.ascontiguousarray(zyx.transpose(2, 1, 0)), info, used_channel
+
+
+def read_frame(
+    path: str | os.PathLike,
+    frame: int = 0,
+    channel: int | None = 1,
+    default_spacing_um: Sequence[float] = DEFAULT_SPACING_UM,
+) -> tuple[np.ndarray, dict]:
+    """Read frame ``frame`` (0-based), channel ``channel`` of a time series as an (X, Y, Z) array.
+
+    Accepts a TZCYX hyperstack (ImageJ or OME-TIFF; axes from the file's metadata), a per-frame ZCYX or
+    ZYX TIFF (``frame`` is ignored when the file has no T axis, ``channel`` when it has no C axis), or a
+    NIfTI volume. Only the planes of that frame and channel are read. The array keeps the file's dtype
+    (native byte order). The meta dict holds ``spacing_um`` (x, y, z, um), ``affine`` (diagonal spacing),
+    ``spatial_shape`` / ``original_spatial_shape`` (X, Y, Z voxels), ``frame``, ``channel``, ``axes``,
+    ``filename_or_obj`` and, where the file has a frame interval, ``frame_interval_min`` and ``time_min``.
+    Raises SpindleDataError for missing, corrupt or unsuitable files.
+    """
+    path = Path(path)
+    data, info, used_channel = _read_zyx(path, int(frame), channel, mask=False)
+    spacing, source = _spacing_with_default(info, default_spacing_um)
+    return data, _meta(info, data.shape, spacing, source, int(frame), used_channel)
+
+
+def check_mask(mask_xyz: np.ndarray, path, frame, image_shape_xyz: Sequence[int] | None = None) -> None:
+    """Raise SpindleDataError unless the mask's shape equals the image's (X, Y, Z) and its values are in {0, 1}."""
+    if image_shape_xyz is not None and tuple(mask_xyz.shape) != tuple(int(s) for s in image_shape_xyz):
+        raise _error(path, frame, f"mask shape differs from the image: expected (X, Y, Z) = "
+                                  f"{tuple(int(s) for s in image_shape_xyz)}, found {tuple(mask_xyz.shape)}")
+    values = np.unique(mask_xyz)
+    if not np.isin(values, (0, 1)).all():
+        shown = values[:10].tolist()
+        raise _error(path, frame, f"mask values outside {{0, 1}}: expected a binary mask (0 background, "
+                                  f"1 spindle), found values {shown}{' ...' if values.size > 10 else ''}")
+
+
+def read_mask(
+    path: str | os.PathLike,
+    frame: int = 0,
+    image_shape_xyz: Sequence[int] | None = None,
+    default_spacing_um: Sequence[float] = DEFAULT_SPACING_UM,
+) -> tuple[np.ndarray, dict]:
+    """Read a binary spindle mask (TIFF ZYX, a TZYX mask hyperstack at ``frame``, or NIfTI (X, Y, Z)) as an
+    (X, Y, Z) uint8 array and a meta dict with the file's calibration (default without a warning, since a
+    mask normally takes its calibration from its image; LoadFramed does that). Checks values in {0, 1} and,
+    if given, the image's (X, Y, Z) shape."""
+    path = Path(path)
+    data, info, _ = _read_zyx(path, int(frame), None, mask=True)
+    check_mask(data, path, frame, image_shape_xyz)
+    spacing, source = _spacing_with_default(info, default_spacing_um, warn=False)
+    return data.astype(np.uint8, copy=False), _meta(info, data.shape, spacing, source, int(frame), None)
+
+
+class TimeSeriesTiffReader(ImageReader):
+    """MONAI ImageReader for one frame and one channel of a time-series TIFF (ImageJ / OME) or NIfTI file.
+
+    ``LoadImaged(keys, reader=TimeSeriesTiffReader(frame=0, channel=1), ensure_channel_first=True)`` gives
+    (1, X, Y, Z) MetaTensors with the file's spacing (um) in ``affine``. ``read(path, frame=.., channel=..)``
+    overrides the instance's frame / channel for one call (use :class:`LoadFramed` for a per-item frame).
+    With ``mask=True`` the reader reads binary masks (values checked to be in {0, 1}).
+    """
+
+    def __init__(self, frame: int = 0, channel: int | None = 1,
+                 default_spacing_um: Sequence[float] = DEFAULT_SPACING_UM, mask: bool = False):
+        super().__init__()
+        self.frame = int(frame)
+        self.channel = channel
+        self.default_spacing_um = tuple(float(s) for s in default_spacing_um)
+        self.mask = mask
+
+    def verify_suffix(self, filename: Sequence[os.PathLike] | os.PathLike) -> bool:
+        names = [filename] if isinstance(filename, (str, os.PathLike)) else list(filename)
+        return all(_is_suffix(name, TIFF_SUFFIXES + NIFTI_SUFFIXES) for name in names)
+
+    def read(self, data: Sequence[os.PathLike] | os.PathLike, frame: int | None = None,
+             channel: int | None = None, **kwargs) -> list[tuple[np.ndarray, dict]]:
+        """Read the frame of each file now (only that frame is loaded); returns [(array_xyz, meta), ...]."""
+        if kwargs:
+            raise TypeError(f"TimeSeriesTiffReader.read: unexpected arguments {sorted(kwargs)}")
+        frame = self.frame if frame is None else int(frame)
+        channel = self.channel if channel is None else channel
+        names = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+        if self.mask:
+            return [read_mask(name, frame, None, self.default_spacing_um) for name in names]
+        return [read_frame(name, frame, channel, self.default_spacing_um) for name in names]
+
+    def get_data(self, img) -> tuple[np.ndarray, dict]:
+        """One file: the (X, Y, Z) array and its meta. Several files: stacked as channels (C, X, Y, Z)."""
+        arrays, metas = zip(*img, strict=True)
+        if len(arrays) == 1:
+            return arrays[0], dict(metas[0])
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1:
+            raise SpindleDataError(f"{[m['filename_or_obj'] for m in metas]}: expected equal frame shapes to "
+                                   f"stack as channels, found {sorted(shapes)}")
+        meta = dict(metas[0])
+        meta[MetaKeys.ORIGINAL_CHANNEL_DIM] = 0
+        return np.stack(arrays), meta
+
+
+class LoadFramed(MapTransform):
+    """Load the item's frame of each key into a (1, X, Y, Z) MetaTensor.
+
+    The datalist item names its frame (``item[frame_key]``, default 0 when absent). Image keys read
+    channel ``channel`` of that frame; ``label_keys`` are binary masks (TIFF ZYX / TZYX or NIfTI) that must
+    match the image's shape (checked when an image key is loaded first) and values in {0, 1}, and that
+    carry the image's calibration. Meta: ``spacing_um`` (x, y, z, um), ``pixdim``, ``affine``,
+    ``filename_or_obj``, ``frame``, ``original_spatial_shape`` (full frame before any crop, X, Y, Z).
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        channel: int | None = 1,
+        frame_key: str = "frame",
+        default_spacing_um: Sequence[float] = DEFAULT_SPACING_UM,
+        label_keys: Sequence[str] = ("label",),
+        image_dtype: DtypeLike = np.float32,
+        label_dtype: DtypeLike = np.float32,
+        allow_missing_keys: bool = False,
+    ):
+        super().__init__(keys, allow_missing_keys)
+        self.channel = channel
+        self.frame_key = frame_key
+        self.default_spacing_um = tuple(float(s) for s in default_spacing_um)
+        self.label_keys = set(label_keys)
+        self.image_dtype = image_dtype
+        self.label_dtype = label_dtype
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        frame = int(d.get(self.frame_key, 0))
+        image_meta = None
+        for key in self.key_iterator(d):
+            path = d[key]
+            if key in self.label_keys:
+                shape = image_meta["spatial_shape"] if image_meta is not None else None
+                array, meta = read_mask(path, frame, shape, self.default_spacing_um)
+                if image_meta is not None:  # a mask lives on its image's voxel grid
+                    for name in ("spacing_um", "pixdim", "spacing_source", MetaKeys.AFFINE, MetaKeys.ORIGINAL_AFFINE):
+                        meta[name] = np.array(image_meta[name]) if name != "spacing_source" else image_meta[name]
+                    for name in ("time_min", "frame_interval_min"):
+                        if name in image_meta:
+                            meta[name] = image_meta[name]
+                dtype = self.label_dtype
+            else:
+                array, meta = read_frame(path, frame, self.channel, self.default_spacing_um)
+                image_meta = meta
+                dtype = self.image_dtype
+            array = array.astype(dtype, copy=False)[None]
+            d[key] = MetaTensor(torch.as_tensor(array), affine=torch.as_tensor(meta[MetaKeys.AFFINE]), meta=meta)
+        return d

@@ -1,0 +1,133 @@
+"""Shared small-file fixtures: tiny calibrated hyperstacks, per-frame files, masks and datasets.
+
+Everything here is written with tifffile / nibabel directly (no dependency on scripts.phantom), small
+enough that a test using it runs in well under a second. Arrays are returned in the file's own axis
+order (TZCYX / ZYX) so tests can compare against hand-made slices.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+
+SPACING_UM = (0.17, 0.17, 2.0)  # (x, y, z) um, the lab's calibration
+FRAME_INTERVAL_MIN = 10.0
+SHAPE_TZCYX = (4, 6, 3, 12, 10)  # small, and every axis a different size so a mix-up shows
+
+
+def random_series(shape, seed: int = 0, dtype=np.uint16) -> np.ndarray:
+    """Random integer data: every voxel differs, so a wrong frame, channel or axis order is detected."""
+    return np.random.default_rng(seed).integers(0, 60000, size=shape, dtype=dtype)
+
+
+def write_imagej(path: Path, array: np.ndarray, axes: str, spacing_um=SPACING_UM,
+                 frame_interval_min: float | None = FRAME_INTERVAL_MIN) -> Path:
+    """A calibrated ImageJ hyperstack, written as ImageJ / Fiji would (unit 'um', spacing, finterval in s)."""
+    metadata = {"axes": axes, "unit": "um", "spacing": spacing_um[2]}
+    if frame_interval_min is not None:
+        metadata["finterval"] = frame_interval_min * 60.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(path, array, imagej=True, metadata=metadata,
+                     resolution=(1 / spacing_um[0], 1 / spacing_um[1]))
+    return path
+
+
+def box_mask_zyx(shape_zyx, frame: int) -> np.ndarray:
+    """A box-shaped 'spindle' near the centre whose x-extent grows with the frame (ZYX uint8, 0/1).
+
+    Voxel count = 2 * 4 * (2 + frame % 4): hand-checkable volumes for the fingerprint tests.
+    """
+    mask = np.zeros(shape_zyx, np.uint8)
+    z0, y0, x0 = shape_zyx[0] // 2 - 1, shape_zyx[1] // 2 - 2, shape_zyx[2] // 2 - 2
+    mask[z0:z0 + 2, y0:y0 + 4, x0:x0 + 2 + frame % 4] = 1
+    return mask
+
+
+def write_dataset(
+    root: Path,
+    n_experiments: int = 2,
+    n_oocytes: int = 3,
+    n_frames: int = 7,
+    shape_zcyx=(4, 3, 16, 18),
+    layout: str = "hyperstack",
+    mask_format: str = "tif",
+    gvbd_frame: int = 1,
+    label_every: int = 3,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny dataset in the canonical layout (see notes/common.md) and return its root.
+
+    layout 'hyperstack': EXP/OOCYTE.tif (TZCYX); 'per_frame': EXP/OOCYTE/t0000.tif (ZCYX).
+    Masks EXP/OOCYTE_masks/tNNNN.{tif,nii.gz} on frames gvbd_frame, gvbd_frame + label_every, ...
+    Also writes gvbd.csv, and ground_truth_volumes.csv + ground_truth_masks/ like the phantom does
+    (which the datalist must ignore).
+    """
+    rng_seed = seed
+    rows = []
+    for e in range(n_experiments):
+        experiment = f"exp{e + 1}"
+        for o in range(n_oocytes):
+            oocyte = f"oocyte{o + 1:02d}"
+            series = random_series((n_frames, *shape_zcyx), seed=rng_seed)
+            rng_seed += 1
+            if layout == "hyperstack":
+                write_imagej(root / experiment / f"{oocyte}.tif", series, "TZCYX")
+            elif layout == "per_frame":
+                for t in range(n_frames):
+                    write_imagej(root / experiment / oocyte / f"t{t:04d}.tif", series[t], "ZCYX")
+            else:
+                raise ValueError(layout)
+            for t in range(gvbd_frame, n_frames, label_every):
+                mask = box_mask_zyx((shape_zcyx[0], shape_zcyx[2], shape_zcyx[3]), t)
+                mask_dir = root / experiment / f"{oocyte}_masks"
+                mask_dir.mkdir(parents=True, exist_ok=True)
+                if mask_format == "tif":
+                    tifffile.imwrite(mask_dir / f"t{t:04d}.tif", mask, imagej=True, metadata={"axes": "ZYX"})
+                else:
+                    nib.save(nib.Nifti1Image(mask.transpose(2, 1, 0), np.diag([*SPACING_UM, 1.0])),
+                             mask_dir / f"t{t:04d}.nii.gz")
+            rows.append((experiment, oocyte, gvbd_frame))
+    with open(root / "gvbd.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["experiment", "oocyte", "gvbd_frame"])
+        writer.writerows(rows)
+    (root / "ground_truth_volumes.csv").write_text("experiment,oocyte,frame,volume_um3\nexp1,oocyte01,0,1.0\n")
+    gt = root / "ground_truth_masks" / "exp1"
+    gt.mkdir(parents=True)
+    tifffile.imwrite(gt / "oocyte01.tif", np.zeros((2, 4, 16, 18), np.uint8), imagej=True, metadata={"axes": "TZYX"})
+    return root
+
+
+@pytest.fixture
+def imagej_hyperstack(tmp_path) -> tuple[Path, np.ndarray]:
+    """(path, TZCYX array) of a calibrated ImageJ hyperstack: 0.17 x 0.17 x 2.0 um, 10 min per frame."""
+    array = random_series(SHAPE_TZCYX)
+    return write_imagej(tmp_path / "oocyte.tif", array, "TZCYX"), array
+
+
+@pytest.fixture
+def ome_hyperstack(tmp_path) -> tuple[Path, np.ndarray]:
+    """(path, TZCYX array) of an OME-TIFF stored in TCZYX order, x/y size in nm, z in um, 600 s per frame."""
+    array = random_series(SHAPE_TZCYX, seed=1)
+    path = tmp_path / "oocyte.ome.tif"
+    tifffile.imwrite(path, array.transpose(0, 2, 1, 3, 4), ome=True, metadata={
+        "axes": "TCZYX",
+        "PhysicalSizeX": 170.0, "PhysicalSizeXUnit": "nm",
+        "PhysicalSizeY": 170.0, "PhysicalSizeYUnit": "nm",
+        "PhysicalSizeZ": 2.0, "PhysicalSizeZUnit": "µm",
+        "TimeIncrement": 600.0, "TimeIncrementUnit": "s",
+    })
+    return path, array
+
+
+@pytest.fixture
+def dataset_factory(tmp_path):
+    """Call with write_dataset's keyword arguments; writes under tmp_path/'dataset' and returns the root."""
+    def make(**kwargs) -> Path:
+        return write_dataset(tmp_path / "dataset", **kwargs)
+    return make

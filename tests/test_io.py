@@ -1,0 +1,279 @@
+"""scripts.io: one frame / one channel reading with calibration, MONAI integration, errors, memory, writers."""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+import tifffile
+import torch
+from conftest import SHAPE_TZCYX, SPACING_UM, random_series, write_imagej
+from monai.transforms import LoadImaged
+from scripts.io import (
+    LoadFramed,
+    SpindleDataError,
+    TimeSeriesTiffReader,
+    inspect_image,
+    read_frame,
+    read_mask,
+    write_mask_hyperstack,
+)
+
+
+def xyz(zyx: np.ndarray) -> np.ndarray:
+    """The bundle's (X, Y, Z) order of a ZYX array."""
+    return zyx.transpose(2, 1, 0)
+
+
+# ---- reading the right voxels with the right calibration -----------------------------------------
+
+def test_imagej_hyperstack_frame_and_channel(imagej_hyperstack):
+    path, array = imagej_hyperstack
+    data, meta = read_frame(path, frame=2, channel=1)
+    np.testing.assert_array_equal(data, xyz(array[2, :, 1]))
+    assert data.dtype == np.uint16 and data.shape == (10, 12, 6)
+    np.testing.assert_allclose(meta["spacing_um"], SPACING_UM, rtol=1e-6)
+    np.testing.assert_allclose(np.diag(meta["affine"]), [*SPACING_UM, 1.0], rtol=1e-6)
+    assert tuple(meta["original_spatial_shape"]) == (10, 12, 6)
+    assert meta["axes"] == "TZCYX" and meta["frame"] == 2 and meta["channel"] == 1
+    assert meta["time_min"] == pytest.approx(20.0)  # finterval 600 s -> 2 frames = 20 min
+
+
+def test_ome_hyperstack_in_tczyx_order_with_units(ome_hyperstack):
+    path, array = ome_hyperstack
+    data, meta = read_frame(path, frame=3, channel=2)
+    np.testing.assert_array_equal(data, xyz(array[3, :, 2]))
+    np.testing.assert_allclose(meta["spacing_um"], (0.17, 0.17, 2.0), rtol=1e-9)  # 170 nm -> 0.17 um
+    assert meta["time_min"] == pytest.approx(30.0)  # 600 s per frame
+    info = inspect_image(path)
+    assert (info.n_frames, info.n_channels, info.spatial_shape_xyz) == (4, 3, (10, 12, 6))
+
+
+def test_per_frame_zcyx_ignores_frame_and_zyx_ignores_channel(tmp_path):
+    zcyx = random_series((6, 3, 12, 10))
+    zcyx_path = write_imagej(tmp_path / "t0007.tif", zcyx, "ZCYX", frame_interval_min=None)
+    data, meta = read_frame(zcyx_path, frame=7, channel=2)
+    np.testing.assert_array_equal(data, xyz(zcyx[:, 2]))
+    assert meta["frame"] == 7 and "time_min" not in meta  # per-frame file: the datalist owns the time
+    zyx_path = write_imagej(tmp_path / "t0008.tif", zcyx[:, 0], "ZYX", frame_interval_min=None)
+    data, meta = read_frame(zyx_path, frame=8, channel=1)
+    np.testing.assert_array_equal(data, xyz(zcyx[:, 0]))
+    assert meta["channel"] == -1  # single-channel file: the channel setting does not apply
+
+
+def test_plain_imagej_stack_is_read_as_z(tmp_path):
+    """ImageJ opens a stack whose header has no slices/frames/channels ('images=n') as z-slices; so do we."""
+    zyx = random_series((5, 12, 10))
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, zyx, resolution=(1 / 0.2, 1 / 0.2), metadata=None,
+                     description="ImageJ=1.54f\nimages=5\nunit=micron\nspacing=1.5\nloop=false\n")
+    assert inspect_image(path).axes == "ZYX"  # tifffile reports 'IYX'
+    data, meta = read_frame(path, channel=1)
+    np.testing.assert_array_equal(data, xyz(zyx))
+    np.testing.assert_allclose(meta["spacing_um"], (0.2, 0.2, 1.5), rtol=1e-6)
+
+
+def test_uncalibrated_file_takes_default_spacing_with_warning_naming_the_file(tmp_path):
+    path = tmp_path / "uncalibrated.tif"
+    tifffile.imwrite(path, random_series((5, 12, 10)), metadata={"axes": "ZYX"})
+    with pytest.warns(UserWarning, match="uncalibrated.tif"):
+        _, meta = read_frame(path, default_spacing_um=(0.3, 0.3, 4.0))
+    np.testing.assert_allclose(meta["spacing_um"], (0.3, 0.3, 4.0))
+    assert meta["spacing_source"] == "default"
+
+
+def test_imagej_pixel_unit_with_values_is_read_as_um_with_warning(tmp_path):
+    """The napari_lattice case: unit 'pixel' but real resolution/spacing values (see io._imagej_calibration)."""
+    path = tmp_path / "pixelunit.tif"
+    tifffile.imwrite(path, random_series((5, 12, 10)), imagej=True, resolution=(1 / 0.145, 1 / 0.145),
+                     metadata={"axes": "ZYX", "unit": "pixel", "spacing": 0.3})
+    with pytest.warns(UserWarning, match="pixelunit.tif.*read as um"):
+        _, meta = read_frame(path)
+    np.testing.assert_allclose(meta["spacing_um"], (0.145, 0.145, 0.3), rtol=1e-6)
+
+
+def test_imagej_file_over_4gb_style_truncated_ifds(tmp_path):
+    """ImageJ writes a single IFD for hyperstacks over 4 GB; tifffile's truncate=True writes the same layout."""
+    array = random_series(SHAPE_TZCYX)
+    path = tmp_path / "big_style.tif"
+    tifffile.imwrite(path, array, imagej=True, truncate=True, metadata={"axes": "TZCYX", "unit": "um", "spacing": 2.0},
+                     resolution=(1 / 0.17, 1 / 0.17))
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 1  # the layout under test
+    data, meta = read_frame(path, frame=3, channel=0)
+    np.testing.assert_array_equal(data, xyz(array[3, :, 0]))
+    np.testing.assert_allclose(meta["spacing_um"], SPACING_UM, rtol=1e-6)
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["memory-mapped", "page-wise"])
+def test_reading_a_frame_costs_about_one_frame_of_memory(tmp_path, compressed):
+    """40 frames x 2 channels x 16 x 256 x 256 uint16 = 168 MB; reading frame 33 must stay near one frame.
+
+    Two measures: tracemalloc peak (every numpy/Python allocation during the read) and the rise of the
+    process's peak RSS (VmHWM, reset through /proc/self/clear_refs), which also counts pages of a
+    memory-mapped file that the read touches. Thresholds: 2 frames (tracemalloc) and 5 frames (RSS) of
+    all channels, i.e. 8 MB / 21 MB against a 168 MB series.
+    """
+    n_frames, shape_zcyx = 40, (16, 2, 256, 256)
+    series = np.empty((n_frames, *shape_zcyx), np.uint16)
+    series[:] = np.arange(n_frames, dtype=np.uint16)[:, None, None, None, None]  # voxel value = frame index
+    path = tmp_path / "long.tif"
+    kwargs = {"compression": "zlib", "compressionargs": {"level": 1}} if compressed else {}
+    tifffile.imwrite(path, series, imagej=True, metadata={"axes": "TZCYX", "unit": "um", "spacing": 2.0},
+                     resolution=(1 / 0.17, 1 / 0.17), **kwargs)
+    series_bytes, frame_bytes = series.nbytes, series[0].nbytes
+    del series
+
+    def peak_rss_bytes() -> int:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM"))
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:  # reset the peak RSS to the current RSS
+            fh.write("5")
+        rss_before = peak_rss_bytes()
+    except OSError:
+        rss_before = None
+    tracemalloc.start()
+    try:
+        data, _ = read_frame(path, frame=33, channel=1)
+        _, traced_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data.shape == (256, 256, 16) and np.all(data == 33)
+    assert traced_peak < 2 * frame_bytes < series_bytes / 10, (traced_peak, frame_bytes)
+    if rss_before is not None:
+        rss_rise = peak_rss_bytes() - rss_before
+        assert rss_rise < 5 * frame_bytes, (rss_rise, frame_bytes, series_bytes)
+
+
+# ---- masks ----------------------------------------------------------------------------------------
+
+def test_mask_tiff_and_nifti_read_as_xyz(tmp_path):
+    mask_zyx = np.zeros((6, 12, 10), np.uint8)
+    mask_zyx[2:4, 3:9, 1:5] = 1
+    tif_path = tmp_path / "t0001.tif"
+    tifffile.imwrite(tif_path, mask_zyx)  # a bare array (axes unknown to tifffile): z is the leading axis
+    nii_path = tmp_path / "t0001.nii.gz"
+    nib.save(nib.Nifti1Image(xyz(mask_zyx).copy(), np.eye(4)), nii_path)
+    for path in (tif_path, nii_path):
+        mask, _ = read_mask(path, image_shape_xyz=(10, 12, 6))
+        np.testing.assert_array_equal(mask, xyz(mask_zyx))
+        assert mask.dtype == np.uint8 and int(mask.sum()) == 2 * 6 * 4
+
+
+@pytest.mark.parametrize("mask_format", ["tif", "nii.gz"])
+def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
+    path, array = imagej_hyperstack
+    mask_zyx = np.zeros((6, 12, 10), np.uint8)
+    mask_zyx[1:3, 4:8, 2:7] = 1
+    label_path = path.parent / f"t0002.{mask_format}"
+    if mask_format == "tif":
+        tifffile.imwrite(label_path, mask_zyx, imagej=True, metadata={"axes": "ZYX"})
+    else:
+        nib.save(nib.Nifti1Image(xyz(mask_zyx).copy(), np.eye(4)), label_path)
+    out = LoadFramed(keys=["image", "label"], channel=2)({"image": str(path), "label": str(label_path), "frame": 2})
+    image, label = out["image"], out["label"]
+    assert image.shape == (1, 10, 12, 6) and label.shape == (1, 10, 12, 6)
+    assert image.dtype == torch.float32 and label.dtype == torch.float32
+    np.testing.assert_array_equal(image[0].numpy(), xyz(array[2, :, 2]).astype(np.float32))
+    np.testing.assert_array_equal(label[0].numpy(), xyz(mask_zyx))
+    np.testing.assert_allclose(image.pixdim.numpy(), SPACING_UM, rtol=1e-6)
+    np.testing.assert_allclose(label.pixdim.numpy(), SPACING_UM, rtol=1e-6)  # the image's calibration
+    assert image.meta["frame"] == 2 and image.meta["filename_or_obj"] == str(path)
+    assert tuple(image.meta["original_spatial_shape"]) == (10, 12, 6)
+
+
+def test_reader_works_with_monai_loadimaged(imagej_hyperstack):
+    path, array = imagej_hyperstack
+    loader = LoadImaged(keys=["image"], reader=TimeSeriesTiffReader(frame=1, channel=0), ensure_channel_first=True)
+    image = loader({"image": str(path)})["image"]
+    assert image.shape == (1, 10, 12, 6)
+    np.testing.assert_array_equal(image[0].numpy(), xyz(array[1, :, 0]).astype(np.float32))
+    np.testing.assert_allclose(image.pixdim.numpy(), SPACING_UM, rtol=1e-6)
+    reader = TimeSeriesTiffReader(frame=0, channel=1)
+    data, meta = reader.get_data(reader.read(path, frame=3, channel=2))  # per-call override
+    np.testing.assert_array_equal(data, xyz(array[3, :, 2]))
+    assert reader.verify_suffix("a/b.ome.tif") and reader.verify_suffix("m.nii.gz") and not reader.verify_suffix("x.png")
+
+
+# ---- bad input: one test per case, each message names the file, the frame, expected vs found -------
+
+def test_error_missing_file(tmp_path):
+    with pytest.raises(SpindleDataError, match=r"nope\.tif.*file not found"):
+        read_frame(tmp_path / "nope.tif", frame=4)
+
+
+def test_error_corrupt_tiff(tmp_path):
+    path = tmp_path / "garbage.tif"
+    path.write_bytes(b"this is not a TIFF file" * 20)
+    with pytest.raises(SpindleDataError, match=r"garbage\.tif.*corrupt or truncated"):
+        read_frame(path, frame=0)
+
+
+def test_error_truncated_tiff(imagej_hyperstack):
+    path, _ = imagej_hyperstack
+    cut = path.with_name("cut.tif")
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(SpindleDataError, match=r"cut\.tif.*truncated.*expected|cut\.tif.*truncated.*announces 72 images"):
+        read_frame(cut, frame=1)
+
+
+def test_error_frame_out_of_range(imagej_hyperstack):
+    path, _ = imagej_hyperstack
+    with pytest.raises(SpindleDataError, match=r"oocyte\.tif \(frame 4\): frame out of range: expected 0 <= frame < 4"):
+        read_frame(path, frame=4)
+
+
+def test_error_channel_out_of_range(imagej_hyperstack):
+    path, _ = imagej_hyperstack
+    with pytest.raises(SpindleDataError, match=r"oocyte\.tif \(frame 0\): channel out of range.*< 3.*found channel 3"):
+        read_frame(path, frame=0, channel=3)
+
+
+def test_error_2d_image_is_not_a_3d_frame(tmp_path):
+    path = write_imagej(tmp_path / "cyx.tif", random_series((3, 12, 10)), "CYX", frame_interval_min=None)
+    with pytest.raises(SpindleDataError, match=r"cyx\.tif \(frame 0\): wrong number of dimensions.*found axes 'CYX'"):
+        read_frame(path, frame=0)
+
+
+def test_error_mask_shape_differs_from_image(imagej_hyperstack):
+    path, _ = imagej_hyperstack
+    label = path.parent / "t0001.tif"
+    tifffile.imwrite(label, np.zeros((6, 12, 11), np.uint8), imagej=True, metadata={"axes": "ZYX"})
+    with pytest.raises(SpindleDataError, match=r"t0001\.tif \(frame 1\): mask shape.*expected .* \(10, 12, 6\), found \(11, 12, 6\)"):
+        LoadFramed(keys=["image", "label"])({"image": path, "label": label, "frame": 1})
+
+
+def test_error_mask_values_outside_0_1(tmp_path):
+    label = tmp_path / "t0005.tif"
+    mask = np.zeros((6, 12, 10), np.uint8)
+    mask[2, 3:5, 3:5] = 255  # Fiji's usual binary mask: 0/255
+    tifffile.imwrite(label, mask, imagej=True, metadata={"axes": "ZYX"})
+    with pytest.raises(SpindleDataError, match=r"t0005\.tif \(frame 5\): mask values outside \{0, 1\}.*found values \[0, 255\]"):
+        read_mask(label, frame=5)
+
+
+# ---- writers: masks open in Fiji with the lab's calibration --------------------------------------
+
+def test_mask_hyperstack_reads_back_calibrated_as_fiji_would(tmp_path):
+    masks = np.zeros((3, 6, 12, 10), np.uint8)
+    masks[1, 2:4, 3:9, 1:5] = 1
+    path = write_mask_hyperstack(tmp_path / "masks.tif", masks, SPACING_UM, frame_interval_min=10.0)
+    with tifffile.TiffFile(path) as tif:  # what Fiji reads: ImageJ hyperstack header + resolution tags
+        ij = tif.imagej_metadata
+        assert tif.series[0].axes == "TZYX" and ij["hyperstack"] and ij["unit"] == "um"
+        assert ij["spacing"] == pytest.approx(2.0) and ij["frames"] == 3 and ij["slices"] == 6
+        x_res = tif.pages.first.tags["XResolution"].value
+        assert x_res[1] / x_res[0] == pytest.approx(0.17, rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fully calibrated: no default-spacing warning
+        info = inspect_image(path)
+        mask, meta = read_mask(path, frame=1)
+    assert info.axes == "TZYX" and info.frame_interval_min == pytest.approx(10.0)
+    np.testing.assert_allclose(info.spacing_um, SPACING_UM, rtol=1e-6)
+    np.testing.assert_allclose(meta["spacing_um"], SPACING_UM, rtol=1e-6)
+    np.testing.assert_array_equal(mask, xyz(masks[1]))
