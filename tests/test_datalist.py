@@ -1,0 +1,126 @@
+"""scripts.datalist: scanning both layouts, the GVBD join, the stratified split, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import random_series, write_imagej
+from scripts.datalist import build_datalist, load_datalist, main, scan_dataset
+from scripts.io import SpindleDataError
+
+LISTS = ("training", "validation", "testing", "inference")
+
+
+def oocytes(items) -> set[tuple[str, str]]:
+    return {(i["experiment"], i["oocyte"]) for i in items}
+
+
+def test_hyperstack_layout_items_and_counts(dataset_factory):
+    # 2 experiments x 3 oocytes x 7 frames, GVBD at frame 1, labels on frames 1 and 4
+    root = dataset_factory()
+    dl = build_datalist(root, seed=0)
+    assert len(dl["testing"]) == 2 * 2 and len(dl["inference"]) == 2 * 7
+    # 4 development oocytes x 2 labelled frames = 8 frames, 80:20 -> 6 training, 2 validation
+    assert (len(dl["training"]), len(dl["validation"])) == (6, 2)
+    test_exp, test_oocyte = dl["test_oocytes"][0]["experiment"], dl["test_oocytes"][0]["oocyte"]
+    item = next(i for i in dl["testing"] if (i["experiment"], i["oocyte"], i["frame"]) == (test_exp, test_oocyte, 4))
+    assert item == {
+        "image": f"{test_exp}/{test_oocyte}.tif", "frame": 4, "label": f"{test_exp}/{test_oocyte}_masks/t0004.tif",
+        "experiment": test_exp, "oocyte": test_oocyte, "time_min": 40.0, "minutes_since_gvbd": 30.0,
+    }
+    unlabelled = [i for i in dl["inference"] if i["frame"] == 0]
+    assert all("label" not in i and i["minutes_since_gvbd"] == -10.0 for i in unlabelled)
+    assert all((root / i["image"]).is_file() and (root / i["label"]).is_file()
+               for name in ("training", "validation", "testing") for i in dl[name])
+
+
+def test_per_frame_layout_with_nifti_masks(dataset_factory):
+    root = dataset_factory(layout="per_frame", mask_format="nii.gz", n_experiments=1, n_oocytes=2)
+    dl = build_datalist(root, seed=3)
+    frame4 = next(i for i in dl["testing"] if i["frame"] == 4)
+    oocyte = frame4["oocyte"]
+    assert frame4["image"] == f"exp1/{oocyte}/t0004.tif" and frame4["label"] == f"exp1/{oocyte}_masks/t0004.nii.gz"
+    assert [i["frame"] for i in dl["inference"]] == list(range(7))
+    assert len(dl["training"]) + len(dl["validation"]) == 2  # the other oocyte's two labelled frames
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_split_is_by_oocyte_and_covers_every_experiment(dataset_factory, seed):
+    root = dataset_factory(n_experiments=3, n_oocytes=3, n_frames=10)
+    dl = build_datalist(root, seed=seed)
+    test = oocytes(dl["testing"])
+    assert test == oocytes(dl["inference"]) == {(t["experiment"], t["oocyte"]) for t in dl["test_oocytes"]}
+    assert not test & oocytes(dl["training"] + dl["validation"])
+    assert sorted(e for e, _ in test) == ["exp1", "exp2", "exp3"]  # exactly one oocyte per experiment
+    keys = [(i["experiment"], i["oocyte"], i["frame"]) for i in dl["training"] + dl["validation"]]
+    assert len(keys) == len(set(keys)) == 6 * 3  # 6 development oocytes x labels on frames 1, 4, 7
+    assert len(dl["validation"]) == round(0.2 * 18)
+
+
+def test_split_is_reproducible_per_seed_and_changes_with_it(dataset_factory):
+    root = dataset_factory(n_experiments=2, n_oocytes=4)
+    assert build_datalist(root, seed=7) == build_datalist(root, seed=7)
+    draws = {json.dumps([build_datalist(root, seed=s)[k] for k in ("test_oocytes", "validation")]) for s in range(6)}
+    assert len(draws) > 1
+
+
+def test_frame_interval_from_file_else_default(tmp_path):
+    root = tmp_path / "ds"
+    write_imagej(root / "e" / "a.tif", random_series((3, 4, 2, 8, 8)), "TZCYX", frame_interval_min=5.0)
+    write_imagej(root / "e" / "b.tif", random_series((3, 4, 2, 8, 8)), "TZCYX", frame_interval_min=None)
+    (root / "gvbd.csv").write_text("experiment,oocyte,gvbd_frame\ne,a,1\ne,b,2\n")
+    dl = build_datalist(root, seed=0, default_frame_interval_min=7.5)
+    times = {(i["oocyte"], i["frame"]): (i["time_min"], i["minutes_since_gvbd"]) for i in dl["inference"]}
+    test_oocyte = dl["test_oocytes"][0]["oocyte"]
+    # a: 5 min per frame from its file, GVBD frame 1; b: no interval in the file -> 7.5 min, GVBD frame 2
+    expected = {"a": (10.0, 5.0), "b": (15.0, 0.0)}[test_oocyte]
+    assert times[(test_oocyte, 2)] == expected
+
+
+def test_ground_truth_files_are_ignored(dataset_factory):
+    root = dataset_factory()
+    assert (root / "ground_truth_masks").is_dir() and (root / "ground_truth_volumes.csv").is_file()
+    dl = build_datalist(root)
+    assert not any("ground_truth" in json.dumps(dl[k]) for k in LISTS)
+    assert {s.experiment for s in scan_dataset(root)} == {"exp1", "exp2"}
+
+
+def test_error_empty_dataset(tmp_path):
+    (tmp_path / "empty" / "exp1").mkdir(parents=True)
+    with pytest.raises(SpindleDataError, match=r"empty.*empty dataset: expected EXPERIMENT/OOCYTE\.tif.*found none"):
+        build_datalist(tmp_path / "empty")
+
+
+def test_error_gvbd_names_unknown_oocyte(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=2)
+    with open(root / "gvbd.csv", "a") as fh:
+        fh.write("exp1,oocyte99,3\n")
+    with pytest.raises(SpindleDataError, match=r"gvbd\.csv: names oocytes that are not in the dataset: \['exp1/oocyte99'\]"):
+        build_datalist(root)
+
+
+def test_error_oocyte_without_gvbd_row(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=2)
+    (root / "gvbd.csv").write_text("experiment,oocyte,gvbd_frame\nexp1,oocyte01,1\n")
+    with pytest.raises(SpindleDataError, match=r"gvbd\.csv: no GVBD frame for oocytes \['exp1/oocyte02'\]"):
+        build_datalist(root)
+
+
+def test_error_mask_for_a_frame_the_series_lacks(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=2)
+    (root / "exp1" / "oocyte01_masks" / "t0009.tif").write_bytes(b"")
+    with pytest.raises(SpindleDataError, match=r"t0009\.tif \(frame 9\): a mask for a frame.*expected frames 0\.\.6"):
+        build_datalist(root)
+
+
+def test_cli_writes_json_atomically_and_load_datalist_resolves_paths(dataset_factory, tmp_path, capsys):
+    root = dataset_factory()
+    out = tmp_path / "lists" / "datalist.json"
+    main(["--dataset_dir", str(root), "--out", str(out), "--seed", "2"])
+    assert json.loads(out.read_text()) == build_datalist(root, seed=2)
+    assert [p.name for p in out.parent.iterdir()] == ["datalist.json"]  # no temporary file left behind
+    assert "training 6, validation 2, testing 4, inference 14" in capsys.readouterr().out
+    items = load_datalist(out, "testing", dataset_dir=root)
+    assert items[0]["image"] == str(root / json.loads(out.read_text())["testing"][0]["image"])
+    assert items[0]["experiment"] in ("exp1", "exp2")  # a name, although a folder of that name exists
