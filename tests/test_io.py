@@ -165,6 +165,29 @@ def test_mask_tiff_and_nifti_read_as_xyz(tmp_path):
         assert mask.dtype == np.uint8 and int(mask.sum()) == 2 * 6 * 4
 
 
+def test_nifti_volume_series_and_calibration(tmp_path):
+    series_xyzt = random_series((10, 12, 6, 3))
+    img = nib.Nifti1Image(series_xyzt, np.diag([0.17, 0.17, 2.0, 1.0]))
+    img.header.set_xyzt_units("micron", "sec")
+    img.header.set_zooms((0.17, 0.17, 2.0, 600.0))
+    path = tmp_path / "series.nii.gz"
+    nib.save(img, path)
+    data, meta = read_frame(path, frame=2)
+    np.testing.assert_array_equal(data, series_xyzt[..., 2])
+    np.testing.assert_allclose(meta["spacing_um"], SPACING_UM, rtol=1e-6)
+    assert meta["frame_interval_min"] == pytest.approx(10.0)
+
+
+def test_loadframed_label_alone_and_missing_label(tmp_path, imagej_hyperstack):
+    path, _ = imagej_hyperstack
+    label = tmp_path / "t0003.tif"
+    tifffile.imwrite(label, np.ones((6, 12, 10), np.uint8), imagej=True, metadata={"axes": "ZYX"})
+    out = LoadFramed(keys=["label"])({"label": label, "frame": 3})
+    assert out["label"].shape == (1, 10, 12, 6) and float(out["label"].sum()) == 720.0
+    out = LoadFramed(keys=["image", "label"], allow_missing_keys=True)({"image": path, "frame": 3})
+    assert "label" not in out and out["image"].shape == (1, 10, 12, 6)  # an unlabelled frame
+
+
 @pytest.mark.parametrize("mask_format", ["tif", "nii.gz"])
 def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
     path, array = imagej_hyperstack
@@ -214,11 +237,21 @@ def test_error_corrupt_tiff(tmp_path):
         read_frame(path, frame=0)
 
 
-def test_error_truncated_tiff(imagej_hyperstack):
-    path, _ = imagej_hyperstack
-    cut = path.with_name("cut.tif")
+@pytest.mark.parametrize("kind", ["imagej", "ome-compressed", "nifti"])
+def test_error_truncated_file(tmp_path, imagej_hyperstack, kind):
+    """Cut in half: inside the pixel data (ImageJ, memory-mapped path), inside the IFD chain of a
+    compressed OME-TIFF (page-wise path), inside a NIfTI's data block."""
+    if kind == "imagej":
+        path = imagej_hyperstack[0]
+    elif kind == "ome-compressed":
+        path = tmp_path / "full.ome.tif"
+        tifffile.imwrite(path, random_series(SHAPE_TZCYX), ome=True, metadata={"axes": "TZCYX"}, compression="zlib")
+    else:
+        path = tmp_path / "full.nii"
+        nib.save(nib.Nifti1Image(np.ones((10, 12, 6), np.uint8), np.eye(4)), path)
+    cut = path.with_name("cut" + "".join(path.suffixes))
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(SpindleDataError, match=r"cut\.tif.*truncated.*expected|cut\.tif.*truncated.*announces 72 images"):
+    with pytest.raises(SpindleDataError, match=r"cut\.(tif|ome\.tif|nii).*(corrupt or truncated|truncated)"):
         read_frame(cut, frame=1)
 
 
@@ -277,3 +310,19 @@ def test_mask_hyperstack_reads_back_calibrated_as_fiji_would(tmp_path):
     np.testing.assert_allclose(info.spacing_um, SPACING_UM, rtol=1e-6)
     np.testing.assert_allclose(meta["spacing_um"], SPACING_UM, rtol=1e-6)
     np.testing.assert_array_equal(mask, xyz(masks[1]))
+
+
+def test_plain_tiff_resolution_in_cm_and_72_dpi_placeholder(tmp_path):
+    """tifffile 'shaped' files: axes from the JSON description; x/y from resolution tags, z has no tag."""
+    zyx = random_series((5, 12, 10))
+    calibrated = tmp_path / "cm.tif"
+    tifffile.imwrite(calibrated, zyx, metadata={"axes": "ZYX"}, resolution=(1e4 / 0.25, 1e4 / 0.25),
+                     resolutionunit="CENTIMETER")  # 0.25 um pixels
+    placeholder = tmp_path / "dpi72.tif"
+    tifffile.imwrite(placeholder, zyx, metadata={"axes": "ZYX"}, resolution=(72, 72), resolutionunit="INCH")
+    np.testing.assert_allclose(inspect_image(calibrated).spacing_um[:2], (0.25, 0.25), rtol=1e-6)
+    assert inspect_image(calibrated).spacing_um[2] is None
+    assert inspect_image(placeholder).spacing_um == (None, None, None)
+    with pytest.warns(UserWarning, match=r"cm\.tif: no calibration for axes \['z'\]"):
+        _, meta = read_frame(calibrated)
+    np.testing.assert_allclose(meta["spacing_um"], (0.25, 0.25, 2.0), rtol=1e-6)

@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from scripts.datalist import scan_dataset
-from scripts.io import DEFAULT_SPACING_UM, atomic_path, inspect_image, read_frame, read_mask
+from scripts.io import DEFAULT_SPACING_UM, atomic_path, read_frame, read_mask
 from scripts.metrics import shape_descriptors
 
 PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
@@ -80,10 +80,11 @@ class _IntensityPool:
         values = values.ravel()
         if values.size == 0:
             return
-        as_float = values.astype(np.float64)
         self.count += values.size
-        self.total += float(as_float.sum())
-        self.total_sq += float(np.square(as_float).sum())
+        for start in range(0, values.size, 1 << 20):  # float64 in 8 MB chunks, not a full-frame copy
+            chunk = values[start:start + (1 << 20)].astype(np.float64)
+            self.total += float(chunk.sum())
+            self.total_sq += float(np.dot(chunk, chunk))
         self.low, self.high = min(self.low, float(values.min())), max(self.high, float(values.max()))
         step = max(1, values.size // self.max_samples_per_frame)
         self.samples.append(values[::step].astype(np.float32))
@@ -156,7 +157,6 @@ class DataAnalyzer:
         outside: list[str] = []
         n_frames_total = 0
         for series in all_series:
-            info = inspect_image(self.dataset_dir / series.images[min(series.images)])
             n_frames_total += len(series.images)
             frames = sorted(series.labels) or sorted(series.images)[:: self.unlabelled_frame_stride]
             pool = pools.setdefault(series.experiment, {"frame": _IntensityPool(self.max_samples_per_frame),
@@ -167,7 +167,7 @@ class DataAnalyzer:
                 spacing = tuple(round(float(s), 6) for s in meta["spacing_um"])
                 spacings[spacing] = spacings.get(spacing, 0) + 1
                 shapes[tuple(image.shape)] = shapes.get(tuple(image.shape), 0) + 1
-                dtypes.add(str(info.dtype))
+                dtypes.add(str(image.dtype))
                 pool["frame"].add(image)
                 case = {"experiment": series.experiment, "oocyte": series.oocyte, "frame": frame,
                         "image": series.images[frame], "spacing_um": list(spacing), "shape_xyz": list(image.shape)}

@@ -1,7 +1,22 @@
 """Time-series TIFF / NIfTI input and calibrated, atomic TIFF output.
 
 Axis convention (see ``scripts/__init__.py``): arrays handed to MONAI are channel-first with
-spatial axes (x, y, z); spacing is (x, y, z) in um. On disk, TIFF frames are ZYX (ImageJ order).
+spatial axes (x, y, z); spacing is (x, y, z) in um. On disk, TIFF frames are ZYX (ImageJ order);
+NIfTI voxel axes (i, j, k) are taken as (x, y, z) as they are.
+
+Reading (``read_frame``, ``read_mask``, ``TimeSeriesTiffReader``, ``LoadFramed``):
+
+- Axes come from the file's metadata (tifffile's series axes for ImageJ hyperstacks, OME-TIFF and
+  tifffile's own 'shaped' files), never from the array's shape. Supported: any subset of TZCYX that
+  contains Z, Y and X. A file without T is one frame (the requested frame is ignored), a file without C
+  is one channel (the requested channel is ignored). Only the first series (OME image) is read.
+- Only the selected frame and channel are read: contiguous data are memory-mapped and sliced, other
+  layouts (compressed, interleaved OME) are read page by page.
+- Calibration in um from the file: ImageJ X/YResolution + ``spacing`` in the header's ``unit``, OME
+  PhysicalSizeX/Y/Z with their units, NIfTI zooms. Axes the file does not calibrate take the configured
+  default, with a warning naming the file. ImageJ unit 'pixel' with values other than 1 is read as um,
+  with a warning (see ``_imagej_calibration``).
+- Bad input raises ``SpindleDataError`` (a ValueError) naming the file, the frame, expected vs found.
 """
 
 from __future__ import annotations
@@ -221,6 +236,9 @@ def _check_complete(tif: tifffile.TiffFile, series, path) -> None:
     if "images" in ij and int(ij["images"]) != n_planes:
         raise _error(path, None, f"truncated or corrupt TIFF: the ImageJ header announces {ij['images']} images, "
                                  f"found {n_planes} readable")
+    if _is_suffix(path, ("ome.tif", "ome.tiff")) and not tif.is_ome:
+        raise _error(path, None, "corrupt or truncated OME-TIFF: expected OME-XML in the first image "
+                                 "description, found none readable")
     size = path.stat().st_size
     if series.dataoffset is not None and series.dataoffset + series.nbytes > size:
         raise _error(path, None, f"truncated TIFF: expected at least {series.dataoffset + series.nbytes} bytes, "
@@ -293,12 +311,27 @@ def _imagej_calibration(tif, path) -> tuple[list, str, float | None]:
 
 
 def _plain_tiff_calibration(tif, path) -> tuple[list, str, float | None]:
-    """Non-ImageJ, non-OME TIFF: X/YResolution with ResolutionUnit inch or cm; no z spacing."""
+    """Non-ImageJ, non-OME TIFF: X/YResolution with ResolutionUnit inch or cm; no z spacing.
+    72 pixels per inch is the placeholder image editors write, not a calibration: it counts as missing."""
     page = tif.pages.first
     unit = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 1
     factor = {2: _UM_PER_UNIT["inch"], 3: _UM_PER_UNIT["cm"]}.get(unit)
+    if unit == 2 and np.isclose(_resolution_um(page, "XResolution", 1.0) or 0.0, 1 / 72):
+        factor = None
     return [_resolution_um(page, "XResolution", factor), _resolution_um(page, "YResolution", factor), None], \
         "TIFF resolution tags", None
+
+
+def _checked_tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
+    """The file's ImageInfo after the completeness check; tifffile's own errors on a damaged IFD
+    structure (met lazily, when the series is first parsed) become SpindleDataError."""
+    try:
+        _check_complete(tif, tif.series[0], path)
+        return _tiff_info(tif, path)
+    except SpindleDataError:
+        raise
+    except Exception as exc:
+        raise _error(path, None, f"corrupt or truncated TIFF, its structure cannot be parsed ({exc})") from exc
 
 
 def _tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
@@ -348,8 +381,7 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
     if _is_suffix(path, NIFTI_SUFFIXES):
         return _nifti_info(_nifti_load(path), path)
     with _open_tiff(path) as tif:
-        _check_complete(tif, tif.series[0], path)
-        return _tiff_info(tif, path)
+        return _checked_tiff_info(tif, path)
 
 
 # ---- pixel data -----------------------------------------------------------------------------------
@@ -484,30 +516,32 @@ def _meta(info: ImageInfo, spatial_shape_xyz, spacing_um: np.ndarray, spacing_so
     return meta
 
 
+def _read_nifti_xyz(path: Path, frame: int) -> tuple[np.ndarray, ImageInfo]:
+    """An (X, Y, Z) NIfTI volume, or frame ``frame`` of an (X, Y, Z, T) series, in native byte order."""
+    img = _nifti_load(path)
+    info = _nifti_info(img, path)
+    if len(info.shape) not in (3, 4):
+        raise _error(path, frame, f"wrong number of dimensions: expected a NIfTI volume (X, Y, Z) or a "
+                                  f"series (X, Y, Z, T), found shape {info.shape}")
+    t = 0
+    if len(info.shape) == 4 and info.shape[3] > 1:
+        if not 0 <= frame < info.shape[3]:
+            raise _error(path, frame, f"frame out of range: expected 0 <= frame < {info.shape[3]} "
+                                      f"(shape {info.shape}), found frame {frame}")
+        t = frame
+    try:
+        data = np.asarray(img.dataobj[..., t] if len(info.shape) == 4 else img.dataobj[...])
+    except Exception as exc:  # nibabel / gzip / numpy errors on a cut or damaged file
+        raise _error(path, frame, f"corrupt or truncated NIfTI, the data cannot be read ({exc})") from exc
+    return data.astype(data.dtype.newbyteorder("="), copy=False), info
+
+
 def _read_zyx(path: Path, frame: int, channel: int | None, mask: bool) -> tuple[np.ndarray, ImageInfo, int | None]:
     """One frame (and channel) of a TIFF or NIfTI file as (X, Y, Z) in native dtype, plus its info."""
     if _is_suffix(path, NIFTI_SUFFIXES):
-        img = _nifti_load(path)
-        info = _nifti_info(img, path)
-        if len(info.shape) < 3 or (len(info.shape) > 3 and any(n > 1 for n in info.shape[4:])):
-            raise _error(path, frame, f"wrong number of dimensions: expected a NIfTI volume (X, Y, Z) or a "
-                                      f"series (X, Y, Z, T), found shape {info.shape}")
-        t = 0
-        if len(info.shape) >= 4 and info.shape[3] > 1:
-            if not 0 <= frame < info.shape[3]:
-                raise _error(path, frame, f"frame out of range: expected 0 <= frame < {info.shape[3]}, "
-                                          f"found frame {frame}")
-            t = frame
-        try:
-            proxy = img.dataobj
-            data = np.asarray(proxy[..., t] if len(info.shape) == 4 else proxy[(slice(None),) * 3 + (0,) * (len(info.shape) - 3)])
-        except Exception as exc:
-            raise _error(path, frame, f"corrupt or truncated NIfTI, the data cannot be read ({exc})") from exc
-        return data.astype(data.dtype.newbyteorder("="), copy=False), info, None
+        return (*_read_nifti_xyz(path, frame), None)
     with _open_tiff(path) as tif:
-        series = tif.series[0]
-        _check_complete(tif, series, path)
-        info = _tiff_info(tif, path)
+        info = _checked_tiff_info(tif, path)
         index = _frame_index(info, frame, channel, mask)
         used_channel = channel if "C" in info.axes and not mask else None
         zyx = _read_tiff_zyx(tif, index, path, frame)
@@ -541,11 +575,11 @@ def check_mask(mask_xyz: np.ndarray, path, frame, image_shape_xyz: Sequence[int]
     if image_shape_xyz is not None and tuple(mask_xyz.shape) != tuple(int(s) for s in image_shape_xyz):
         raise _error(path, frame, f"mask shape differs from the image: expected (X, Y, Z) = "
                                   f"{tuple(int(s) for s in image_shape_xyz)}, found {tuple(mask_xyz.shape)}")
+    if ((mask_xyz == 0) | (mask_xyz == 1)).all():  # cheap on a full frame; np.unique only for the message
+        return
     values = np.unique(mask_xyz)
-    if not np.isin(values, (0, 1)).all():
-        shown = values[:10].tolist()
-        raise _error(path, frame, f"mask values outside {{0, 1}}: expected a binary mask (0 background, "
-                                  f"1 spindle), found values {shown}{' ...' if values.size > 10 else ''}")
+    raise _error(path, frame, f"mask values outside {{0, 1}}: expected a binary mask (0 background, "
+                              f"1 spindle), found values {values[:10].tolist()}{' ...' if values.size > 10 else ''}")
 
 
 def read_mask(
