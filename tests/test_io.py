@@ -11,6 +11,7 @@ import pytest
 import tifffile
 import torch
 from conftest import SHAPE_TZCYX, SPACING_UM, random_series, write_imagej
+from monai.data import DataLoader, Dataset
 from monai.transforms import LoadImaged
 from scripts.io import (
     LoadFramed,
@@ -198,7 +199,9 @@ def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
         tifffile.imwrite(label_path, mask_zyx, imagej=True, metadata={"axes": "ZYX"})
     else:
         nib.save(nib.Nifti1Image(xyz(mask_zyx).copy(), np.eye(4)), label_path)
-    out = LoadFramed(keys=["image", "label"], channel=2)({"image": str(path), "label": str(label_path), "frame": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # calibrated file, one affine: nothing to warn about
+        out = LoadFramed(keys=["image", "label"], channel=2)({"image": str(path), "label": str(label_path), "frame": 2})
     image, label = out["image"], out["label"]
     assert image.shape == (1, 10, 12, 6) and label.shape == (1, 10, 12, 6)
     assert image.dtype == torch.float32 and label.dtype == torch.float32
@@ -208,6 +211,15 @@ def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
     np.testing.assert_allclose(label.pixdim.numpy(), SPACING_UM, rtol=1e-6)  # the image's calibration
     assert image.meta["frame"] == 2 and image.meta["filename_or_obj"] == str(path)
     assert tuple(image.meta["original_spatial_shape"]) == (10, 12, 6)
+
+
+def test_loadframed_items_collate_into_a_batch(imagej_hyperstack):
+    path, array = imagej_hyperstack
+    items = [{"image": str(path), "frame": t, "experiment": "exp1", "time_min": 10.0 * t} for t in (0, 3)]
+    batch = next(iter(DataLoader(Dataset(items, LoadFramed(keys=["image"], channel=0)), batch_size=2)))
+    assert batch["image"].shape == (2, 1, 10, 12, 6) and batch["frame"].tolist() == [0, 3]
+    np.testing.assert_array_equal(batch["image"][1, 0].numpy(), xyz(array[3, :, 0]))
+    np.testing.assert_allclose(batch["image"].meta["spacing_um"].numpy(), [SPACING_UM] * 2, rtol=1e-6)
 
 
 def test_reader_works_with_monai_loadimaged(imagej_hyperstack):

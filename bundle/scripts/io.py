@@ -22,6 +22,7 @@ Reading (``read_frame``, ``read_mask``, ``TimeSeriesTiffReader``, ``LoadFramed``
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import tempfile
 import warnings
@@ -646,6 +647,11 @@ class TimeSeriesTiffReader(ImageReader):
         return np.stack(arrays), meta
 
 
+# Meta entries a mask copies from its image: calibration and time.
+_GRID_META_KEYS = ("spacing_um", "spacing_source", "pixdim", MetaKeys.AFFINE, MetaKeys.ORIGINAL_AFFINE,
+                   "time_min", "frame_interval_min")
+
+
 class LoadFramed(MapTransform):
     """Load the item's frame of each key into a (1, X, Y, Z) MetaTensor.
 
@@ -678,23 +684,19 @@ class LoadFramed(MapTransform):
     def __call__(self, data: Mapping) -> dict:
         d = dict(data)
         frame = int(d.get(self.frame_key, 0))
-        image_meta = None
+        image_meta: dict | None = None  # meta of the last image key read, for the masks that follow it
         for key in self.key_iterator(d):
-            path = d[key]
             if key in self.label_keys:
-                shape = image_meta["spatial_shape"] if image_meta is not None else None
-                array, meta = read_mask(path, frame, shape, self.default_spacing_um)
-                if image_meta is not None:  # a mask lives on its image's voxel grid
-                    for name in ("spacing_um", "pixdim", "spacing_source", MetaKeys.AFFINE, MetaKeys.ORIGINAL_AFFINE):
-                        meta[name] = np.array(image_meta[name]) if name != "spacing_source" else image_meta[name]
-                    for name in ("time_min", "frame_interval_min"):
-                        if name in image_meta:
-                            meta[name] = image_meta[name]
+                shape = image_meta[MetaKeys.SPATIAL_SHAPE] if image_meta is not None else None
+                array, meta = read_mask(d[key], frame, shape, self.default_spacing_um)
+                if image_meta is not None:  # a mask lives on its image's voxel grid and takes its calibration
+                    meta.update({name: value for name, value in image_meta.items() if name in _GRID_META_KEYS})
                 dtype = self.label_dtype
             else:
-                array, meta = read_frame(path, frame, self.channel, self.default_spacing_um)
-                image_meta = meta
+                array, meta = read_frame(d[key], frame, self.channel, self.default_spacing_um)
+                image_meta = copy.deepcopy(meta)
                 dtype = self.image_dtype
             array = array.astype(dtype, copy=False)[None]
-            d[key] = MetaTensor(torch.as_tensor(array), affine=torch.as_tensor(meta[MetaKeys.AFFINE]), meta=meta)
+            affine = torch.as_tensor(meta.pop(MetaKeys.AFFINE))  # given once: MetaTensor warns if meta has it too
+            d[key] = MetaTensor(torch.as_tensor(array), affine=affine, meta=meta)
         return d
