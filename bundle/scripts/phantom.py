@@ -85,8 +85,9 @@ _NOISE_BANK_PAD = 48
 _CAMERA_OFFSET_ADU = 100.0
 _READ_NOISE_E = 1.6
 _N_BIVALENTS = 20  # mouse: 20 bivalents in meiosis I
-_HALO_F = 1.35  # the astral-microtubule halo is drawn out to this envelope coordinate (f = 1 at the surface)
+_HALO_F = 1.2  # the astral-microtubule halo is drawn out to this envelope coordinate (f = 1 at the surface)
 _PERTURB_MAX = 0.08  # the outline perturbation scales f by at most this fraction
+_HAZE_SIGMA_UM = np.array([3.0, 3.0, 3.5])  # out-of-focus haze kernel (x, y, z)
 
 
 def _smoothstep(x):
@@ -186,7 +187,7 @@ class Arm:
     pole_fraction: float
     barrel: float
     texture_sign: float  # -1 mirrors the fibre pattern so fibres of opposite arms meet at the equator
-    texture_shift: float  # decorrelates the fibre patterns of the arms of a multipolar spindle
+    texture_turn: float  # rad; turns the fibre cross-section so the arms of a multipolar spindle differ
 
     def radius_at(self, u):
         """Cross-section radius (um) at relative position ``u`` along the arm (clipped to [0, 1])."""
@@ -272,12 +273,23 @@ class _Spots:
 
 
 @dataclass
+class _Layer:
+    """One channel's change this frame: photo-electrons ``add`` on ``box`` and an optional relative change
+    ``mult`` of the static background there (both box-shaped ZYX float32)."""
+
+    box: _Box
+    add: np.ndarray
+    mult: np.ndarray | None = None
+
+
+@dataclass
 class OocytePhantom:
     """One oocyte's time series: spindle geometry per frame, ground truth and rendered frames.
 
-    Everything random is drawn from ``SeedSequence(seed, spawn_key=(experiment_index, oocyte_index))``
-    and, for a frame's noise, ``(experiment_index, oocyte_index, frame)``: an oocyte (and each of its
-    frames) is the same whichever other oocytes or frames are generated.
+    Everything random is drawn from ``SeedSequence(seed, spawn_key=(experiment_index, oocyte_index, i))``
+    with i = 0 for the geometry and timing, 1 for the static background (built lazily on the first
+    rendered frame, so ground-truth queries stay cheap at full size) and (2, frame) for a frame's noise and
+    jitter: an oocyte, and each of its frames, is the same whichever other oocytes or frames are generated.
 
     shape_xyz: voxels (x, y, z); spacing_um_xyz: um; development_frames: frames from GVBD to the
     metaphase shape (None: 60% of the series, between 4 and 36 frames, i.e. at most 6 h at 10 min/frame);
@@ -298,6 +310,7 @@ class OocytePhantom:
     name: str = field(init=False)
     phenotype: str = field(init=False)
     gvbd_frame: int = field(init=False)
+    frames_to_metaphase: float = field(init=False)  # this oocyte's frames from GVBD to the metaphase shape
     scale: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -308,8 +321,7 @@ class OocytePhantom:
         self.shape_xyz = tuple(int(s) for s in self.shape_xyz)
         self.spacing_um_xyz = tuple(float(s) for s in self.spacing_um_xyz)
         self.name = f"oocyte{self.oocyte_index + 1:02d}"
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.experiment_index,
-                                                                                  self.oocyte_index)))
+        rng = self._rng(0)
         X, Y, Z = self.shape_xyz
         dx, dy, dz = self.spacing_um_xyz
         field_um = (X * dx, Y * dy, Z * dz)
@@ -327,7 +339,7 @@ class OocytePhantom:
         dev = self.development_frames
         if dev is None:
             dev = float(np.clip(round(0.6 * self.n_frames), 4, 36))
-        self._development_frames = float(dev) * float(rng.uniform(0.85, 1.15))
+        self.frames_to_metaphase = float(dev) * float(rng.uniform(0.85, 1.15))
 
         # Phenotype: the strain's phenotypes cycled over oocytes from a random start (a mix in every experiment).
         start = int(np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.experiment_index,)))
@@ -385,7 +397,15 @@ class OocytePhantom:
         self._photons = photons
         self._bleach_per_frame = rng.uniform(0.002, 0.006, size=3)
 
-        self._build_static(rng)
+        self._background_adu: list[np.ndarray] | None = None  # built by _ensure_static()
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(
+            self.seed, spawn_key=(self.experiment_index, self.oocyte_index, *key)))
+
+    def _ensure_static(self) -> None:
+        if self._background_adu is None:
+            self._build_static(self._rng(1))
 
     # ------------------------------------------------------------------ geometry over time
     def _draw_shape(self, rng: np.random.Generator, s: float) -> None:
@@ -415,7 +435,7 @@ class OocytePhantom:
 
     def maturity(self, frame: int) -> float:
         """Developmental progress: <0 before GVBD, 0 at GVBD, 1 at the metaphase shape."""
-        return (frame - self.gvbd_frame) / self._development_frames
+        return (frame - self.gvbd_frame) / self.frames_to_metaphase
 
     def spindle_state(self, frame: int) -> SpindleState | None:
         """The spindle at ``frame``, or None before GVBD."""
@@ -442,7 +462,7 @@ class OocytePhantom:
                 radius_um=(r_ball * (1 - e) + radius * e) * (2.0 - breathing),
                 pole_fraction=q, barrel=e * barrel,
                 texture_sign=-1.0 if bipolar_pair else 1.0,
-                texture_shift=0.0 if len(self._final_arms) == 2 else 0.37 * k,
+                texture_turn=0.0 if len(self._final_arms) == 2 else 2.1 * k,
             ))
         drift = self._drift_amp * np.sin(2 * np.pi * t / self._drift_period + self._drift_phase)
         centre = self._centre0 + drift
@@ -609,7 +629,6 @@ class OocytePhantom:
             1: 3.0 + oocyte * (40.0 + 8.0 * lowfreq) + 6.0 * zona + 14.0 * wall + 6.0 * plastic + 10.0 * haze,
             2: 2.0 + oocyte * (9.0 + 2.0 * lowfreq) + 4.0 * zona + 8.0 * wall + 4.0 * plastic + 4.0 * haze,
         }
-        self._oocyte_centre_um = oc
         # Light-sheet stripes: illumination from x = 0; shadows cast along x, growing downstream.
         stripes = _smooth_noise(rng, (Z, Y), (0.7, 2.5 / dy * s + 0.5))
         stripes += 0.6 * _smooth_noise(rng, (Z, Y), (0.7, 0.6 / dy * s + 0.5))
@@ -745,8 +764,11 @@ class OocytePhantom:
             s = q @ arm.direction.astype(np.float32)
             uu = s / np.float32(arm.length_um)
             radius = np.maximum(arm.radius_at(uu).astype(np.float32), np.float32(1e-2))
-            xi = (q @ arm.across.astype(np.float32)) / radius * arm.texture_sign + arm.texture_shift
+            xi = (q @ arm.across.astype(np.float32)) / radius * arm.texture_sign
             eta = (q @ arm.up.astype(np.float32)) / radius
+            if arm.texture_turn:
+                ct, st = np.float32(math.cos(arm.texture_turn)), np.float32(math.sin(arm.texture_turn))
+                xi, eta = ct * xi - st * eta, st * xi + ct * eta
             n_u, n, _ = self._fibre_texture.shape
             coords = np.stack([(uu * arm.texture_sign / 1.3 + 1) * 0.5 * (n_u - 1),
                                (eta / 1.3 + 1) * 0.5 * (n - 1),
@@ -768,66 +790,69 @@ class OocytePhantom:
         mask.ravel()[idx[f_sub <= 1.0]] = True
         return signal, mask
 
-    def _dynamic(self, frame: int, rng) -> tuple[_Box, list[np.ndarray], np.ndarray | None, tuple | None]:
-        """Box of everything that changes this frame, per-channel added photo-electrons on it (before
-        illumination and bleaching), a multiplicative change of the microtubule background (germinal
-        vesicle) and the ground truth (mask box, mask) or None before GVBD."""
+    def _spots_box(self, spots: _Spots) -> _Box:
+        """Index box holding all (PSF-blurred) spots out to 3 sigma."""
+        reach = 3.0 * np.sqrt(spots.sigmas_um.max(0) ** 2 + self._psf_sigmas_um() ** 2).max()
+        lo = spots.centres_um.min(0) - reach
+        hi = spots.centres_um.max(0) + reach
+        return self._box_around((lo + hi) / 2, (hi - lo) / 2)
+
+    def _dynamic(self, frame: int, rng) -> tuple[list[_Layer], tuple[_Box, np.ndarray] | None]:
+        """What changes this frame, per channel: a box, photo-electrons added on it (before illumination and
+        bleaching) and, for the microtubules before GVBD, a multiplicative change of the background (the
+        germinal vesicle excludes microtubules); plus the ground truth (mask box, mask) or None before GVBD."""
         state = self.spindle_state(frame)
         psf = self._psf_sigmas_um()
-        haze_sigma = np.array([3.0, 3.0, 4.0])
         chromo = self._spots_chromosomes(frame, state, rng)
         mtocs = self._spots_mtocs(frame, state)
         # Asters: each aMTOC nucleates a small microtubule aster, visible in the microtubule channel.
         asters = _Spots(mtocs.centres_um, np.full_like(mtocs.sigmas_um, 1.0 * self.scale), mtocs.angles_rad,
                         0.12 * self._spindle_e * self._mtoc_amp)
-        all_spots = _Spots.concat([chromo, mtocs])
-        lo = all_spots.centres_um.min(0) - 4.0
-        hi = all_spots.centres_um.max(0) + 4.0
-        box = self._box_around((lo + hi) / 2, (hi - lo) / 2)
-        spindle_box = gv_box = None
+        boxes = [self._spots_box(chromo), self._spots_box(asters), self._spots_box(mtocs)]
+        truth = None
         if state is not None:
             spindle_box = self._spindle_box(state, margin_um=3 * float(psf.max()))
-            haze_box = self._spindle_box(state, margin_um=3 * float(haze_sigma.max()) + 1.0)
-            box = box.union(haze_box)
+            haze_box = self._spindle_box(state, margin_um=2.5 * float(_HAZE_SIGMA_UM.max()) + 1.0)
+            boxes[MICROTUBULE_CHANNEL] = boxes[MICROTUBULE_CHANNEL].union(haze_box)
         else:
-            gv = self._gv_centre()
-            gv_box = self._box_around(gv, [self._gv_radius + 2.0] * 3)
-            box = box.union(gv_box)
-        adds = [np.zeros(box.shape, np.float32) for _ in range(3)]
-        mult = None
-        truth = None
+            gv_box = self._box_around(self._gv_centre(), [self._gv_radius + 2.0] * 3)
+            boxes[0] = boxes[0].union(gv_box)
+            boxes[MICROTUBULE_CHANNEL] = boxes[MICROTUBULE_CHANNEL].union(gv_box)
+        layers = [_Layer(b, np.zeros(b.shape, np.float32)) for b in boxes]
+        mt = layers[MICROTUBULE_CHANNEL]
         if state is not None:
             signal, mask = self._spindle_signal(state, spindle_box)
             truth = (spindle_box, mask)
             dx, dy, dz = self.spacing_um_xyz
             blurred = ndimage.gaussian_filter(signal, (psf[2] / dz, psf[1] / dy, psf[0] / dx), truncate=3.0)
-            adds[MICROTUBULE_CHANNEL][box.relative(spindle_box)] += blurred
-            self._add_haze(adds[MICROTUBULE_CHANNEL], box, spindle_box, signal, haze_sigma)
+            mt.add[mt.box.relative(spindle_box)] += blurred
+            self._add_haze(mt.add, mt.box, spindle_box, signal)
         else:
             px, py, pz = self._local_grids(gv_box, self._gv_centre())
             r = np.sqrt(px * px + py * py + pz * pz)
-            inside = 1.0 / (1.0 + np.exp((r - self._gv_radius) / 0.6))
-            mult = np.zeros(box.shape, np.float32)
-            mult[box.relative(gv_box)] = -0.65 * inside  # microtubules are excluded from the nucleus
-            adds[0][box.relative(gv_box)] += 0.05 * self._chromo_e * inside  # faint nucleoplasm
-        self._draw_spots(adds[0], box, chromo)
-        self._draw_spots(adds[2], box, mtocs)
-        self._draw_spots(adds[MICROTUBULE_CHANNEL], box, asters)
-        return box, adds, mult, truth
+            inside = 1.0 / (1.0 + np.exp((r - self._gv_radius) / np.float32(0.6)))
+            mt.mult = np.zeros(mt.box.shape, np.float32)
+            mt.mult[mt.box.relative(gv_box)] = -0.65 * inside  # microtubules are excluded from the nucleus
+            layers[0].add[layers[0].box.relative(gv_box)] += 0.05 * self._chromo_e * inside  # faint nucleoplasm
+        self._draw_spots(layers[0].add, layers[0].box, chromo)
+        self._draw_spots(mt.add, mt.box, asters)
+        self._draw_spots(layers[2].add, layers[2].box, mtocs)
+        return layers, truth
 
-    def _add_haze(self, target, box: _Box, spindle_box: _Box, signal, haze_sigma_um) -> None:
+    def _add_haze(self, target, box: _Box, spindle_box: _Box, signal) -> None:
         """Out-of-focus haze: the spindle's signal blurred widely (computed at 1/4 x-y resolution)."""
+        haze_sigma_um = _HAZE_SIGMA_UM
         dx, dy, dz = self.spacing_um_xyz
         f = 4
         zs, ys, xs = signal.shape
         pad_y, pad_x = (-ys) % f, (-xs) % f
         padded = np.pad(signal, ((0, 0), (0, pad_y), (0, pad_x)))
         low = padded.reshape(zs, (ys + pad_y) // f, f, (xs + pad_x) // f, f).mean(axis=(2, 4))
-        m = (int(math.ceil(3 * haze_sigma_um[2] / dz)), int(math.ceil(3 * haze_sigma_um[1] / (dy * f))),
-             int(math.ceil(3 * haze_sigma_um[0] / (dx * f))))
+        m = (int(math.ceil(2.5 * haze_sigma_um[2] / dz)), int(math.ceil(2.5 * haze_sigma_um[1] / (dy * f))),
+             int(math.ceil(2.5 * haze_sigma_um[0] / (dx * f))))
         low = np.pad(low, [(m[0], m[0]), (m[1], m[1]), (m[2], m[2])])
         low = ndimage.gaussian_filter(low, (haze_sigma_um[2] / dz, haze_sigma_um[1] / (dy * f),
-                                            haze_sigma_um[0] / (dx * f)), truncate=3.0)
+                                            haze_sigma_um[0] / (dx * f)), truncate=2.5)
         up = _upsample_xy(low, f, (low.shape[1] * f, low.shape[2] * f))
         up *= np.float32(self.experiment.haze)
         # Place: the upsampled array starts m voxels (z) / m*f pixels (y, x) before the spindle box.
@@ -859,11 +884,10 @@ class OocytePhantom:
         allocating ~100 MB per full-size frame)."""
         if not 0 <= frame < self.n_frames:
             raise ValueError(f"{self.experiment.name}/{self.name}: frame {frame} outside 0..{self.n_frames - 1}")
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(self.experiment_index,
-                                                                                 self.oocyte_index, frame)))
+        self._ensure_static()
+        rng = self._rng(2, frame)
         X, Y, Z = self.shape_xyz
-        box, adds, mult, truth = self._dynamic(frame, rng)
-        illum = self._illumination(box)
+        layers, truth = self._dynamic(frame, rng)
         if out is None:
             out = np.empty((Z, 3, Y, X), np.uint16)
         elif out.shape != (Z, 3, Y, X) or out.dtype != np.uint16:
@@ -874,38 +898,47 @@ class OocytePhantom:
         gain = np.float32(self._gain)
         offset = np.float32(_CAMERA_OFFSET_ADU + 0.5)  # + 0.5: the cast to uint16 truncates
         bleach = self.bleaching(frame)
-        zs, ys, xs = box.slices
-        for c in range(3):
+        for c, layer in enumerate(layers):
             b = np.float32(bleach[c])
             root_b = np.float32(math.sqrt(bleach[c]))
             bg_adu, std_adu = self._background_adu[c], self._std_adu[c]
-            # Inside the box: exact Gaussian approximation of shot + read noise around the changed mean.
+            box = layer.box
+            zs, ys, xs = box.slices
+            # Inside the box: exact Gaussian approximation of shot + read noise around the changed mean (ADU).
             box_e = bg_adu[zs, ys, xs] / gain
-            if mult is not None and c == MICROTUBULE_CHANNEL:
-                box_e *= 1.0 + mult
-            box_e += illum * adds[c]
+            if layer.mult is not None:
+                box_e *= 1.0 + layer.mult
+            box_e += self._illumination(box) * layer.add
             box_e *= b
             box_std = np.sqrt(box_e + self._read_var_e) * gain
             box_e *= gain
             box_e += offset
-            # Outside: static mean x bleaching; static noise std x sqrt(bleaching) (read noise bleached along, a
-            # negligible approximation). No clipping needed where the offset exceeds the largest noise excursion.
+            # Outside: static mean x bleaching + static noise std x sqrt(bleaching) (the read noise is bleached
+            # along, a negligible approximation), computed as (bg sqrt(b) +- std noise) sqrt(b) + offset: four
+            # array operations per slice, the last one casting to uint16. No clipping is needed where the
+            # offset exceeds the largest possible noise excursion below the mean.
             clip_all = self._std_adu_max[c] * self._noise_bank_absmax * float(root_b) > float(offset)
             for z in range(Z):
                 k, oy, ox, sign = picks[c, z]
                 noise = self._noise_bank[k, oy:oy + Y, ox:ox + X]
                 np.multiply(std_adu[z], noise, out=std)
-                std *= root_b if sign else -root_b
-                np.multiply(bg_adu[z], b, out=mean)
-                mean += std
-                mean += offset
-                if box.z0 <= z < box.z1:
-                    nb = noise[ys, xs] if sign else -noise[ys, xs]
-                    mean[ys, xs] = box_e[z - box.z0] + box_std[z - box.z0] * nb
-                    np.clip(mean[ys, xs], 0, 65535, out=mean[ys, xs])
+                np.multiply(bg_adu[z], root_b, out=mean)
+                if sign:
+                    mean += std
+                else:
+                    mean -= std
+                mean *= root_b
                 if clip_all:
+                    mean += offset
                     np.clip(mean, 0, 65535, out=mean)
-                out[z, c] = mean  # float32 -> uint16, values within range
+                    out[z, c] = mean
+                else:
+                    np.add(mean, offset, out=out[z, c], casting="unsafe")
+                if box.z0 <= z < box.z1:
+                    nb = noise[ys, xs]
+                    inside = box_e[z - box.z0] + (box_std[z - box.z0] * (nb if sign else -nb))
+                    np.clip(inside, 0, 65535, out=inside)
+                    out[z, c, ys, xs] = inside
         return out, truth
 
 
@@ -1031,7 +1064,7 @@ def generate_dataset(
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
             records = pool.map(_generate_oocyte_job, jobs)
     else:
         records = [_generate_oocyte_job(job) for job in jobs]
@@ -1080,7 +1113,7 @@ def draw_montage(png_path, seed: int = 0, shape_xyz: Sequence[int] = DEFAULT_SHA
 
     kw = dict(n_frames=n_frames, shape_xyz=tuple(shape_xyz), spacing_um_xyz=tuple(spacing_um_xyz), seed=seed)
     wt = OocytePhantom(ExperimentParams.draw(seed, 0), 0, 0, **kw)
-    dev = wt._development_frames
+    dev = wt.frames_to_metaphase
     last = n_frames - 1
     rows = [(wt, max(wt.gvbd_frame - 1, 0), "control, before GVBD"),
             (wt, min(wt.gvbd_frame + 1, last), "control, just after GVBD"),
@@ -1089,7 +1122,7 @@ def draw_montage(png_path, seed: int = 0, shape_xyz: Sequence[int] = DEFAULT_SHA
     aurka = ExperimentParams.draw(seed, 1)
     kos = sorted((OocytePhantom(aurka, 1, k, **kw) for k in range(len(aurka.phenotypes))),
                  key=lambda ph: aurka.phenotypes.index(ph.phenotype))
-    rows += [(ko, min(ko.gvbd_frame + int(ko._development_frames * 1.3), last),
+    rows += [(ko, min(ko.gvbd_frame + int(ko.frames_to_metaphase * 1.3), last),
               f"{aurka.strain.replace('_ko', '')}-deficient, {ko.phenotype}") for ko in kos]
     X, Y, Z = wt.shape_xyz
     dx, dy, dz = wt.spacing_um_xyz
