@@ -1103,7 +1103,8 @@ def draw_montage(png_path, seed: int = 0, shape_xyz: Sequence[int] = DEFAULT_SHA
     oocytes (short, monopolar, multipolar). Columns: the whole field at the spindle's central slice (the
     352 x 352 training crop outlined in cyan), a ``zoom_px`` square around the spindle at three slices
     (2 slices = 4 um apart), and an x-z section through the spindle at true aspect ratio (z is ~12x coarser).
-    Grey levels: 0.5 and 99.95 percentiles of the crop. Renders a handful of full-size frames (~1 min).
+    Grey levels: 0.5 and 99.9 percentiles of the slice (whole field) or of the zoomed stack (other columns).
+    Renders seven full-size frames (about half a minute).
     """
     import matplotlib
 
@@ -1140,15 +1141,16 @@ def draw_montage(png_path, seed: int = 0, shape_xyz: Sequence[int] = DEFAULT_SHA
             zc, yc, xc = int(round(zz.mean())), int(round(yy.mean())), int(round(xx.mean()))
         else:
             zc, yc, xc = Z // 2, Y // 2, X // 2
-        lo, hi = np.percentile(mt[:, cy0:cy0 + c, cx0:cx0 + c], [0.5, 99.95])
+        y0 = int(np.clip(yc - zoom // 2, 0, Y - zoom))
+        x0 = int(np.clip(xc - zoom // 2, 0, X - zoom))
+        lo, hi = np.percentile(mt[:, y0:y0 + zoom, x0:x0 + zoom], [0.5, 99.9])
         shown = dict(cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
         ax = axes[r, 0]
-        ax.imshow(mt[zc], **shown)
+        ax.imshow(mt[zc], cmap="gray", vmin=np.percentile(mt[zc], 0.5), vmax=np.percentile(mt[zc], 99.9),
+                  interpolation="nearest")
         ax.add_patch(Rectangle((cx0 - 0.5, cy0 - 0.5), c, c, fill=False, edgecolor="cyan", linewidth=0.8))
         ax.set_title(f"{ph.experiment.name}/{ph.name}: {title}\nframe {t} (GVBD {ph.gvbd_frame}), "
                      f"whole field, z={zc}", fontsize=8)
-        y0 = int(np.clip(yc - zoom // 2, 0, Y - zoom))
-        x0 = int(np.clip(xc - zoom // 2, 0, X - zoom))
         for j, z in enumerate((zc - 2, zc, zc + 2)):
             z = int(np.clip(z, 0, Z - 1))
             ax = axes[r, j + 1]
@@ -1170,7 +1172,7 @@ def draw_montage(png_path, seed: int = 0, shape_xyz: Sequence[int] = DEFAULT_SHA
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, dpi=72, format="png")
+        fig.savefig(tmp, dpi=64, format="png")
     plt.close(fig)
     return png_path
 
