@@ -602,16 +602,17 @@ class OocytePhantom:
         xx = xlo[None, None, :].astype(np.float32)
 
         # The oocyte (radius ~38 um) sits in a cone-shaped pit; the tracked spindle is off the oocyte's centre.
-        r_o = rng.uniform(36, 40) * s
+        r_o = float(rng.uniform(36, 40) * s)
         direction = rng.uniform(0, 2 * np.pi)
         off = rng.uniform(6, 12) * s
-        oc = np.array([off * math.cos(direction), off * math.sin(direction), rng.uniform(-3, 3) * s])
+        # Python floats (not float64 arrays) keep the float32 grids in float32.
+        oc = (off * math.cos(direction), off * math.sin(direction), float(rng.uniform(-3, 3) * s))
         r = np.sqrt((xx - oc[0]) ** 2 + (yy - oc[1]) ** 2 + (zz - oc[2]) ** 2)
         oocyte = 1.0 / (1.0 + np.exp(-(r_o - r) / (0.8 * s + 0.2)))
         zona = np.exp(-(((r - r_o - 4.0 * s) / (2.5 * s + 0.3)) ** 2))
-        pit_c = oc[:2] + rng.uniform(-4, 4, 2) * s
+        pit_c = [float(v) for v in np.asarray(oc[:2]) + rng.uniform(-4, 4, 2) * s]
         z_bottom = float(self._z_um[0])
-        r_bottom = rng.uniform(0.75, 0.9) * r_o
+        r_bottom = float(rng.uniform(0.75, 0.9) * r_o)
         slope = math.tan(math.radians(rng.uniform(28, 40)))
         r_pit = r_bottom + (zz - z_bottom) * slope
         rho = np.sqrt((xx - pit_c[0]) ** 2 + (yy - pit_c[1]) ** 2)
@@ -620,7 +621,7 @@ class OocytePhantom:
         oocyte = oocyte * inside_pit
         zona = zona * inside_pit
         lowfreq = _smooth_noise(rng, oocyte.shape, (1.5, 8, 8))
-        haze = ndimage.gaussian_filter(oocyte, (2.0 * s / dz * 2 + 0.1, 4.0 / (dy * f), 4.0 / (dx * f)))
+        haze = ndimage.gaussian_filter(oocyte, (4.0 * s / dz + 0.1, 4.0 / (dy * f), 4.0 / (dx * f)))
         ph = self._photons * self.experiment.cytoplasm
         plastic = 1.0 - inside_pit
         # Photo-electrons per channel: medium, cytoplasm, zona autofluorescence, pit wall and plastic, haze.
