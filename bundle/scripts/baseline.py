@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
+from monai.data import MetaTensor
 from monai.transforms import MapTransform
 from scipy import ndimage
 from skimage.filters import threshold_otsu
@@ -48,8 +49,9 @@ def otsu_largest_component(image_xyz: np.ndarray, smooth_sigma_vox: Sequence[flo
 class OtsuBaselined(MapTransform):
     """Add the baseline mask of ``keys`` (one channel-first image (1, X, Y, Z)) under ``output_key``.
 
-    The output is a float32 tensor (1, X, Y, Z) of 0/1 on the image's device, shaped like the network's
-    discretised prediction so that post-processing (``Invertd`` with ``orig_keys`` = the image) treats both alike.
+    The output is a float32 MetaTensor (1, X, Y, Z) of 0/1 on the image's device, shaped like the network's
+    discretised prediction and carrying a copy of the image's meta, so that post-processing (``Invertd``
+    with ``orig_keys`` = the image) maps both back onto the full frame alike.
     """
 
     def __init__(
@@ -74,5 +76,9 @@ class OtsuBaselined(MapTransform):
             array = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else np.asarray(image)[0]
             mask = otsu_largest_component(array, self.smooth_sigma_vox)
             device = image.device if isinstance(image, torch.Tensor) else "cpu"
-            d[self.output_key] = torch.from_numpy(mask[None].astype(np.float32)).to(device)
+            baseline = MetaTensor(torch.from_numpy(mask[None].astype(np.float32)).to(device))
+            if isinstance(image, MetaTensor):
+                # Invertd (orig_keys = the image) only inverts MetaTensors or keys with a stored trace
+                baseline.copy_meta_from(image, copy_attr=True)
+            d[self.output_key] = baseline
         return d

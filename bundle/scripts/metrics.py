@@ -179,13 +179,18 @@ def spacing_from_meta(image: Any, index: int | None = None) -> tuple[float, floa
     raise ValueError(f"{source}: no spacing in the meta dict (expected 'spacing_um', 'pixdim' or 'affine'), found keys {sorted(meta)}")
 
 
-def _foreground(y: torch.Tensor) -> torch.Tensor:
+def _foreground(y: Any) -> Any:
     """Foreground of one channel-first item: channel 0 of a 1-channel mask, channel 1 of a one-hot 2-channel one."""
     if y.shape[0] == 1:
         return y[0]
     if y.shape[0] == 2:
         return y[1]
     raise ValueError(f"expected a 1-channel mask or a 2-channel one-hot mask, found {y.shape[0]} channels (shape {tuple(y.shape)})")
+
+
+def binary_foreground(y: Any) -> np.ndarray:
+    """Boolean (X, Y, Z) spindle mask of one channel-first item (1-channel 0/1 or 2-channel one-hot; tensor or array)."""
+    return _as_binary_xyz(_foreground(y))
 
 
 class SpindleVolumeMetric(CumulativeIterationMetric):

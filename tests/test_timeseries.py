@@ -1,0 +1,285 @@
+"""The per-oocyte time-series evaluator: frame rows, streamed masks, reports, and the evaluating workflow.
+
+A tiny phantom (1 experiment, 2 oocytes x 4 frames of 64 x 64 x 8 voxels) is generated once per module;
+the workflow tests use a small randomly initialised network (plumbing) and the classical baseline.
+"""
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from monai.bundle import run as bundle_run
+from scripts.io import LoadFramed
+from scripts.network import AnisotropicAttentionUNet
+from scripts.phantom import generate_dataset
+from scripts.timeseries import (
+    AutocastInferer,
+    MaskStreamWriter,
+    TimeSeriesWriter,
+    crop_window_xy,
+    evaluation_items,
+    flag_volume_jumps,
+    read_rows,
+    touches_window_border,
+    write_reports,
+)
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundle"
+CONFIG = str(BUNDLE / "configs" / "evaluate.yaml")
+SPACING = (0.17, 0.17, 2.0)
+SMALL_NET = {"filters": [4, 8, 8, 16, 16]}  # same topology as the default, a fraction of the compute
+
+
+# ---------------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phantom")
+    generate_dataset(root, n_experiments=1, n_oocytes=2, n_frames=4, shape_xyz=(64, 64, 8), seed=0,
+                     write_true_masks=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    torch.save(AnisotropicAttentionUNet(**SMALL_NET).state_dict(), path)
+    return path
+
+
+def run_evaluating(dataset_dir, output_dir, model_path, **overrides):
+    """The `evaluating` run in-process, with the crop shrunk to the 64 x 64 phantom frames."""
+    settings = {"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "model_path": str(model_path),
+                "crop_size": [48, 48, -1], "num_workers": 0, "network_def#filters": SMALL_NET["filters"],
+                "montage_tiles": 2}
+    settings.update(overrides)
+    bundle_run(run_id="evaluating", config_file=CONFIG, **settings)
+
+
+def truth(phantom):
+    with open(phantom / "ground_truth_volumes.csv") as f:
+        return {(r["experiment"], r["oocyte"], int(r["frame"])): float(r["volume_um3"]) for r in csv.DictReader(f)}
+
+
+# ---------------------------------------------------------------------------------------------------- units
+def test_crop_window_is_the_centre_crop_clipped_to_the_frame():
+    assert crop_window_xy((750, 750, 31), (352, 352, -1)) == (slice(199, 551), slice(199, 551))
+    assert crop_window_xy((128, 100, 12), (352, 352, -1)) == (slice(0, 128), slice(0, 100))
+
+
+def test_touches_window_border():
+    mask = np.zeros((20, 20, 3), dtype=bool)
+    window = (slice(5, 15), slice(5, 15))
+    mask[8:12, 8:12, 1] = True
+    assert not touches_window_border(mask, window)
+    mask[14, 10, 1] = True  # last x column of the window
+    assert touches_window_border(mask, window)
+
+
+def test_volume_jumps_are_flagged_against_neighbours():
+    volumes = [100, 110, 120, 400, 130, 140, 150]
+    assert flag_volume_jumps(volumes, rel_threshold=0.5, min_abs_um3=50) == [False, False, False, True, False, False, False]
+    # tiny volumes before GVBD: big relative change, below the absolute floor
+    assert not any(flag_volume_jumps([0.0, 2.0, 0.5, 3.0], rel_threshold=0.5, min_abs_um3=50))
+    assert flag_volume_jumps([500.0]) == [False]
+
+
+def test_autocast_inferer_matches_fp32_where_it_falls_back_and_keeps_meta():
+    from monai.data import MetaTensor
+
+    torch.manual_seed(0)
+    net = AnisotropicAttentionUNet(**SMALL_NET).eval()
+    x = MetaTensor(torch.randn(1, 1, 32, 32, 4), meta={"spacing_um": (0.17, 0.17, 2.0)})
+    with torch.no_grad():
+        reference = net(x.as_tensor())
+        fast = AutocastInferer(amp=True, channels_last=True)(x, net)
+    assert fast.dtype == torch.float32 and fast.shape == (1, 1, 32, 32, 4)
+    assert fast.meta["spacing_um"] == (0.17, 0.17, 2.0)
+    inferer = AutocastInferer(amp=True)
+    tolerance = 0.05 if inferer.uses_autocast("cpu") else 1e-4  # bf16 only where the CPU has fast bf16 kernels
+    assert torch.allclose(fast.as_tensor(), reference, atol=tolerance * reference.abs().max().item())
+
+
+# ---------------------------------------------------------------------------------------------------- masks file
+def test_mask_stream_writer_writes_a_calibrated_tzyx_hyperstack(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.random((40, 30, 5)) > 0.8 for _ in range(3)]  # (X, Y, Z)
+    writer = MaskStreamWriter(tmp_path / "m.tif", n_frames=3, spacing_um_xyz=(0.2, 0.25, 1.5), frame_interval_min=10.0)
+    for frame in frames:
+        writer.write(frame)
+        assert not (tmp_path / "m.tif").exists()  # nothing under the final name before the last frame
+    writer.close()
+    with tifffile.TiffFile(tmp_path / "m.tif") as tif:
+        data, ij = tif.asarray(), tif.imagej_metadata
+        x_res = tif.pages[0].tags["XResolution"].value
+        y_res = tif.pages[0].tags["YResolution"].value
+    assert data.shape == (3, 5, 30, 40) and data.dtype == np.uint8
+    assert (data == np.stack([f.transpose(2, 1, 0) for f in frames])).all()
+    assert ij["frames"] == 3 and ij["slices"] == 5 and ij["unit"] == "um"
+    assert ij["spacing"] == pytest.approx(1.5) and ij["finterval"] == pytest.approx(600.0)
+    assert x_res[1] / x_res[0] == pytest.approx(0.2) and y_res[1] / y_res[0] == pytest.approx(0.25)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.tif"]
+
+
+def test_mask_stream_writer_abort_and_short_series_leave_nothing(tmp_path):
+    writer = MaskStreamWriter(tmp_path / "a.tif", n_frames=3, spacing_um_xyz=SPACING)
+    writer.write(np.ones((8, 8, 2), dtype=bool))
+    writer.abort()
+    short = MaskStreamWriter(tmp_path / "b.tif", n_frames=3, spacing_um_xyz=SPACING)
+    short.write(np.ones((8, 8, 2), dtype=bool))
+    with pytest.raises(ValueError, match="expected 3 frames"):
+        short.close()
+    assert list(tmp_path.iterdir()) == []  # no final file and no temporary left over
+
+
+# ---------------------------------------------------------------------------------------------------- metric path
+def feed_frames(writer, items, mask_of):
+    """Run items through LoadFramed and the writer as the evaluator would, with ``mask_of(item)`` as every method's mask."""
+    load = LoadFramed(keys=["image", "label"], channel=1, allow_missing_keys=True)
+    for item in items:
+        data = load(item)
+        mask = torch.from_numpy(mask_of(item)[None].astype(np.float32))
+        writer.add({"image": data["image"], "label": data.get("label"), "pred": mask, "baseline": mask}, item["index"])
+
+
+def test_perfect_prediction_reproduces_ground_truth_volumes_exactly(phantom, tmp_path):
+    items = evaluation_items(phantom, tmp_path, skip_finished=False)
+    truth_masks = {}
+
+    def true_mask(item):  # the phantom's true mask of every frame, as (X, Y, Z)
+        key = (item["experiment"], item["oocyte"])
+        if key not in truth_masks:
+            truth_masks[key] = tifffile.imread(phantom / "ground_truth_masks" / key[0] / f"{key[1]}.tif")
+        return truth_masks[key][item["frame"]].transpose(2, 1, 0) > 0
+
+    writer = TimeSeriesWriter(tmp_path, items, {"network": "pred", "baseline": "baseline"}, crop_size=[48, 48, -1],
+                              montage_tiles=2)
+    feed_frames(writer, items, true_mask)
+    write_reports(tmp_path)
+
+    rows = read_rows(tmp_path / "volumes.csv")
+    expected = truth(phantom)
+    assert len(rows) == len(expected) == 8  # every frame of every oocyte
+    for row in rows:
+        # the truth file rounds to 4 decimals; a voxel is 0.0578 um^3, so this is exact voxel for voxel
+        assert row["volume_um3"] == pytest.approx(expected[(row["experiment"], row["oocyte"], row["frame"])], abs=1e-4)
+        if row["has_label"] == 1:
+            assert row["ref_volume_um3"] == row["volume_um3"]
+            assert row["dice"] == 1.0 and row["abs_volume_error_um3"] == 0.0
+        else:
+            assert math.isnan(row["dice"]) and math.isnan(row["ref_volume_um3"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    overall = {r["method"]: r for r in summary["per_experiment"] if r["experiment"] == "ALL"}
+    assert overall["network"]["mean_dice"] == 1.0 and overall["network"]["mae_um3"] == 0.0
+    assert overall["network"]["n_frames"] == 8 and overall["network"]["n_labelled"] == sum(r["has_label"] for r in rows)
+
+
+def test_interrupted_oocyte_leaves_no_partial_output(phantom, tmp_path):
+    items = evaluation_items(phantom, tmp_path, skip_finished=False)
+    writer = TimeSeriesWriter(tmp_path, items, {"network": "pred"}, crop_size=[48, 48, -1])
+    feed_frames(writer, items[:2], lambda item: np.zeros((64, 64, 8), dtype=bool))
+    with pytest.raises(RuntimeError, match="disk full"):
+        writer.exception_raised(None, RuntimeError("disk full"))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert evaluation_items(phantom, tmp_path)[0]["oocyte"] == "oocyte01"  # so a rerun starts the oocyte again
+
+
+# ---------------------------------------------------------------------------------------------------- workflow
+@pytest.fixture(scope="module")
+def evaluated(phantom, small_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    run_evaluating(phantom, out, small_model)
+    return out
+
+
+def test_workflow_writes_a_row_for_every_frame_and_all_outputs(evaluated, phantom):
+    rows = read_rows(evaluated / "volumes.csv")
+    assert sorted((r["experiment"], r["oocyte"], r["frame"]) for r in rows) == sorted(truth(phantom))
+    assert all(math.isfinite(r["volume_um3"]) and math.isfinite(r["baseline_volume_um3"]) for r in rows)
+    with open(phantom / "gvbd.csv") as f:
+        gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(f)}
+    assert all(r["minutes_since_gvbd"] == 10.0 * (r["frame"] - gvbd[r["oocyte"]]) for r in rows)
+    for oocyte in ("oocyte01", "oocyte02"):
+        for png in (evaluated / "plots" / f"exp1_{oocyte}.png", evaluated / "qc" / f"exp1_{oocyte}.png"):
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(evaluated.rglob("*.part"))
+
+
+def test_workflow_masks_are_full_frame_calibrated_and_match_the_volumes(evaluated):
+    rows = [r for r in read_rows(evaluated / "volumes.csv") if r["oocyte"] == "oocyte02"]
+    with tifffile.TiffFile(evaluated / "masks" / "exp1" / "oocyte02.tif") as tif:
+        masks, ij = tif.asarray(), tif.imagej_metadata
+        x_res = tif.pages[0].tags["XResolution"].value
+    assert masks.shape == (4, 8, 64, 64)  # T, Z, Y, X: the full frame although the network saw a 48 x 48 crop
+    assert ij["spacing"] == pytest.approx(2.0) and x_res[1] / x_res[0] == pytest.approx(0.17)
+    assert ij["finterval"] == pytest.approx(600.0)
+    voxel_um3 = 0.17 * 0.17 * 2.0
+    assert [masks[t].sum() * voxel_um3 for t in range(4)] == pytest.approx([r["volume_um3"] for r in rows])
+    outside = np.ones((64, 64), dtype=bool)
+    outside[8:56, 8:56] = False  # (Y, X) outside the centre crop window: the network never predicts there
+    assert not masks[:, :, outside].any()
+
+
+def test_summaries_report_the_baseline_beside_the_network(evaluated):
+    for name in ("summary_per_oocyte.csv", "summary_per_experiment.csv"):
+        rows = read_rows(evaluated / name)
+        assert {r["method"] for r in rows} == {"network", "baseline"}
+    per_experiment = read_rows(evaluated / "summary_per_experiment.csv")
+    assert {(r["method"], r["experiment"]) for r in per_experiment} == {
+        (m, e) for m in ("network", "baseline") for e in ("exp1", "ALL")}
+    summary = json.loads((evaluated / "summary.json").read_text())
+    assert summary["methods"] == ["network", "baseline"]
+    baseline_all = next(r for r in summary["per_experiment"] if r["method"] == "baseline" and r["experiment"] == "ALL")
+    assert baseline_all["n_labelled"] >= 1 and baseline_all["median_dice"] is not None
+
+
+def test_rerun_skips_finished_oocytes_and_redoes_unfinished_ones(evaluated, phantom, small_model):
+    finished_mask = evaluated / "masks" / "exp1" / "oocyte01.tif"
+    stamp = finished_mask.stat().st_mtime_ns
+    (evaluated / "oocytes" / "exp1" / "oocyte02.csv").unlink()  # as if the run had died inside oocyte02
+    assert [i["oocyte"] for i in evaluation_items(phantom, evaluated)] == ["oocyte02"] * 4
+    run_evaluating(phantom, evaluated, small_model)
+    assert finished_mask.stat().st_mtime_ns == stamp  # oocyte01 was not evaluated again
+    assert (evaluated / "oocytes" / "exp1" / "oocyte02.csv").is_file()
+    assert len(read_rows(evaluated / "volumes.csv")) == 8  # the report still covers both oocytes
+
+
+def test_unlabelled_data_gives_volumes_and_plots_without_metrics(phantom, small_model, tmp_path):
+    data = tmp_path / "unlabelled"
+    shutil.copytree(phantom, data, ignore=shutil.ignore_patterns("*_masks", "ground_truth*"))
+    (data / "gvbd.csv").unlink()  # new recordings may come without GVBD times too
+    out = tmp_path / "out"
+    run_evaluating(data, out, small_model, baseline=False, keep_largest_cc=False)
+    rows = read_rows(out / "volumes.csv")
+    assert len(rows) == 8
+    assert all(r["has_label"] == 0 and math.isnan(r["dice"]) and math.isnan(r["rel_volume_error"]) for r in rows)
+    assert all(math.isnan(r["minutes_since_gvbd"]) and r["volume_um3"] >= 0 for r in rows)
+    assert "baseline_volume_um3" not in rows[0]
+    assert (out / "plots" / "exp1_oocyte01.png").is_file()
+    network_all = next(r for r in read_rows(out / "summary_per_experiment.csv") if r["experiment"] == "ALL")
+    assert network_all["n_labelled"] == 0 and math.isnan(network_all["mean_dice"])
+
+
+def test_datalist_file_selects_its_inference_list(phantom, tmp_path):
+    datalist = {"inference": [{"image": "exp1/oocyte02.tif", "frame": 3, "experiment": "exp1", "oocyte": "oocyte02",
+                               "time_min": 30.0, "minutes_since_gvbd": 20.0}]}
+    (tmp_path / "datalist.json").write_text(json.dumps(datalist))
+    items = evaluation_items(phantom, tmp_path / "out", datalist_file=tmp_path / "datalist.json")
+    assert items == [{**datalist["inference"][0], "image": str(phantom / "exp1" / "oocyte02.tif"), "index": 0}]
+
+
+@pytest.mark.slow
+def test_command_line_exactly_as_documented(phantom, small_model, tmp_path):
+    command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", "configs/evaluate.yaml",
+               "--dataset_dir", str(phantom), "--output_dir", str(tmp_path), "--model_path", str(small_model),
+               "--crop_size", "[48,48,-1]", "--network_def#filters", "[4,8,8,16,16]"]
+    subprocess.run(command, cwd=BUNDLE, check=True, capture_output=True, timeout=600)
+    assert len(read_rows(tmp_path / "volumes.csv")) == 8
