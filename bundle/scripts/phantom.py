@@ -824,6 +824,11 @@ class OocytePhantom:
         if state is not None:
             signal, mask = self._spindle_signal(state, spindle_box)
             truth = (spindle_box, mask)
+            # Chromosomes displace microtubules: a darker band at the metaphase plate (the mask keeps them).
+            occupied = np.zeros(spindle_box.shape, np.float32)
+            self._draw_spots(occupied, spindle_box, _Spots(chromo.centres_um, chromo.sigmas_um, chromo.angles_rad,
+                                                           np.ones(len(chromo.amplitudes))))
+            signal *= 1.0 - 0.45 * np.minimum(occupied, 1.0)
             dx, dy, dz = self.spacing_um_xyz
             blurred = ndimage.gaussian_filter(signal, (psf[2] / dz, psf[1] / dy, psf[0] / dx), truncate=3.0)
             mt.add[mt.box.relative(spindle_box)] += blurred
