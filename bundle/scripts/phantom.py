@@ -602,9 +602,9 @@ class OocytePhantom:
         xx = xlo[None, None, :].astype(np.float32)
 
         # The oocyte (radius ~38 um) sits in a cone-shaped pit; the tracked spindle is off the oocyte's centre.
-        r_o = float(rng.uniform(36, 40) * s)
+        r_o = float(rng.uniform(37, 41) * s)
         direction = rng.uniform(0, 2 * np.pi)
-        off = rng.uniform(6, 12) * s
+        off = rng.uniform(2, 8) * s
         # Python floats (not float64 arrays) keep the float32 grids in float32.
         oc = (off * math.cos(direction), off * math.sin(direction), float(rng.uniform(-3, 3) * s))
         r = np.sqrt((xx - oc[0]) ** 2 + (yy - oc[1]) ** 2 + (zz - oc[2]) ** 2)
