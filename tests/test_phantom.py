@@ -178,6 +178,22 @@ def test_difficulty_knobs(tmp_path):
     assert excess[1] == pytest.approx(0.5 * excess[0], rel=0.15)
 
 
+@pytest.mark.parametrize("shape_xyz", [(64, 64, 8), (48, 40, 6), (128, 128, 12)])
+def test_tiny_fields_still_hold_a_spindle_from_gvbd_on(shape_xyz):
+    """Small fields scale the scene down (tests use them); the spindle must still cover voxels at GVBD."""
+    for e in range(2):
+        for k in range(3):
+            ph = OocytePhantom(ExperimentParams.draw(0, e), e, k, n_frames=6, shape_xyz=shape_xyz, seed=e + k)
+            assert ph.scale < 1
+            assert ph.true_volume_um3(ph.gvbd_frame - 1) == 0.0
+            volumes = [ph.true_volume_um3(t) for t in range(ph.gvbd_frame, 6)]
+            assert min(volumes) > 0, (shape_xyz, e, k, volumes)
+            box, mask = ph.true_mask_box(5)
+            zz, yy, xx = np.nonzero(mask)  # inside the field, off its edges
+            assert box.y0 + yy.min() > 0 and box.y0 + yy.max() < shape_xyz[1] - 1
+            assert box.x0 + xx.min() > 0 and box.x0 + xx.max() < shape_xyz[0] - 1
+
+
 def test_invalid_arguments_are_named():
     with pytest.raises(ValueError, match="n_frames"):
         OocytePhantom(ExperimentParams.draw(0, 0), 0, 0, n_frames=0)

@@ -348,7 +348,11 @@ class OocytePhantom:
         self._draw_shape(rng, s)
 
         # Motion: offset + slow wobble (um), rotation in x-y (rad), a slight tilt out of the x-y plane.
+        # The base position in z is the slice nearest the field centre, so that even a heavily scaled-down
+        # scene (tiny test fields) has its ball cut by a slice from GVBD on: the z offset, at most 2.6 s um,
+        # stays below the ball's radius of at least 4 s um.
         self._centre0 = np.array([rng.uniform(-2, 2), rng.uniform(-2, 2), rng.uniform(-2, 2)]) * s
+        self._centre0[2] += float(self._z_um[(Z - 1) // 2])
         self._drift_amp = np.array([rng.uniform(0.5, 1.5), rng.uniform(0.5, 1.5), rng.uniform(0.2, 0.6)]) * s
         self._drift_period = rng.uniform(18, 60, size=3)
         self._drift_phase = rng.uniform(0, 2 * np.pi, size=3)
