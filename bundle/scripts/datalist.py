@@ -34,11 +34,21 @@ import json
 import os
 import random
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.io import NIFTI_SUFFIXES, TIFF_SUFFIXES, SpindleDataError, atomic_path, inspect_image
+from scripts.io import (
+    NIFTI_SUFFIXES,
+    TIFF_SUFFIXES,
+    ImageInfo,
+    SpindleDataError,
+    atomic_path,
+    check_image_info,
+    inspect_image,
+    spatial_shape_xyz,
+)
 
 GVBD_TABLE = "gvbd.csv"
 IGNORED_ENTRIES = {"ground_truth_masks", "ground_truth_volumes.csv", GVBD_TABLE}
@@ -57,6 +67,47 @@ class OocyteSeries:
     images: dict[int, str]  # frame -> image file (the hyperstack for every frame, or the frame's own file)
     labels: dict[int, str] = field(default_factory=dict)  # frame -> mask file
     frame_interval_min: float | None = None  # from the file's metadata, None if it has none
+    shape_xyz: tuple[int, int, int] | None = None  # (X, Y, Z) voxels of every frame, from the headers
+
+
+# Relative tolerance for "the same calibration" across the per-frame files of one oocyte (float rounding
+# of resolution rationals, not a different microscope setting).
+SPACING_RTOL = 1e-3
+
+
+def _check_same_layout(first: ImageInfo, other: ImageInfo, frame: int, first_frame: int) -> None:
+    """Per-frame files of one oocyte must agree on frame shape, channels and calibration: the network, the
+    crop and the volume (um^3) assume one voxel grid per oocyte. Header-only."""
+    where = f"{other.path} (frame {frame})"
+    ref = f"as in {first.path.name} (frame {first_frame}) of the same oocyte"
+    if spatial_shape_xyz(other) != spatial_shape_xyz(first):
+        raise SpindleDataError(f"{where}: frame shape differs within one oocyte: expected (X, Y, Z) = "
+                               f"{spatial_shape_xyz(first)} {ref}, found {spatial_shape_xyz(other)}")
+    if other.n_channels != first.n_channels:
+        raise SpindleDataError(f"{where}: number of channels differs within one oocyte: expected "
+                               f"{first.n_channels} {ref}, found {other.n_channels} (axes {other.axes!r})")
+    for axis, a, b in zip("xyz", first.spacing_um, other.spacing_um, strict=True):
+        same = (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= SPACING_RTOL * abs(a))
+        if not same:
+            raise SpindleDataError(f"{where}: calibration differs within one oocyte: expected {axis} spacing "
+                                   f"{a} um {ref}, found {b} um")
+
+
+def _check_mask_header(mask_path: Path, frame: int, image_shape_xyz: tuple[int, int, int]) -> None:
+    """A mask's header must describe the image's voxel grid; a reversed shape hints at an XYZ/ZYX mix-up."""
+    info = inspect_image(mask_path)
+    try:
+        found = spatial_shape_xyz(info, mask=True)
+    except SpindleDataError as exc:
+        raise SpindleDataError(f"{mask_path} (frame {frame}): not a 3D mask: {exc}") from exc
+    if "C" in info.axes and info.n_channels > 1:
+        raise SpindleDataError(f"{mask_path} (frame {frame}): a mask must have one channel, found axes "
+                               f"{info.axes!r} shape {info.shape}")
+    if found != tuple(image_shape_xyz):
+        hint = (" (the mask's axes look reversed: save it as ZYX, as ImageJ does, or NIfTI as XYZ)"
+                if found == tuple(image_shape_xyz)[::-1] else "")
+        raise SpindleDataError(f"{mask_path} (frame {frame}): mask shape differs from the image: expected "
+                               f"(X, Y, Z) = {tuple(image_shape_xyz)}, found {found}{hint}")
 
 
 def _frame_files(folder: Path) -> dict[int, Path]:
@@ -77,27 +128,34 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
     series: dict[str, OocyteSeries] = {}
     experiment = experiment_dir.name
 
-    def add(oocyte: str, images: dict[int, str], interval, source: Path) -> None:
+    def add(oocyte: str, images: dict[int, str], info: ImageInfo, source: Path) -> None:
         if oocyte in series:
             raise SpindleDataError(f"{source}: oocyte {experiment}/{oocyte} found twice (expected either "
                                    f"{oocyte}.tif or a folder {oocyte}/ of per-frame files, not both)")
-        series[oocyte] = OocyteSeries(experiment, oocyte, images, frame_interval_min=interval)
+        series[oocyte] = OocyteSeries(experiment, oocyte, images, frame_interval_min=info.frame_interval_min,
+                                      shape_xyz=spatial_shape_xyz(info))
 
     for entry in sorted(experiment_dir.iterdir()):
         if entry.name.startswith(".") or entry.name.endswith(MASK_DIR_SUFFIX):
             continue
         if entry.is_file() and (match := _SERIES_FILE.match(entry.name)):
             info = inspect_image(entry)  # metadata only
-            if info.spatial_shape_xyz is None:
-                raise SpindleDataError(f"{entry}: expected a TZCYX time series of 3D frames, found axes "
-                                       f"{info.axes!r} with shape {info.shape}")
+            check_image_info(info)  # 3D frames, numeric pixels, plausible calibration
             rel = entry.relative_to(root).as_posix()
-            add(match.group(1), dict.fromkeys(range(info.n_frames), rel), info.frame_interval_min, entry)
+            add(match.group(1), dict.fromkeys(range(info.n_frames), rel), info, entry)
         elif entry.is_dir():
             frames = {t: p for t, p in _frame_files(entry).items() if _SERIES_FILE.match(p.name)}
             if frames:
-                interval = inspect_image(frames[min(frames)]).frame_interval_min
-                add(entry.name, {t: p.relative_to(root).as_posix() for t, p in frames.items()}, interval, entry)
+                first_frame = min(frames)
+                first = inspect_image(frames[first_frame])
+                for frame, path in sorted(frames.items()):  # headers only: a few ms per file
+                    info = first if frame == first_frame else inspect_image(path)
+                    check_image_info(info)
+                    if info.n_frames > 1:
+                        raise SpindleDataError(f"{path} (frame {frame}): a per-frame file must hold one frame, "
+                                               f"found {info.n_frames} time points (axes {info.axes!r})")
+                    _check_same_layout(first, info, frame, first_frame)
+                add(entry.name, {t: p.relative_to(root).as_posix() for t, p in frames.items()}, first, entry)
     for oocyte, item in series.items():
         mask_dir = experiment_dir / f"{oocyte}{MASK_DIR_SUFFIX}"
         if not mask_dir.is_dir():
@@ -106,6 +164,7 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
             if frame not in item.images:
                 raise SpindleDataError(f"{path} (frame {frame}): a mask for a frame the image does not have: "
                                        f"expected frames {min(item.images)}..{max(item.images)}, found {frame}")
+            _check_mask_header(path, frame, item.shape_xyz)
             item.labels[frame] = path.relative_to(root).as_posix()
     orphans = [p.name for p in experiment_dir.glob(f"*{MASK_DIR_SUFFIX}")
                if p.name[: -len(MASK_DIR_SUFFIX)] not in series]
@@ -136,17 +195,37 @@ def read_gvbd_table(dataset_dir: str | os.PathLike, series: Sequence[OocyteSerie
     path = Path(dataset_dir) / GVBD_TABLE
     if not path.is_file():
         raise SpindleDataError(f"{path}: GVBD table not found (expected columns experiment,oocyte,gvbd_frame)")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if not {"experiment", "oocyte", "gvbd_frame"} <= set(reader.fieldnames or ()):
-            raise SpindleDataError(f"{path}: expected columns experiment,oocyte,gvbd_frame, found {reader.fieldnames}")
-        table = {}
-        for line, row in enumerate(reader, start=2):
-            try:
-                table[(row["experiment"].strip(), row["oocyte"].strip())] = int(row["gvbd_frame"])
-            except (TypeError, ValueError) as exc:
-                raise SpindleDataError(f"{path} line {line}: expected an integer gvbd_frame, "
-                                       f"found {row['gvbd_frame']!r}") from exc
+    columns = ("experiment", "oocyte", "gvbd_frame")
+    try:
+        # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fieldnames = [name.strip() for name in reader.fieldnames or ()]
+            if not set(columns) <= set(fieldnames):
+                raise SpindleDataError(f"{path}: expected a comma-separated header with columns "
+                                       f"experiment,oocyte,gvbd_frame, found {reader.fieldnames}")
+            reader.fieldnames = fieldnames
+            rows = list(enumerate(reader, start=2))
+    except UnicodeDecodeError as exc:
+        raise SpindleDataError(f"{path}: expected a UTF-8 text table (CSV), found undecodable bytes ({exc})") from exc
+    table: dict[tuple[str, str], int] = {}
+    for line, row in rows:
+        values = [(row.get(c) or "").strip() for c in columns]
+        if not any(values):
+            continue  # a blank line (e.g. ",," written by a spreadsheet)
+        experiment, oocyte, frame_text = values
+        try:
+            if not experiment or not oocyte:
+                raise ValueError("empty name")
+            gvbd_frame = int(frame_text)
+        except ValueError as exc:
+            raise SpindleDataError(f"{path} line {line}: expected experiment,oocyte,gvbd_frame with an integer "
+                                   f"frame, found {[row.get(c) for c in columns]}") from exc
+        key = (experiment, oocyte)
+        if key in table and table[key] != gvbd_frame:
+            raise SpindleDataError(f"{path} line {line}: oocyte {experiment}/{oocyte} listed twice with different "
+                                   f"GVBD frames: expected one row per oocyte, found {table[key]} and {gvbd_frame}")
+        table[key] = gvbd_frame
     known = {(s.experiment, s.oocyte) for s in series}
     unknown = sorted(set(table) - known)
     if unknown:
@@ -203,6 +282,9 @@ def build_datalist(
         return tuple(item[k] for k in order)
 
     test_series = [s for s in all_series if (s.experiment, s.oocyte) in test]
+    if not any(s.labels for s in all_series):
+        warnings.warn(f"{dataset_dir}: no labelled frames (no EXPERIMENT/OOCYTE{MASK_DIR_SUFFIX}/tNNNN.tif masks): "
+                      f"the training, validation and testing lists are empty; only inference can run", stacklevel=2)
     return {
         "seed": seed,
         "val_fraction": val_fraction,
@@ -222,18 +304,45 @@ def write_datalist(datalist: dict, out: str | os.PathLike) -> Path:
 
 
 def load_datalist(datalist_file: str | os.PathLike, key: str = "training",
-                  dataset_dir: str | os.PathLike | None = None) -> list[dict]:
+                  dataset_dir: str | os.PathLike | None = None, allow_empty: bool = False) -> list[dict]:
     """Items of list ``key`` with ``image`` / ``label`` joined to ``dataset_dir`` (default: the datalist's folder).
 
     Unlike MONAI's load_decathlon_datalist this resolves only ``image`` and ``label``, so an experiment
-    named like a folder stays a name."""
+    named like a folder stays a name. SpindleDataError for a missing or unreadable file, a missing list, an
+    empty list (unless ``allow_empty``: a run on no data is a mistake, e.g. a dataset without masks), and
+    items whose files do not exist (checked up front, once per file, so that a run does not fail hours in)."""
     datalist_file = Path(datalist_file)
     base = Path(dataset_dir) if dataset_dir is not None else datalist_file.parent
-    with open(datalist_file) as fh:
-        data = json.load(fh)
-    if key not in data:
-        raise SpindleDataError(f"{datalist_file}: no list {key!r}; found {sorted(k for k, v in data.items() if isinstance(v, list))}")
-    return [{k: str(base / v) if k in ("image", "label") else v for k, v in item.items()} for item in data[key]]
+    try:
+        with open(datalist_file) as fh:
+            data = json.load(fh)
+    except FileNotFoundError as exc:
+        raise SpindleDataError(f"{datalist_file}: datalist not found (make one with python -m scripts.datalist "
+                               f"--dataset_dir DIR --out {datalist_file})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SpindleDataError(f"{datalist_file}: not a readable JSON datalist ({exc}); write it again with "
+                               f"python -m scripts.datalist") from exc
+    lists = sorted(k for k, v in data.items() if isinstance(v, list)) if isinstance(data, dict) else []
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise SpindleDataError(f"{datalist_file}: no list {key!r}; found {lists}")
+    if not data[key] and not allow_empty:
+        raise SpindleDataError(f"{datalist_file}: empty datalist: list {key!r} has no items (lists found: "
+                               + ", ".join(f"{k} {len(data[k])}" for k in lists)
+                               + "); training, validation and testing need labelled frames "
+                                 f"(EXPERIMENT/OOCYTE{MASK_DIR_SUFFIX}/tNNNN.tif)")
+    items = [{k: str(base / v) if k in ("image", "label") else v for k, v in item.items()} for item in data[key]]
+    missing = sorted({item[k] for item in items for k in ("image", "label") if k in item} - _existing(items))
+    if missing:
+        raise SpindleDataError(f"{datalist_file}: list {key!r} names {len(missing)} files that do not exist under "
+                               f"{base}, e.g. {missing[:3]}; expected the dataset folder the datalist was made "
+                               f"from (pass --dataset_dir)")
+    return items
+
+
+def _existing(items: list[dict]) -> set[str]:
+    """The image / label paths of ``items`` that exist, each path checked once (hyperstack items repeat it)."""
+    paths = {item[k] for item in items for k in ("image", "label") if k in item}
+    return {p for p in paths if os.path.isfile(p)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

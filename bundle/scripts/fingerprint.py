@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 
 from scripts.datalist import scan_dataset
-from scripts.io import DEFAULT_SPACING_UM, atomic_path, read_frame, read_mask
+from scripts.io import DEFAULT_SPACING_UM, atomic_path, checked_default_spacing, read_frame, read_mask
 from scripts.metrics import shape_descriptors
 
 PERCENTILES = (0.5, 1.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5)
@@ -130,7 +130,7 @@ class DataAnalyzer:
         self.crop = tuple(int(c) for c in crop)
         if len(self.crop) not in (2, 3):
             raise ValueError(f"crop must be (x, y) or (x, y, z) voxels, found {crop!r}")
-        self.default_spacing_um = tuple(float(s) for s in default_spacing_um)
+        self.default_spacing_um = checked_default_spacing(default_spacing_um, type(self).__name__)
         self.unlabelled_frame_stride = max(1, int(unlabelled_frame_stride))
         self.max_samples_per_frame = int(max_samples_per_frame)
 

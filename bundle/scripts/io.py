@@ -114,6 +114,18 @@ DEFAULT_SPACING_UM: tuple[float, float, float] = (0.17, 0.17, 2.0)
 """Fallback voxel size (x, y, z) in um, used only for files that carry no calibration (with a warning).
 Configs pass their own value; this is the default of the functions' ``default_spacing_um`` argument."""
 
+PLAUSIBLE_SPACING_UM: tuple[tuple[float, float], ...] = ((0.001, 50.0), (0.001, 50.0), (0.001, 100.0))
+"""(low, high) voxel size in um for x, y, z that a light microscope can produce (light-sheet: about 0.05 to
+10 um), with a wide margin. A calibration the file states outside it is damaged or in the wrong unit (nm or m
+stored as um) and is refused: a volume computed from it would be off by orders of magnitude."""
+
+MAX_FRAME_BYTES = 2 * 2**30
+"""Largest frame (one channel: Z x Y x X x bytes per voxel) the reader accepts, 2 GiB: 60 times a
+750 x 750 x 31 uint16 frame (e.g. 2048 x 2048 x 256 uint16 still passes). A larger size announced by a
+header is almost always a damaged header (one flipped bit in ImageLength announces 67 million rows); it is
+refused before anything is allocated. Frames that really are larger must be cropped or binned first: the
+network sees 352 x 352 x 32 voxels."""
+
 TIFF_SUFFIXES = ("tif", "tiff", "ome.tif", "ome.tiff")
 NIFTI_SUFFIXES = ("nii", "nii.gz")
 
@@ -167,6 +179,30 @@ def _positive(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if np.isfinite(value) and value > 0 else None
+
+
+def _stated(value) -> float | None:
+    """A calibration value as the file states it (0, negative or NaN included, checked later by
+    ``check_spacing``); None when the file has no such entry, NaN when the entry is not a number."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def checked_default_spacing(value, owner: str) -> tuple[float, float, float]:
+    """A configured ``default_spacing_um`` as three positive finite floats (x, y, z) um; ValueError naming
+    ``owner`` (the class or function it was given to) otherwise."""
+    try:
+        spacing = tuple(float(s) for s in value)
+    except (TypeError, ValueError):
+        spacing = ()
+    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"{owner}: default_spacing_um must be three positive numbers (x, y, z) in um, "
+                         f"found {value!r}")
+    return spacing
 
 
 def _is_suffix(path, suffixes: Sequence[str]) -> bool:
@@ -254,7 +290,7 @@ def _ome_calibration(tif, path) -> tuple[list, str, float | None]:
         return [None, None, None], "OME-XML without Pixels", None
     spacing = []
     for axis in "XYZ":
-        value = _positive(pixels.get(f"PhysicalSize{axis}"))
+        value = _stated(pixels.get(f"PhysicalSize{axis}"))
         factor = _um_per_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"), path)
         spacing.append(value * factor if value is not None and factor is not None else None)
     interval = _positive(pixels.get("TimeIncrement"))
@@ -264,11 +300,18 @@ def _ome_calibration(tif, path) -> tuple[list, str, float | None]:
 
 
 def _resolution_um(page, tag: str, factor: float | None) -> float | None:
-    """Pixel size in um from an X/YResolution tag (pixels per unit) and a unit factor."""
+    """Pixel size in um from an X/YResolution tag (pixels per unit) and a unit factor. A zero numerator or
+    denominator is an unset rational (some writers put 0/0 there), not a calibration: None."""
     if tag not in page.tags or factor is None:
         return None
     value = page.tags[tag].value
-    pixels_per_unit = value[0] / value[1] if isinstance(value, tuple) else float(value)
+    try:
+        if isinstance(value, tuple):
+            pixels_per_unit = value[0] / value[1] if value[0] and value[1] else 0.0
+        else:
+            pixels_per_unit = float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
     size = _positive(1.0 / pixels_per_unit) if pixels_per_unit else None
     return size * factor if size is not None else None
 
@@ -291,7 +334,7 @@ def _imagej_calibration(tif, path) -> tuple[list, str, float | None]:
         unit = ij.get(key, ij.get("unit", ""))
         factor = _um_per_unit(unit, path)
         if axis == "z":
-            raw = _positive(ij.get("spacing"))
+            raw = _stated(ij.get("spacing"))
         else:
             raw = _resolution_um(page, tag, 1.0)
         if raw is not None and factor is None:
@@ -313,14 +356,18 @@ def _imagej_calibration(tif, path) -> tuple[list, str, float | None]:
 
 def _plain_tiff_calibration(tif, path) -> tuple[list, str, float | None]:
     """Non-ImageJ, non-OME TIFF: X/YResolution with ResolutionUnit inch or cm; no z spacing.
-    72 pixels per inch is the placeholder image editors write, not a calibration: it counts as missing."""
+    Pixels larger than a light microscope makes (over PLAUSIBLE_SPACING_UM, e.g. the 72 / 96 / 300 dpi that
+    image editors write, 28.35 pixels per cm) are a print-resolution placeholder, not a calibration: missing."""
     page = tif.pages.first
-    unit = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 1
+    try:
+        unit = int(page.tags["ResolutionUnit"].value) if "ResolutionUnit" in page.tags else 1
+    except (TypeError, ValueError):
+        unit = 1
     factor = {2: _UM_PER_UNIT["inch"], 3: _UM_PER_UNIT["cm"]}.get(unit)
-    if unit == 2 and np.isclose(_resolution_um(page, "XResolution", 1.0) or 0.0, 1 / 72):
-        factor = None
-    return [_resolution_um(page, "XResolution", factor), _resolution_um(page, "YResolution", factor), None], \
-        "TIFF resolution tags", None
+    xy = [_resolution_um(page, "XResolution", factor), _resolution_um(page, "YResolution", factor)]
+    if any(v is not None and v > PLAUSIBLE_SPACING_UM[i][1] for i, v in enumerate(xy)):
+        xy = [None, None]
+    return [*xy, None], "TIFF resolution tags", None
 
 
 def _checked_tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
@@ -367,7 +414,7 @@ def _nifti_info(img, path: Path) -> ImageInfo:
     space_unit, time_unit = img.header.get_xyzt_units()
     factor = {"micron": 1.0, "mm": 1e3, "meter": 1e6}.get(space_unit, 1.0)
     zooms = img.header.get_zooms()
-    spacing = [_positive(zooms[i]) * factor if i < len(zooms) and _positive(zooms[i]) else None for i in range(3)]
+    spacing = [_stated(zooms[i]) * factor if i < len(zooms) else None for i in range(3)]
     interval = None
     if len(shape) >= 4 and len(zooms) >= 4 and _positive(zooms[3]):
         interval = zooms[3] * {"sec": 1 / 60, "msec": 1 / 60000, "usec": 1 / 6e7}.get(time_unit, 1 / 60)
@@ -387,16 +434,18 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
 
 # ---- pixel data -----------------------------------------------------------------------------------
 
-def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -> tuple:
-    """Index into the squeezed series array that selects ZYX of one frame and one channel.
-
-    A file without a T axis is one frame: ``frame`` is ignored. A file without a C axis is one channel:
-    ``channel`` is ignored. For masks a single unnamed leading axis ('Q', tifffile's "unknown", as written
-    by tools that save a bare 3D array) is taken as Z; the mask's shape is then checked against the image.
-    """
-    axes, shape, path = info.axes, info.shape, info.path
+def _semantic_axes(info: ImageInfo, mask: bool) -> str:
+    """The file's axes, where for masks a single unnamed leading axis ('Q', tifffile's "unknown", as written
+    by tools that save a bare 3D array) is taken as Z."""
+    axes = info.axes
     if mask and len(axes) == 3 and axes[0] in "QS" and axes[1:] == "YX":
         axes = "Z" + axes[1:]
+    return axes
+
+
+def _checked_axes(info: ImageInfo, frame, mask: bool) -> str:
+    """The semantic axes, after refusing axes other than TZCYX (of size > 1) and files without Z, Y and X."""
+    axes, shape, path = _semantic_axes(info, mask), info.shape, info.path
     unknown = [a for a, n in zip(axes, shape, strict=True) if a not in "TZCYX" and n > 1]
     if unknown:
         raise _error(path, frame, f"unsupported axes {info.axes!r} shape {shape}: expected a subset of 'TZCYX' "
@@ -404,6 +453,65 @@ def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -
     if not all(a in axes for a in "ZYX"):
         raise _error(path, frame, f"wrong number of dimensions: expected a 3D frame with axes Z, Y, X "
                                   f"(optionally T and C), found axes {info.axes!r} with shape {shape}")
+    return axes
+
+
+def spatial_shape_xyz(info: ImageInfo, mask: bool = False) -> tuple[int, int, int]:
+    """(X, Y, Z) voxels of one frame, from the header; SpindleDataError for files without Z, Y, X or with
+    axes other than TZCYX. ``mask=True`` reads a bare 3D array (axes 'QYX') as ZYX, as ``read_mask`` does."""
+    axes = _checked_axes(info, None, mask)
+    return tuple(int(info.shape[axes.index(a)]) for a in "XYZ")
+
+
+def _check_pixels(info: ImageInfo, frame, mask: bool) -> None:
+    """Refuse, before reading, a pixel type that is not a number we can standardise (complex, strings, ...)
+    and a frame larger than MAX_FRAME_BYTES (a damaged header announcing a huge image)."""
+    path = info.path
+    if info.dtype.kind not in "biuf":
+        raise _error(path, frame, f"unsupported pixel type {info.dtype}: expected integer or floating-point "
+                                  f"{'mask values' if mask else 'intensities'} (e.g. uint8, uint16, float32)")
+    shape_xyz = spatial_shape_xyz(info, mask)
+    frame_bytes = int(np.prod(shape_xyz, dtype=np.float64) * info.dtype.itemsize)
+    if frame_bytes > MAX_FRAME_BYTES:
+        raise _error(path, frame, f"frame too large: the header announces (X, Y, Z) = {shape_xyz} voxels of "
+                                  f"{info.dtype} ({frame_bytes / 2**30:.3g} GiB per frame and channel), expected at "
+                                  f"most {MAX_FRAME_BYTES / 2**30:g} GiB; the header is probably damaged")
+
+
+def check_spacing(info: ImageInfo) -> None:
+    """Refuse a calibration the file states but that no light microscope produces: zero, negative or not a
+    number, or outside PLAUSIBLE_SPACING_UM (x, y, z um). Axes without a value (None) are not checked: they
+    take the configured default, with a warning."""
+    for axis, value, (low, high) in zip("xyz", info.spacing_um, PLAUSIBLE_SPACING_UM, strict=True):
+        if value is None:
+            continue
+        fix = ("fix the calibration (Fiji: Image > Properties, pixel width / height / voxel depth in micron, "
+               "then save) or convert the file again from the microscope's original")
+        if not np.isfinite(value) or value <= 0:
+            raise _error(info.path, None, f"invalid {axis} spacing {value:g} um in the file's calibration "
+                                          f"({info.spacing_note}): expected a positive voxel size; {fix}")
+        if not low <= value <= high:
+            raise _error(info.path, None, f"implausible {axis} spacing {value:g} um in the file's calibration "
+                                          f"({info.spacing_note}): expected {low:g} to {high:g} um for a light "
+                                          f"microscope (nm or m stored as um?); {fix}")
+
+
+def check_image_info(info: ImageInfo) -> None:
+    """Header-only checks of an image (not a mask) that ``read_frame`` also makes before reading pixels:
+    axes a subset of TZCYX with Z, Y and X; a numeric pixel type; a frame of sane size; a plausible
+    calibration. Raises SpindleDataError naming the file."""
+    _check_pixels(info, None, mask=False)
+    check_spacing(info)
+
+
+def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -> tuple:
+    """Index into the squeezed series array that selects ZYX of one frame and one channel.
+
+    A file without a T axis is one frame: ``frame`` is ignored. A file without a C axis is one channel:
+    ``channel`` is ignored. For masks a single unnamed leading axis ('Q', tifffile's "unknown", as written
+    by tools that save a bare 3D array) is taken as Z; the mask's shape is then checked against the image.
+    """
+    axes, shape, path = _checked_axes(info, frame, mask), info.shape, info.path
     index = []
     for axis, size in zip(axes, shape, strict=True):
         if axis == "T":
@@ -414,7 +522,9 @@ def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -
         elif axis == "C" and not mask:
             if channel is None or not 0 <= channel < size:
                 raise _error(path, frame, f"channel out of range: expected 0 <= channel < {size} "
-                                          f"(axes {info.axes!r} shape {shape}), found channel {channel}")
+                                          f"(axes {info.axes!r} shape {shape}), found channel {channel}; "
+                                          f"set the channel parameter (--channel) to the microtubule channel's "
+                                          f"index in this file")
             index.append(channel)
         elif axis == "C":
             raise _error(path, frame, f"a mask must have one channel, found axes {info.axes!r} shape {shape}")
@@ -443,7 +553,7 @@ def _read_tiff_zyx(tif: tifffile.TiffFile, index: tuple, path: Path, frame) -> n
             finally:
                 del mapped
         else:
-            data = _read_pages(series, index)
+            data = _read_pages(series, index, path, frame)
     except SpindleDataError:
         raise
     except Exception as exc:
@@ -451,14 +561,36 @@ def _read_tiff_zyx(tif: tifffile.TiffFile, index: tuple, path: Path, frame) -> n
     return data.astype(data.dtype.newbyteorder("="), copy=False)
 
 
-def _read_pages(series, index: tuple) -> np.ndarray:
+def _check_segments(page, page_index, path: Path, frame) -> None:
+    """Before decoding a page: its strips / tiles must be as many as its size needs, lie inside the file and,
+    uncompressed, hold the whole plane. Otherwise tifffile pads the missing segments, which for a header
+    whose image size was damaged means zero-filling (and slowly iterating over) millions of segments."""
+    key = page.keyframe
+    expected = int(np.prod(key.chunked))
+    offsets, counts = page.dataoffsets, page.databytecounts
+    if len(offsets) != expected or len(counts) != expected:
+        raise _error(path, frame, f"corrupt TIFF: page {page_index} of shape {key.shape} needs {expected} strips or "
+                                  f"tiles, its header lists {len(offsets)}")
+    size = page.parent.filehandle.size
+    if any(o + c > size for o, c in zip(offsets, counts, strict=True)):
+        raise _error(path, frame, f"truncated TIFF: page {page_index} has data beyond the end of the file "
+                                  f"({size} bytes)")
+    plane_bytes = int(np.prod(key.shape)) * key.dtype.itemsize
+    if key.compression == 1 and sum(counts) < plane_bytes:  # 1: uncompressed
+        raise _error(path, frame, f"corrupt TIFF: page {page_index} holds {sum(counts)} bytes of uncompressed "
+                                  f"data, expected {plane_bytes} for shape {key.shape} {key.dtype}")
+
+
+def _read_pages(series, index: tuple, path: Path, frame) -> np.ndarray:
     """Page-wise read of the squeezed-index selection: map it onto the unsqueezed page grid."""
     full_axes, full_shape = series.get_axes(False), series.get_shape(False)
     if not full_axes.endswith("YXS") or full_shape[-1] != 1 or series.keyframe.imagedepth != 1:
-        raise SpindleDataError(f"unsupported TIFF page layout {full_axes!r} {full_shape}")
+        raise _error(path, frame, f"unsupported TIFF page layout: expected one sample per pixel and 2D pages, "
+                                  f"found axes {full_axes!r} shape {full_shape}")
     page_shape = full_shape[:-3]
     if len(series.pages) != int(np.prod(page_shape)):
-        raise SpindleDataError(f"expected {int(np.prod(page_shape))} pages, found {len(series.pages)}")
+        raise _error(path, frame, f"corrupt or truncated TIFF: expected {int(np.prod(page_shape))} pages, "
+                                  f"found {len(series.pages)}")
     # tifffile's squeezed axes are the page-grid axes of size > 1 followed by Y, X, in the same order,
     # so the squeezed index entries map one to one onto the page-grid axes of size > 1.
     entries = iter(index)
@@ -470,20 +602,43 @@ def _read_pages(series, index: tuple) -> np.ndarray:
         page_index = tuple(z if i == z_axis else s for i, s in enumerate(selection))
         page = series.pages[int(np.ravel_multi_index(page_index, page_shape))]
         if page is None:
-            raise SpindleDataError(f"page {page_index} is missing")
-        planes.append(page.asarray())
+            raise _error(path, frame, f"corrupt or truncated TIFF: page {page_index} of the series is missing")
+        # a damaged page header can describe another (huge) image size: check it before decoding the page
+        plane_shape = tuple(full_shape[-3:-1])
+        if tuple(page.shape) != plane_shape or page.dtype != series.keyframe.dtype:
+            raise _error(path, frame, f"corrupt TIFF: page {page_index} describes an image of shape {page.shape} "
+                                      f"{page.dtype}, expected (Y, X) = {plane_shape} {series.keyframe.dtype} like the "
+                                      f"first page")
+        _check_segments(page, page_index, path, frame)
+        plane = page.asarray()
+        if plane.shape != plane_shape:
+            raise _error(path, frame, f"corrupt TIFF: page {page_index} decodes to shape {plane.shape}, "
+                                      f"expected (Y, X) = {plane_shape}")
+        planes.append(plane)
     return np.stack(planes)
 
 
-def _spacing_with_default(info: ImageInfo, default_spacing_um: Sequence[float], warn: bool = True
+def _usable_spacing(value: float | None, axis: int) -> float | None:
+    low, high = PLAUSIBLE_SPACING_UM[axis]
+    return value if value is not None and np.isfinite(value) and low <= value <= high else None
+
+
+def _spacing_with_default(info: ImageInfo, default_spacing_um: Sequence[float], image: bool = True
                           ) -> tuple[np.ndarray, str]:
-    """The file's (x, y, z) spacing in um; axes the file does not calibrate take the default, with a warning."""
-    missing = [axis for axis, value in zip("xyz", info.spacing_um, strict=True) if value is None]
+    """The file's (x, y, z) spacing in um; axes the file does not calibrate take the default.
+
+    Images: a stated but unusable calibration is refused (``check_spacing``) and a default is used with a
+    warning. Masks: an unusable value counts as missing and the default is used silently, since a mask
+    takes its image's calibration (``LoadFramed``)."""
+    if image:
+        check_spacing(info)
+    stated = [_usable_spacing(v, i) for i, v in enumerate(info.spacing_um)]
+    missing = [axis for axis, value in zip("xyz", stated, strict=True) if value is None]
     spacing = np.array([v if v is not None else float(d)
-                        for v, d in zip(info.spacing_um, default_spacing_um, strict=True)], dtype=np.float64)
+                        for v, d in zip(stated, default_spacing_um, strict=True)], dtype=np.float64)
     if not missing:
         return spacing, info.spacing_note
-    if warn:
+    if image:
         warnings.warn(f"{info.path}: no calibration for axes {missing} in the file; using the configured default "
                       f"spacing {tuple(float(d) for d in default_spacing_um)} um for them", stacklevel=3)
     return spacing, f"{info.spacing_note}; default for {''.join(missing)}" if len(missing) < 3 else "default"
@@ -530,6 +685,7 @@ def _read_nifti_xyz(path: Path, frame: int) -> tuple[np.ndarray, ImageInfo]:
             raise _error(path, frame, f"frame out of range: expected 0 <= frame < {info.shape[3]} "
                                       f"(shape {info.shape}), found frame {frame}")
         t = frame
+    _check_pixels(info, frame, mask=False)
     try:
         data = np.asarray(img.dataobj[..., t] if len(info.shape) == 4 else img.dataobj[...])
     except Exception as exc:  # nibabel / gzip / numpy errors on a cut or damaged file
@@ -544,8 +700,13 @@ def _read_zyx(path: Path, frame: int, channel: int | None, mask: bool) -> tuple[
     with _open_tiff(path) as tif:
         info = _checked_tiff_info(tif, path)
         index = _frame_index(info, frame, channel, mask)
+        _check_pixels(info, frame, mask)
         used_channel = channel if "C" in info.axes and not mask else None
         zyx = _read_tiff_zyx(tif, index, path, frame)
+    expected_zyx = spatial_shape_xyz(info, mask)[::-1]
+    if zyx.shape != expected_zyx:  # the pixel data disagrees with the header: a damaged file
+        raise _error(path, frame, f"corrupt TIFF: the planes read have shape {zyx.shape}, expected (Z, Y, X) = "
+                                  f"{expected_zyx} from the file's header")
     return np.ascontiguousarray(zyx.transpose(2, 1, 0)), info, used_channel
 
 
@@ -567,8 +728,29 @@ def read_frame(
     """
     path = Path(path)
     data, info, used_channel = _read_zyx(path, int(frame), channel, mask=False)
-    spacing, source = _spacing_with_default(info, default_spacing_um)
+    spacing, source = _spacing_with_default(info, default_spacing_um, image=True)
+    check_intensities(data, path, frame)
     return data, _meta(info, data.shape, spacing, source, int(frame), used_channel)
+
+
+def check_intensities(data: np.ndarray, path, frame) -> None:
+    """Refuse NaN / Inf intensities (a float frame from a failed processing step: standardisation and the
+    network would turn the whole frame into NaN); warn about a constant frame (every voxel equal, e.g. a
+    blank frame while the laser was off), which is let through: standardisation (MONAI NormalizeIntensity
+    guards a zero std) maps it to zeros and the volume found there will be about 0. Two passes (min, max),
+    no temporary array of the frame's size."""
+    if data.size == 0:
+        raise _error(path, frame, f"empty frame: expected voxels, found shape {data.shape}")
+    low, high = data.min(), data.max()
+    if data.dtype.kind == "f" and not (np.isfinite(low) and np.isfinite(high)):
+        n_nan = int(np.isnan(data).sum())
+        n_inf = int(np.isinf(data).sum())
+        raise _error(path, frame, f"non-finite intensities: expected finite values, found {n_nan} NaN and "
+                                  f"{n_inf} Inf voxels of {data.size}; replace them in the file (e.g. Fiji: "
+                                  f"Process > Math > Remove NaNs) or export the frame again")
+    if low == high:
+        warnings.warn(f"{path} (frame {frame}): constant frame, every voxel is {low.item()!r}; it is used as it "
+                      f"is (standardised to zeros), expect no spindle in it", stacklevel=3)
 
 
 def check_mask(mask_xyz: np.ndarray, path, frame, image_shape_xyz: Sequence[int] | None = None) -> None:
@@ -596,7 +778,7 @@ def read_mask(
     path = Path(path)
     data, info, _ = _read_zyx(path, int(frame), None, mask=True)
     check_mask(data, path, frame, image_shape_xyz)
-    spacing, source = _spacing_with_default(info, default_spacing_um, warn=False)
+    spacing, source = _spacing_with_default(info, default_spacing_um, image=False)
     return data.astype(np.uint8, copy=False), _meta(info, data.shape, spacing, source, int(frame), None)
 
 
@@ -614,7 +796,7 @@ class TimeSeriesTiffReader(ImageReader):
         super().__init__()
         self.frame = int(frame)
         self.channel = channel
-        self.default_spacing_um = tuple(float(s) for s in default_spacing_um)
+        self.default_spacing_um = checked_default_spacing(default_spacing_um, type(self).__name__)
         self.mask = mask
 
     def verify_suffix(self, filename: Sequence[os.PathLike] | os.PathLike) -> bool:
@@ -676,7 +858,7 @@ class LoadFramed(MapTransform):
         super().__init__(keys, allow_missing_keys)
         self.channel = channel
         self.frame_key = frame_key
-        self.default_spacing_um = tuple(float(s) for s in default_spacing_um)
+        self.default_spacing_um = checked_default_spacing(default_spacing_um, type(self).__name__)
         self.label_keys = set(label_keys)
         self.image_dtype = image_dtype
         self.label_dtype = label_dtype
