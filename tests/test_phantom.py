@@ -7,6 +7,7 @@ the ground-truth geometry, which needs no image rendering.
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,9 @@ def test_layout_shapes_dtype_axes(dataset):
     assert {phenotypes[("exp1", "oocyte01")], phenotypes[("exp1", "oocyte02")]} == {"bipolar"}
     assert {phenotypes[("exp2", "oocyte01")], phenotypes[("exp2", "oocyte02")]} <= {"short", "monopolar",
                                                                                      "multipolar"}
+    recorded = json.loads((out / "phantom.json").read_text())
+    assert [r["phenotype"] for r in recorded["oocytes"]] == [r["phenotype"] for r in summary["oocytes"]]
+    assert recorded["shape_xyz"] == [128, 128, 12] and "out_dir" not in recorded
 
 
 def test_calibration_read_back_through_the_reader(dataset):

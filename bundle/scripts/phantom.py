@@ -1020,6 +1020,7 @@ def _generate_oocyte(out_dir: Path, phantom: OocytePhantom, write_true_masks: bo
     return {
         "experiment": exp, "oocyte": name, "image": f"{exp}/{name}.tif", "strain": phantom.experiment.strain,
         "phenotype": phantom.phenotype, "gvbd_frame": phantom.gvbd_frame,
+        "frames_to_metaphase": round(phantom.frames_to_metaphase, 3), "scene_scale": round(phantom.scale, 4),
         "label_frames": sorted(labelled), "volumes_um3": volumes,
     }
 
@@ -1094,12 +1095,13 @@ def generate_dataset(
         "out_dir": str(out_dir),
         "n_experiments": n_experiments, "n_oocytes": n_oocytes, "n_frames": n_frames,
         "shape_xyz": list(shape_xyz), "spacing_um_xyz": list(spacing_um_xyz), "seed": seed,
-        "noise": noise, "contrast": contrast, "frame_interval_min": frame_interval_min,
+        "noise": noise, "contrast": contrast, "development_frames": development_frames,
+        "frame_interval_min": frame_interval_min,
         "channels": list(CHANNEL_NAMES), "oocytes": records,
         "seconds": round(time.perf_counter() - started, 2),
     }
     with atomic_path(out_dir / "phantom.json") as tmp:
-        tmp.write_text(json.dumps({k: v for k, v in summary.items() if k != "seconds"}, indent=1))
+        tmp.write_text(json.dumps({k: v for k, v in summary.items() if k not in ("seconds", "out_dir")}, indent=1))
     return summary
 
 
