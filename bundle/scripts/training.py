@@ -1,0 +1,205 @@
+"""Small pieces configs/train.yaml needs that MONAI does not have: resumable state and the datalist on demand.
+
+- :func:`ensure_datalist`: the dataset's ``datalist.json``, written by :mod:`scripts.datalist` if missing.
+- :class:`BestWeightsSaver`: the best weights by a validation metric as a plain ``state_dict``
+  (``torch.load(path, weights_only=True)`` loads it straight into the network), and it remembers the
+  best score across a resume.
+- :class:`LatestCheckpointSaver`: every epoch, everything needed to resume (network, optimizer, LR
+  scheduler, trainer state, best score, early-stopping counter) to one fixed file, atomically.
+- :class:`ResumableEarlyStopHandler`: MONAI's EarlyStopHandler whose counter survives a resume.
+
+Resuming: ``--resume_from models/checkpoint.pt`` makes MONAI's ``CheckpointLoader`` (configured in
+train.yaml) restore that file at the trainer's start; the run continues at the next epoch with the
+saved learning rate, optimizer moments and scheduler / early-stopping state.
+Only the main process (rank 0) writes files under DDP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from monai.handlers import CheckpointLoader, EarlyStopHandler
+
+from scripts.datalist import build_datalist, write_datalist
+from scripts.io import atomic_path
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BestWeightsSaver",
+    "LatestCheckpointSaver",
+    "ResumableEarlyStopHandler",
+    "TrainerCheckpointLoader",
+    "ensure_datalist",
+    "unwrap",
+]
+
+TRAINER_KEY = "trainer"  # the trainer's own state (epoch, iteration) in a resumable checkpoint
+
+
+def _is_main_process() -> bool:
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
+        torch.distributed.get_rank() == 0
+    )
+
+
+def unwrap(network: torch.nn.Module) -> torch.nn.Module:
+    """The plain network inside a DistributedDataParallel / DataParallel wrapper (or the network itself)."""
+    if isinstance(network, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        return network.module
+    return network
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    # a crash or a full disk during the write leaves the previous file intact
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def ensure_datalist(
+    dataset_dir: str | os.PathLike, datalist_file: str | os.PathLike = "", seed: int = 0, val_fraction: float = 0.2
+) -> str:
+    """Return the datalist path, ``dataset_dir/datalist.json`` when ``datalist_file`` is empty.
+
+    If the file does not exist it is built from ``dataset_dir`` by :func:`scripts.datalist.build_datalist`
+    (split drawn with ``seed``) and written atomically, so every later run uses the same split.
+    """
+    path = Path(datalist_file) if str(datalist_file) else Path(dataset_dir) / "datalist.json"
+    if not path.exists():
+        if not Path(dataset_dir).is_dir():
+            raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist (needed to build {path})")
+        datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction)
+        write_datalist(datalist, path)
+        logger.info(
+            f"wrote {path}: {len(datalist['training'])} training, {len(datalist['validation'])} validation frames"
+        )
+    return str(path)
+
+
+class BestWeightsSaver:
+    """Save the network's weights whenever the validation metric ``metric_name`` improves (higher is better).
+
+    Attach to the evaluator (``validate#handlers``). The file is a plain ``state_dict`` of the unwrapped
+    network, loadable with ``torch.load(path, weights_only=True)``. ``best_metric`` / ``best_epoch``
+    (trainer epoch of the best validation) are part of :meth:`state_dict`, so a resumed run only
+    overwrites the file with a better model.
+    """
+
+    def __init__(self, network: torch.nn.Module, path: str | os.PathLike, metric_name: str = "val_mean_dice") -> None:
+        self.network = network
+        self.path = Path(path)
+        self.metric_name = metric_name
+        self.best_metric = -float("inf")
+        self.best_epoch = -1
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        score = float(engine.state.metrics[self.metric_name])
+        if not score > self.best_metric:
+            return
+        self.best_metric, self.best_epoch = score, int(engine.state.epoch)
+        if _is_main_process():
+            state = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.network).state_dict().items()}
+            _save_atomic(state, self.path)
+            logger.info(f"saved {self.path}: best {self.metric_name} {score:.4f} at epoch {self.best_epoch}")
+
+    def state_dict(self) -> dict:
+        return {"best_metric": self.best_metric, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.best_metric = float(state["best_metric"])
+        self.best_epoch = int(state["best_epoch"])
+
+
+class LatestCheckpointSaver:
+    """Write ``{name: obj.state_dict()}`` for every object in ``save_dict``, plus the trainer it is attached
+    to under ``"trainer"``, to ``path`` every ``save_interval`` epochs.
+
+    Attach to the trainer *after* the ValidationHandler (handlers run in list order), so the file holds
+    the LR scheduler, best metric and early-stopping state of this epoch's validation. ``path`` is
+    overwritten atomically; DDP/DP-wrapped networks are saved unwrapped. The file loads with
+    ``torch.load(weights_only=True)``; :class:`TrainerCheckpointLoader` restores it.
+    (The trainer is not in ``save_dict`` because the config builds the trainer from this handler.)
+    """
+
+    def __init__(self, path: str | os.PathLike, save_dict: Mapping[str, object], save_interval: int = 1) -> None:
+        if save_interval < 1:
+            raise ValueError(f"save_interval must be >= 1 epoch, got {save_interval}")
+        if TRAINER_KEY in save_dict:
+            raise ValueError(f"save_dict must not contain {TRAINER_KEY!r}: the trainer is added by attach()")
+        self.path = Path(path)
+        self.save_dict = dict(save_dict)
+        self.save_interval = int(save_interval)
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_interval), self)
+
+    def __call__(self, engine: Engine) -> None:
+        if not _is_main_process():
+            return
+        state = {TRAINER_KEY: engine.state_dict()}
+        for name, obj in self.save_dict.items():
+            obj = unwrap(obj) if isinstance(obj, torch.nn.Module) else obj
+            state[name] = obj.state_dict()
+        _save_atomic(state, self.path)
+        logger.info(f"saved resumable checkpoint {self.path} (epoch {engine.state.epoch})")
+
+
+class TrainerCheckpointLoader(CheckpointLoader):
+    """MONAI's ``CheckpointLoader`` that also restores the trainer it is attached to (key ``"trainer"``).
+
+    Loads a :class:`LatestCheckpointSaver` file at the trainer's start: the run continues at the epoch after
+    the saved one, with the saved optimizer (learning rate, Adam moments) and the other objects of
+    ``load_dict``. ``max_epochs`` stays the configured one, so a resumed run may also train longer.
+    """
+
+    def attach(self, engine: Engine) -> None:
+        self.load_dict = {**self.load_dict, TRAINER_KEY: engine}
+        super().attach(engine)
+
+
+class ResumableEarlyStopHandler(EarlyStopHandler):
+    """``monai.handlers.EarlyStopHandler`` whose counter and best score are saved and restored with the checkpoint.
+
+    The trainer is usually set after construction (``set_trainer``) because the evaluator that this
+    handler is attached to is itself built for the trainer's ValidationHandler. Patience counts
+    validations (one every ``val_interval`` epochs).
+    """
+
+    def __init__(
+        self,
+        patience: int,
+        score_function: Callable,
+        trainer: Engine | None = None,
+        min_delta: float = 0.0,
+        cumulative_delta: bool = False,
+        epoch_level: bool = True,
+    ) -> None:
+        super().__init__(patience, score_function, trainer, min_delta, cumulative_delta, epoch_level)
+        self._pending_state: dict | None = None
+
+    def set_trainer(self, trainer: Engine) -> None:
+        super().set_trainer(trainer)
+        if self._pending_state is not None:
+            self.load_state_dict(self._pending_state)
+
+    def state_dict(self) -> dict:
+        if self._handler is None:
+            if self._pending_state is None:
+                raise RuntimeError("ResumableEarlyStopHandler: call set_trainer() before saving its state")
+            return dict(self._pending_state)
+        return dict(self._handler.state_dict())
+
+    def load_state_dict(self, state: Mapping) -> None:
+        state = dict(state)
+        if self._handler is None:
+            self._pending_state = state
+        else:
+            self._handler.load_state_dict(state)

@@ -1,0 +1,333 @@
+"""Tests for scripts.training and the training configs (train.yaml, multi_gpu_train.yaml).
+
+Fast tests check the resumable-state handlers and the config's transforms in-process. The CLI runs
+(`python -m monai.bundle run training ...` from bundle/, as users type it) train for 1-2 epochs on a tiny
+phantom: 1 experiment x 3 oocytes x 14 frames of 128 x 128 x 11 voxels (labels on 2 frames per oocyte:
+3 training + 1 validation frame), centre-cropped to 64 x 64 and padded in z to 12.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from ignite.engine import Engine, Events
+from monai.bundle import ConfigParser
+from scripts.network import AnisotropicAttentionUNet
+from scripts.phantom import generate_dataset
+from scripts.training import (
+    BestWeightsSaver,
+    LatestCheckpointSaver,
+    ResumableEarlyStopHandler,
+    TrainerCheckpointLoader,
+    ensure_datalist,
+)
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundle"
+TRAIN_YAML = BUNDLE / "configs" / "train.yaml"
+MULTI_GPU_YAML = BUNDLE / "configs" / "multi_gpu_train.yaml"
+# the CLI overrides that make a run tiny: 64 x 64 crops, whole-crop batches of 2, no progress bar in logs
+TINY = ["--crop_size", "[64,64,-1]", "--batch_size", "2", "--progress_bar", "false", "--num_workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("phantom")
+    generate_dataset(out, n_experiments=1, n_oocytes=3, n_frames=14, shape_xyz=(128, 128, 11), seed=0)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- datalist on demand
+def test_ensure_datalist_builds_once_and_then_keeps_the_split(phantom, tmp_path):
+    target = tmp_path / "lists" / "datalist.json"
+    path = ensure_datalist(phantom, target, seed=0)
+    assert path == str(target)
+    data = json.loads(target.read_text())
+    assert len(data["training"]) == 3 and len(data["validation"]) == 1
+    # an existing file is used as it is, even if it differs from what a scan would give
+    data["validation"] = []
+    target.write_text(json.dumps(data))
+    ensure_datalist(phantom, target, seed=1)
+    assert json.loads(target.read_text())["validation"] == []
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ensure_datalist(tmp_path / "missing", tmp_path / "x.json")
+
+
+# ------------------------------------------------------------------------------------------- handlers
+def _evaluator_with_scores(scores):
+    """An engine whose epoch e reports val_mean_dice = scores[e - 1]."""
+    engine = Engine(lambda e, b: None)
+
+    @engine.on(Events.EPOCH_STARTED)
+    def _set(e):
+        e.state.metrics["val_mean_dice"] = scores[e.state.epoch - 1]
+
+    return engine
+
+
+def test_best_weights_saver_writes_plain_state_dict_only_on_improvement(tmp_path):
+    torch.manual_seed(0)
+    net = AnisotropicAttentionUNet(variant="baseline")
+    path = tmp_path / "model.pt"
+    saver = BestWeightsSaver(net, path)
+    engine = _evaluator_with_scores([0.2, 0.5, 0.4])
+    saver.attach(engine)
+    weights_at_best = {}
+
+    @engine.on(Events.EPOCH_COMPLETED)
+    def _perturb(e):  # change the weights every epoch so that the file tells which epoch it came from
+        if e.state.epoch == 2:
+            weights_at_best.update({k: v.clone() for k, v in net.state_dict().items()})
+        with torch.no_grad():
+            net.head.bias += 1.0
+
+    engine.run([0], max_epochs=3)
+    assert (saver.best_metric, saver.best_epoch) == (0.5, 2)
+    state = torch.load(path, weights_only=True)
+    fresh = AnisotropicAttentionUNet(variant="baseline")
+    fresh.load_state_dict(state)  # a plain state_dict: loads straight into the network
+    torch.testing.assert_close(state["head.bias"], weights_at_best["head.bias"])
+
+    # a resumed saver remembers the best score: a worse validation does not overwrite the file
+    resumed = BestWeightsSaver(net, path)
+    resumed.load_state_dict(saver.state_dict())
+    mtime = path.stat().st_mtime_ns
+    engine2 = _evaluator_with_scores([0.45])
+    resumed.attach(engine2)
+    engine2.run([0], max_epochs=1)
+    assert path.stat().st_mtime_ns == mtime and resumed.best_metric == 0.5
+
+
+def test_early_stop_counter_survives_a_resume():
+    scores = iter([0.5, 0.4, 0.3, 0.2])
+    trainer = Engine(lambda e, b: None)
+    stop = ResumableEarlyStopHandler(patience=3, score_function=lambda e: next(scores))
+    stop.set_trainer(trainer)
+    evaluator = Engine(lambda e, b: None)
+    stop.attach(evaluator)
+    evaluator.run([0], max_epochs=2)  # best 0.5, then one bad validation
+    state = stop.state_dict()
+    assert state["counter"] == 1 and state["best_score"] == 0.5
+
+    restored = ResumableEarlyStopHandler(patience=3, score_function=lambda e: next(scores))
+    restored.load_state_dict(state)  # before set_trainer, as when the checkpoint is read first
+    restored.set_trainer(trainer)
+    assert restored.state_dict()["counter"] == 1
+    evaluator2 = Engine(lambda e, b: None)
+    restored.attach(evaluator2)
+    evaluator2.run([0], max_epochs=2)  # two more bad validations: 3 = patience, the trainer is told to stop
+    assert restored.state_dict()["counter"] == 3 and trainer.should_terminate
+
+
+def test_checkpoint_saver_and_loader_resume_epoch_optimizer_and_lr(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+
+    def step(engine, batch):
+        opt.zero_grad()
+        net(torch.ones(1, 2)).sum().backward()
+        opt.step()
+
+    trainer = Engine(step)
+    trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda e: sched.step(1.0))  # constant loss: LR halves
+    path = tmp_path / "checkpoint.pt"
+    objects = {"model": net, "optimizer": opt, "lr_scheduler": sched}
+    LatestCheckpointSaver(path, objects).attach(trainer)
+    trainer.run([0, 1, 2], max_epochs=3)
+    saved = torch.load(path, weights_only=True)
+    assert saved["trainer"]["iteration"] == 9 and saved["trainer"]["epoch_length"] == 3
+    lr_at_3 = opt.param_groups[0]["lr"]
+    assert lr_at_3 == pytest.approx(1e-3 * 0.5**2)  # epoch 1 sets the best, epochs 2 and 3 halve
+
+    net2 = torch.nn.Linear(2, 1)
+    opt2 = torch.optim.Adam(net2.parameters(), lr=1e-3)
+    sched2 = torch.optim.lr_scheduler.ReduceLROnPlateau(opt2, factor=0.5, patience=0)
+    epochs_run = []
+    trainer2 = Engine(lambda e, b: epochs_run.append(e.state.epoch))
+    TrainerCheckpointLoader(
+        load_path=str(path), load_dict={"model": net2, "optimizer": opt2, "lr_scheduler": sched2}
+    ).attach(trainer2)
+    trainer2.run([0, 1, 2], max_epochs=5)
+    assert sorted(set(epochs_run)) == [4, 5] and trainer2.state.iteration == 15
+    assert opt2.param_groups[0]["lr"] == lr_at_3
+    assert opt2.state_dict()["state"][0]["step"] == 9  # Adam moments continue
+    torch.testing.assert_close(net2.weight, net.weight)
+    assert sched2.best == sched.best and sched2.num_bad_epochs == sched.num_bad_epochs
+
+
+def test_checkpoint_saver_refuses_a_trainer_in_save_dict(tmp_path):
+    with pytest.raises(ValueError, match="trainer"):
+        LatestCheckpointSaver(tmp_path / "c.pt", {"trainer": Engine(lambda e, b: None)})
+
+
+# ------------------------------------------------------------------------------------------- the config itself
+def _parser(*overrides: dict, files=(TRAIN_YAML,)) -> ConfigParser:
+    parser = ConfigParser()
+    parser.read_config([str(f) for f in files])
+    for override in overrides:
+        for k, v in override.items():
+            parser[k] = v
+    parser.parse()
+    return parser
+
+
+def test_train_yaml_holds_the_thesis_hyper_parameters():
+    p = _parser()
+    assert (p["epochs"], p["lr"], p["lr_factor"], p["lr_patience"], p["min_lr"]) == (250, 5e-5, 0.5, 15, 1e-6)
+    assert p["crop_size"] == [352, 352, -1] and p["pad_divisor"] == [16, 16, 2] and p["patch_size"] == [128, 128, 32]
+    loss = p.get_parsed_content("loss")
+    assert (loss.lambda_dice, loss.lambda_focal, loss.focal.gamma) == (0.5, 0.5, 2.0)
+    net = p.get_parsed_content("network_def")
+    assert net.variant == "AD" and net.total_stride == [16, 16, 2]
+
+
+def _random_transform_names(p: ConfigParser) -> list[str]:
+    return [type(t).__name__ for t in p.get_parsed_content("train#random_transforms")]
+
+
+def test_patch_mode_adds_the_positive_negative_patch_sampler():
+    assert _random_transform_names(_parser()) == ["RandFlipd", "RandFlipd", "RandRotate90d"]
+    patched = _parser({"patch_mode": True})
+    assert _random_transform_names(patched)[0] == "RandCropByPosNegLabeld"
+    crop = patched.get_parsed_content("train#random_transforms")[0]
+    assert list(crop.cropper.spatial_size) == [128, 128, 32]
+
+
+def test_rot90_draws_each_quarter_turn_with_probability_one_quarter():
+    rot = _parser().get_parsed_content("train#random_transforms")[2]
+    rot.set_random_state(0)
+    ks = []
+    for _ in range(4000):
+        rot.randomize()
+        ks.append(rot._rand_k % 4 if rot._do_transform else 0)
+    freq = np.bincount(ks, minlength=4) / len(ks)
+    np.testing.assert_allclose(freq, [0.25] * 4, atol=0.03)
+
+
+def test_deterministic_transforms_crop_pad_and_standardise(phantom):
+    p = _parser({"dataset_dir": str(phantom), "crop_size": [64, 64, -1]})
+    items = p.get_parsed_content("validate#dataset").data
+    out = p.get_parsed_content("validate#preprocessing")(items[0])
+    image, label = out["image"], out["label"]
+    assert tuple(image.shape) == tuple(label.shape) == (1, 64, 64, 12)  # z 11 padded to a multiple of 2
+    assert float(image.mean()) == pytest.approx(0.0, abs=1e-4) and float(image.std()) == pytest.approx(1.0, abs=1e-2)
+    assert label.dtype == torch.uint8 and set(np.unique(label.numpy())) <= {0, 1} and label.sum() > 0
+    assert out["frame"] == items[0]["frame"]
+
+
+def test_multi_gpu_override_adds_distributed_samplers():
+    merged = ConfigParser()
+    merged.read_config([str(TRAIN_YAML), str(MULTI_GPU_YAML)])
+    assert merged["train#dataloader#sampler"] == "@train#sampler"
+    assert merged["train#sampler"]["_target_"] == "DistributedSampler"
+    assert "gloo" in " ".join(merged["initialize"]) and "nccl" in " ".join(merged["initialize"])
+    assert "LOCAL_RANK" in merged["device"]
+
+
+# ------------------------------------------------------------------------------------------- CLI runs
+def _run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(BUNDLE),
+        "OMP_NUM_THREADS": "1" if torchrun else os.environ.get("OMP_NUM_THREADS", "2"),
+    }
+    if torchrun:
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={torchrun}",
+            "--master_port=29533",
+        ]
+    else:
+        launcher = [sys.executable]
+    cmd = [*launcher, "-m", "monai.bundle", "run", "training", *args]
+    proc = subprocess.run(cmd, cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, (
+        f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+    )
+    return proc
+
+
+def _train_args(phantom: Path, out: Path, epochs: int, *extra: str) -> list[str]:
+    return [
+        "--config_file",
+        "configs/train.yaml",
+        "--logging_file",
+        "configs/logging.conf",
+        "--dataset_dir",
+        str(phantom),
+        "--ckpt_dir",
+        str(out / "models"),
+        "--output_dir",
+        str(out / "runs"),
+        "--epochs",
+        str(epochs),
+        *TINY,
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_cli_two_epochs_write_model_and_resumable_checkpoint(phantom, tmp_path):
+    proc = _run_cli(_train_args(phantom, tmp_path, 2))
+    log = proc.stdout + proc.stderr
+    assert "Epoch[2] Metrics" in log and "val_mean_dice" in log
+    state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    AnisotropicAttentionUNet().load_state_dict(state)  # default network = the config's network
+    ckpt = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)
+    assert set(ckpt) == {"trainer", "model", "optimizer", "lr_scheduler", "best_model", "early_stop"}
+    # 3 training frames in batches of 2: 2 iterations per epoch
+    assert ckpt["trainer"]["iteration"] == 4 and ckpt["trainer"]["epoch_length"] == 2
+    assert ckpt["optimizer"]["state"][0]["step"] == 4
+    assert 1 <= ckpt["best_model"]["best_epoch"] <= 2
+    assert any(f.name.startswith("events.out.tfevents") for f in (tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_cli_interrupted_run_resumes_at_the_next_epoch_with_saved_lr(phantom, tmp_path):
+    _run_cli(_train_args(phantom, tmp_path, 1))  # the "interrupted" run: stopped after epoch 1
+    ckpt_path = tmp_path / "models" / "checkpoint.pt"
+    first = torch.load(ckpt_path, weights_only=True)
+    assert first["trainer"]["iteration"] == 2
+    # pretend the scheduler had already halved the LR twice: the resumed run must keep 1.25e-5, not the config's 5e-5
+    for group in first["optimizer"]["param_groups"]:
+        group["lr"] = 1.25e-5
+    first["lr_scheduler"]["_last_lr"] = [1.25e-5]
+    saved = tmp_path / "interrupted.pt"
+    torch.save(first, saved)
+    shutil.copy(saved, ckpt_path)
+
+    proc = _run_cli(_train_args(phantom, tmp_path, 2, "--resume_from", str(saved)))
+    log = proc.stdout + proc.stderr
+    assert "Restored all variables from" in log and "Epoch[1] Metrics" not in log and "Epoch[2] Metrics" in log
+    last = torch.load(ckpt_path, weights_only=True)
+    assert last["trainer"]["iteration"] == 4  # epoch 2 only: 2 more iterations
+    assert last["optimizer"]["state"][0]["step"] == 4  # Adam moments continued from the checkpoint
+    lr = last["optimizer"]["param_groups"][0]["lr"]
+    assert lr <= 1.25e-5 and lr != 5e-5
+    assert last["lr_scheduler"]["last_epoch"] == first["lr_scheduler"]["last_epoch"] + 1
+
+
+@pytest.mark.slow
+def test_cli_ddp_two_gloo_processes_on_cpu(phantom, tmp_path):
+    files = "['configs/train.yaml','configs/multi_gpu_train.yaml']"
+    args = _train_args(phantom, tmp_path, 1)
+    args[1] = files
+    proc = _run_cli(args, torchrun=2)
+    log = proc.stdout + proc.stderr
+    assert "Epoch[1] Metrics" in log
+    ckpt = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)
+    # 3 training frames padded to 4 and split over 2 processes: 2 frames, one batch of 2, per process
+    assert ckpt["trainer"]["iteration"] == 1
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped from DDP
+    AnisotropicAttentionUNet().load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
