@@ -1,0 +1,72 @@
+"""Run the bundle's ``evaluating`` workflow as ``python -m monai.bundle run evaluating`` does, and time each frame.
+
+Started by ``pipeline.py`` as its own process (so its peak memory is measured alone), from ``bundle/``:
+
+    python ../benchmarks/eval_child.py --config_file configs/evaluate.yaml --overrides '{"dataset_dir": ...}' \
+        --timing_json OUT.json
+
+The config is parsed with the overrides (the same dict the CLI's ``--name value`` flags make), the evaluator
+gets ignite handlers that stamp each frame's stages, and the config's ``evaluating`` list runs unchanged.
+Stages per frame (seconds): ``wait`` for the loader (read + crop + standardise, overlapped by the worker),
+``forward`` (inferer), ``post`` (threshold, largest component, baseline, inversion to the full frame) and
+``write`` (volume, shape, Dice, mask streaming, and at an oocyte's last frame its plot and montage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path.cwd()))  # bundle/: the configs import the plugin as `scripts`
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config_file", default="configs/evaluate.yaml")
+    parser.add_argument("--overrides", default="{}", help="JSON dict of config ids -> values")
+    parser.add_argument("--timing_json", required=True)
+    args = parser.parse_args()
+    started = time.perf_counter()
+
+    from ignite.engine import Events
+    from monai.bundle import ConfigParser
+    from monai.engines.utils import IterationEvents
+
+    config = ConfigParser()
+    config.read_config(args.config_file)
+    config.update(json.loads(args.overrides))
+    evaluator = config.get_parsed_content("evaluator")  # cached: `evaluating` below runs this same object
+    stamps: list[dict[str, float]] = []
+    current: dict[str, float] = {}
+
+    def stamp(name):
+        def handler(_engine):
+            current[name] = time.perf_counter()
+            if name == "write_done":
+                stamps.append(dict(current))
+                current.clear()
+        return handler
+
+    # attached after the config's own handlers: "post_done" follows the postprocessing (a MODEL_COMPLETED handler),
+    # "write_done" follows TimeSeriesWriter (an ITERATION_COMPLETED handler)
+    evaluator.add_event_handler(Events.GET_BATCH_STARTED, stamp("wait_start"))
+    evaluator.add_event_handler(Events.GET_BATCH_COMPLETED, stamp("wait_done"))
+    evaluator.add_event_handler(IterationEvents.FORWARD_COMPLETED, stamp("forward_done"))
+    evaluator.add_event_handler(IterationEvents.MODEL_COMPLETED, stamp("post_done"))
+    evaluator.add_event_handler(Events.ITERATION_COMPLETED, stamp("write_done"))
+    ready = time.perf_counter()
+    config.get_parsed_content("evaluating")
+    finished = time.perf_counter()
+
+    frames = [{"wait": s["wait_done"] - s["wait_start"], "forward": s["forward_done"] - s["wait_done"],
+               "post": s["post_done"] - s["forward_done"], "write": s["write_done"] - s["post_done"],
+               "end": s["write_done"] - ready} for s in stamps]
+    Path(args.timing_json).write_text(json.dumps({
+        "setup_s": ready - started, "run_s": finished - ready, "frames": frames}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

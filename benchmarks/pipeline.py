@@ -1,0 +1,158 @@
+"""End-to-end ``evaluating`` throughput and peak memory on phantom oocytes, against the bare forward pass.
+
+The phantom oocyte is generated once into the cache folder (``data/bench/``, git-ignored; the full-size
+100-frame oocyte is ~10 GB) and reused by later runs. Both the short (e.g. 20-frame) and the long (100-frame)
+runs read the same file: a datalist restricted to the first N frames picks them, so the two memory figures
+differ only by the number of frames.
+
+Each run is a separate process (``eval_child.py``, the config's ``evaluating`` list unchanged) whose resident
+memory is polled with psutil: the main process alone and the main process plus its data-loader worker (an
+upper bound: the worker shares the main process' libraries).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from common import BUNDLE_DIR, Table, fmt_gb
+
+CHILD = Path(__file__).resolve().parent / "eval_child.py"
+PHANTOM_SEED = 7
+
+
+def ensure_phantom(cache_dir: Path, n_frames: int, shape_xyz: tuple[int, int, int]) -> Path:
+    """A one-oocyte phantom dataset with true masks under ``cache_dir``, generated only if not there yet.
+
+    ``phantom.json`` is the phantom's last file, so a folder without it (an interrupted generation) is redone.
+    """
+    from scripts.phantom import generate_dataset
+
+    name = f"phantom_{'x'.join(map(str, shape_xyz))}_t{n_frames}"
+    dataset_dir = cache_dir / name
+    if (dataset_dir / "phantom.json").is_file():
+        return dataset_dir
+    print(f"generating {dataset_dir} (once; later runs reuse it) ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    generate_dataset(dataset_dir, n_experiments=1, n_oocytes=1, n_frames=n_frames, shape_xyz=shape_xyz,
+                     seed=PHANTOM_SEED, write_true_masks=True)
+    print(f"generated in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return dataset_dir
+
+
+def write_first_frames_datalist(dataset_dir: Path, n_frames: int, path: Path) -> Path:
+    """A datalist whose ``inference`` list is the first ``n_frames`` frames of every oocyte in ``dataset_dir``."""
+    from scripts.timeseries import scan_items
+
+    items = [item for item in scan_items(dataset_dir) if item["frame"] < n_frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"inference": items}, indent=1))
+    return path
+
+
+def run_evaluating(overrides: dict, timing_json: Path, poll_s: float = 0.05) -> dict:
+    """Run ``eval_child.py`` from ``bundle/`` with config ``overrides``; poll its memory; return timings and peaks.
+
+    Returns: wall_s (process start to exit), setup_s, frames (per-frame stage seconds), peak_rss_main and
+    peak_rss_tree (bytes).
+    """
+    cmd = [sys.executable, str(CHILD), "--config_file", "configs/evaluate.yaml", "--overrides", json.dumps(overrides),
+           "--timing_json", str(timing_json)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=BUNDLE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ps = psutil.Process(proc.pid)
+    peak_main = peak_tree = 0
+    while proc.poll() is None:
+        try:
+            main = ps.memory_info().rss
+            tree = main + sum(c.memory_info().rss for c in ps.children(recursive=True))
+        except psutil.Error:  # the process (or a worker) ended between the calls
+            continue
+        peak_main, peak_tree = max(peak_main, main), max(peak_tree, tree)
+        time.sleep(poll_s)
+    wall = time.perf_counter() - start
+    log = proc.stdout.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"evaluating failed (exit {proc.returncode}) with overrides {overrides}:\n{log[-3000:]}")
+    timing = json.loads(timing_json.read_text())
+    return {"wall_s": wall, "peak_rss_main": peak_main, "peak_rss_tree": peak_tree, **timing}
+
+
+def steady_fps(frames: list[dict]) -> float:
+    """Frames per second after the first frame (which carries the loader's start and the first-call warm-up)."""
+    if len(frames) < 2:
+        return 1.0 / frames[0]["end"]
+    return (len(frames) - 1) / (frames[-1]["end"] - frames[0]["end"])
+
+
+def stage_summary(frames: list[dict]) -> str:
+    body = frames[1:] or frames
+    return ", ".join(f"{k} {statistics.median(f[k] for f in body):.3g} s" for k in ("wait", "forward", "post", "write"))
+
+
+def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, int, int], crop_xyz: tuple[int, int, int],
+        n_short: int, n_long: int, bare_forward_s: float, fast_path_name: str, overrides: dict | None = None) -> dict:
+    """Evaluate the short and long oocyte on the shipped path and the short one in plain fp32; add rows.
+
+    Returns the output folders of the short runs ({"fast": dir, "fp32": dir}) for the accuracy check, and the
+    dataset folder.
+    """
+    dataset_dir = ensure_phantom(cache_dir, n_long, shape_xyz)
+    work = cache_dir / "runs"
+    shutil.rmtree(work, ignore_errors=True)
+    base = {"dataset_dir": str(dataset_dir), "model_path": str(model_path), "skip_finished": False,
+            "crop_size": [crop_xyz[0], crop_xyz[1], -1], **(overrides or {})}
+    shape = "x".join(map(str, shape_xyz))
+    section = f"evaluating {shape}, 3 channels" + (f" ({json.dumps(overrides)})" if overrides else "")
+    bare_fps = 1.0 / bare_forward_s
+    results, outputs = {}, {}
+    plan = [("fast", n_short, {}), ("fast", n_long, {}), ("fp32", n_short, {"precision": "fp32", "channels_last": False})]
+    for path_name, n, extra in plan:
+        datalist = write_first_frames_datalist(dataset_dir, n, work / f"datalist_t{n}.json")
+        out_dir = work / f"{path_name}_t{n}"
+        res = run_evaluating({**base, **extra, "datalist_file": str(datalist), "output_dir": str(out_dir)},
+                             work / f"timing_{path_name}_t{n}.json")
+        results[(path_name, n)] = res
+        if n == n_short:
+            outputs[path_name] = out_dir
+        fps = steady_fps(res["frames"])
+        name = fast_path_name if path_name == "fast" else "fp32 eager (precision fp32, channels_last false)"
+        note = f"wall {res['wall_s']:.0f} s incl. {res['setup_s']:.0f} s start-up"
+        if path_name == "fast":
+            ratio = fps / bare_fps
+            note = (f"{100 * ratio:.0f}% of the bare forward ({bare_fps:.3f} frames/s); target >= 90%: "
+                    f"{'met' if ratio >= 0.9 else 'NOT met'}; " + note)
+        table.add(section, f"{name}, {n} frames", f"{fps:.3f} frames/s", note)
+        table.add(section, f"  median stage times, {n} frames", stage_summary(res["frames"]),
+                  "wait = loader read+crop+standardise not hidden by the worker")
+
+    mem = "peak RSS of evaluating"
+    for n in (n_short, n_long):
+        res = results[("fast", n)]
+        table.add(mem, f"{n} frames, shipped path", fmt_gb(res["peak_rss_main"]),
+                  f"main process; {fmt_gb(res['peak_rss_tree'])} with the loader worker; target < 2 GB: "
+                  f"{'met' if res['peak_rss_tree'] < 2 * 1024**3 else 'NOT met'}")
+    short, long_ = results[("fast", n_short)], results[("fast", n_long)]
+    growth = long_["peak_rss_tree"] / short["peak_rss_tree"] - 1
+    table.add(mem, f"{n_long} vs {n_short} frames", f"{100 * growth:+.1f}%",
+              "bounded: independent of the number of frames" if abs(growth) < 0.1 else "GROWS with the number of frames")
+
+    fps_long = steady_fps(long_["frames"])
+    table.add("target 1 frame/s", f"shipped path, {n_long}-frame {shape} oocyte", f"{fps_long:.3f} frames/s",
+              f"{n_long} frames in {long_['wall_s'] / 60:.1f} min; "
+              + ("met" if fps_long >= 1 else f"needs {1 / fps_long:.1f}x more speed")
+              + ("" if tuple(crop_xyz[:2]) == (352, 352) else " (--quick: small crop, not the real target)"))
+    return {"dataset_dir": dataset_dir, "outputs": outputs, "results": results}
+
+
+def cleanup(cache_dir: Path) -> None:
+    """Remove the evaluation outputs; the phantom datasets stay cached."""
+    shutil.rmtree(cache_dir / "runs", ignore_errors=True)
+
+
