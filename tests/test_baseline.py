@@ -38,15 +38,26 @@ def test_otsu_with_blur_still_recovers_the_box_within_a_voxel_rim():
     assert not mask[40:44, 40:44].any()
 
 
+def test_multi_level_otsu_keeps_only_the_brightest_class():
+    rng = np.random.default_rng(1)
+    image = rng.normal(100.0, 3.0, size=(48, 48, 8)).astype(np.float32)
+    image[4:44, 4:44, 1:7] += 100.0  # a bright "cytoplasm" filling most of the crop
+    image[16:28, 18:30, 3:5] += 150.0  # the brighter "spindle": 12 x 12 x 2 = 288 voxels
+    assert otsu_largest_component(image, (0, 0, 0), classes=2).sum() > 5000  # plain Otsu takes the cytoplasm
+    spindle = otsu_largest_component(image, (0, 0, 0), classes=3)
+    assert spindle.sum() == 288 and spindle[16:28, 18:30, 3:5].all()
+
+
 def test_constant_image_gives_empty_mask():
     assert otsu_largest_component(np.full((8, 8, 4), 3.0)).sum() == 0
 
 
-def test_transform_adds_a_float_channel_first_mask_and_keeps_the_image():
+def test_transform_adds_a_channel_first_mask_with_the_image_meta():
     image = MetaTensor(torch.from_numpy(two_bright_boxes())[None], meta={"spacing_um": (0.17, 0.17, 2.0)})
     out = OtsuBaselined(keys="image", output_key="baseline", smooth_sigma_vox=(0, 0, 0))({"image": image})
-    assert out["baseline"].shape == (1, 48, 48, 8) and out["baseline"].dtype == torch.float32
+    assert out["baseline"].shape == (1, 48, 48, 8) and out["baseline"].dtype == torch.uint8
     assert out["baseline"].sum().item() == 960
     assert out["image"] is image
+    assert out["baseline"].meta["spacing_um"] == (0.17, 0.17, 2.0)
     with pytest.raises(ValueError, match="1-channel"):
         OtsuBaselined(keys="image")({"image": torch.zeros(2, 4, 4, 4)})

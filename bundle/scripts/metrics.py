@@ -43,7 +43,28 @@ def _as_binary_xyz(mask: Any) -> np.ndarray:
         mask = mask[0]
     if mask.ndim != 3:
         raise ValueError(f"expected a 3D mask (X, Y, Z) or (1, X, Y, Z), found shape {mask.shape}")
-    return mask > 0.5
+    if mask.dtype == bool:
+        return mask  # no copy: full frames are 17 M voxels
+    # integers compare against 0 (same result as > 0.5, without an upcast of every voxel to float)
+    return mask > 0 if np.issubdtype(mask.dtype, np.integer) else mask > 0.5
+
+
+def bounding_box(binary: np.ndarray) -> tuple[slice, ...] | None:
+    """Slices of the smallest box holding every True voxel of a boolean array, or None when it is empty.
+
+    Two passes over the array (OR of the slabs along the first axis, OR within each slab) instead of one index
+    per voxel: ~10 ms for a full 750 x 750 x 31 frame.
+    """
+    binary = np.ascontiguousarray(binary)
+    first = np.flatnonzero(binary.reshape(binary.shape[0], -1).any(axis=1))
+    if len(first) == 0:
+        return None
+    rest = binary[first[0]:first[-1] + 1].any(axis=0)  # projection onto the remaining axes
+    box = [slice(int(first[0]), int(first[-1]) + 1)]
+    for axis in range(rest.ndim):
+        hits = np.flatnonzero(rest.any(axis=tuple(a for a in range(rest.ndim) if a != axis)))
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
 
 
 def _spacing_tuple(spacing_um_xyz: Sequence[float]) -> tuple[float, float, float]:
@@ -72,7 +93,9 @@ def dice_score(pred: Any, ref: Any) -> float:
     denominator = int(np.count_nonzero(pred_b)) + int(np.count_nonzero(ref_b))
     if denominator == 0:
         return 1.0  # nothing to find and nothing found: a perfect answer, not a division by zero
-    return 2.0 * int(np.count_nonzero(pred_b & ref_b)) / denominator
+    box = bounding_box(pred_b)  # the overlap lies inside the prediction's box
+    overlap = 0 if box is None else int(np.count_nonzero(pred_b[box] & ref_b[box]))
+    return 2.0 * overlap / denominator
 
 
 def relative_volume_error(volume_um3: float, ref_volume_um3: float) -> float:
@@ -84,6 +107,8 @@ def relative_volume_error(volume_um3: float, ref_volume_um3: float) -> float:
 
 def frame_metrics(pred: Any, ref: Any | None, spacing_um_xyz: Sequence[float]) -> dict[str, float]:
     """One frame's row of ``FRAME_METRIC_COLUMNS``; without a reference (``ref`` None) only the volume is finite."""
+    pred = _as_binary_xyz(pred)
+    ref = None if ref is None else _as_binary_xyz(ref)
     volume = spindle_volume_um3(pred, spacing_um_xyz)
     if ref is None:
         return {"volume_um3": volume, "ref_volume_um3": math.nan, "abs_volume_error_um3": math.nan,
@@ -118,10 +143,13 @@ def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, f
     """
     binary = _as_binary_xyz(mask)
     spacing = np.asarray(_spacing_tuple(spacing_um_xyz))
-    voxel_indices = np.argwhere(binary)
-    if len(voxel_indices) == 0:
+    box = bounding_box(binary)
+    if box is None:
         return {"volume_um3": 0.0, "length_um": 0.0, "width_um": 0.0, "centroid_x_um": math.nan,
                 "centroid_y_um": math.nan, "centroid_z_um": math.nan, "n_components": 0}
+    # indices within the bounding box (a spindle fills a small part of a 750 x 750 x 31 frame), then shifted back
+    in_box = binary[box]
+    voxel_indices = np.argwhere(in_box) + np.array([s.start for s in box])
     points_um = voxel_indices * spacing
     centroid_um = points_um.mean(axis=0)
     centred = points_um - centroid_um
@@ -133,8 +161,7 @@ def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, f
     footprints = np.abs(major_then_second).T @ spacing
     extents = projections.max(axis=0) - projections.min(axis=0) + footprints
     # Components are counted on the bounding box only: labelling a full 750x750x31 frame would cost far more.
-    lo, hi = voxel_indices.min(axis=0), voxel_indices.max(axis=0) + 1
-    n_components = count_components(binary[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+    n_components = count_components(in_box)
     return {
         "volume_um3": float(len(points_um) * np.prod(spacing)),
         "length_um": float(extents[0]),

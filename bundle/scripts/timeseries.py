@@ -50,7 +50,7 @@ from monai.inferers import Inferer
 from monai.transforms import CenterSpatialCrop
 
 from scripts.io import atomic_path, read_frame
-from scripts.metrics import binary_foreground, frame_metrics, shape_descriptors, spacing_from_meta
+from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
 
 logger = logging.getLogger(__name__)
 
@@ -190,34 +190,16 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
     return network.eval()
 
 
-def autocast_supported(device_type: str, dtype: torch.dtype) -> bool:
-    """Whether autocast to ``dtype`` runs fast kernels on ``device_type``.
-
-    On CPU, bf16 / fp16 convolutions are fast only where oneDNN supports the type (AVX512-BF16 / AMX CPUs);
-    elsewhere PyTorch falls back to a reference 3D convolution about 20x slower than fp32 (measured on this
-    AVX2 machine: 19 s against 0.9 s for a 96 x 96 x 12 crop), so autocast must stay off there.
-    """
-    if device_type == "cuda":
-        return dtype != torch.bfloat16 or torch.cuda.is_bf16_supported()
-    if device_type == "cpu":
-        probe = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}.get(dtype)
-        try:
-            return bool(probe) and bool(getattr(torch.ops.mkldnn, probe)())
-        except (AttributeError, RuntimeError):
-            return False
-    return False
-
-
 class AutocastInferer(Inferer):
     """Whole-crop forward pass under autocast (default bf16) with channels_last_3d input; logits out as float32.
 
     The network runs on the plain tensor (no per-operation meta bookkeeping); a MetaTensor input gives a
     MetaTensor output carrying a copy of the input's meta and applied operations.
 
-    ``amp=True`` autocasts where the device has fast kernels for ``amp_dtype`` (``autocast_supported``: CUDA, or a
-    CPU with oneDNN bf16) and stays in fp32 elsewhere; ``amp=False`` forces fp32. channels_last_3d pays off in
-    fp32 too (0.85 s against 1.7 s per 96 x 96 x 12 crop here). Input (N, C, X, Y, Z); output
-    (N, out_channels, X, Y, Z) float32.
+    ``amp=False`` is plain fp32. Which precision is fast where is decided by ``scripts.precision``
+    (``resolve_precision``; the configs pass ``amp`` / ``amp_dtype`` from it): bf16 autocast only pays on CPUs
+    with native bf16, and channels_last_3d pays on CPU even in fp32 (0.85 s against 1.7 s per 96 x 96 x 12 crop
+    here). Input (N, C, X, Y, Z); output (N, out_channels, X, Y, Z) float32.
     """
 
     def __init__(self, amp: bool = True, amp_dtype: str | torch.dtype = "bfloat16", channels_last: bool = True) -> None:
@@ -225,22 +207,12 @@ class AutocastInferer(Inferer):
         self.amp = bool(amp)
         self.amp_dtype = getattr(torch, amp_dtype) if isinstance(amp_dtype, str) else amp_dtype
         self.channels_last = bool(channels_last)
-        self._autocast_by_device: dict[str, bool] = {}
-
-    def uses_autocast(self, device_type: str) -> bool:
-        """Whether the forward pass on ``device_type`` runs under autocast (decided once per device type)."""
-        if device_type not in self._autocast_by_device:
-            enabled = self.amp and autocast_supported(device_type, self.amp_dtype)
-            if self.amp and not enabled:
-                logger.info(f"{self.amp_dtype} autocast has no fast kernels on this {device_type}: running fp32")
-            self._autocast_by_device[device_type] = enabled
-        return self._autocast_by_device[device_type]
 
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         x = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs  # plain tensor: no meta bookkeeping per op
         if self.channels_last and x.dim() == 5:
             x = x.contiguous(memory_format=torch.channels_last_3d)
-        with torch.autocast(device_type=x.device.type, dtype=self.amp_dtype, enabled=self.uses_autocast(x.device.type)):
+        with torch.autocast(device_type=x.device.type, dtype=self.amp_dtype, enabled=self.amp):
             logits = network(x, *args, **kwargs).float().contiguous()
         if isinstance(inputs, MetaTensor):
             # as a MetaTensor forward would: the prediction carries a copy of the input's meta (and trace)
@@ -262,16 +234,20 @@ class MaskStreamWriter:
     frame count ``n_frames`` is fixed up front (ImageJ stores the hyperstack's shape in its header). The file
     appears under ``path`` only after ``close()`` once all frames are in; ``abort()`` leaves nothing behind.
     Calibration as ``scripts.io.write_mask_hyperstack``: pixel size x/y and voxel depth from ``spacing_um_xyz``
-    (um), frame interval in minutes. ``compression`` "zlib" (Fiji reads it; a mask compresses ~100x) or None.
+    (um), frame interval in minutes. ``compression`` "zlib" (Fiji reads it; a mask compresses ~100x) or None;
+    zlib level 1 compresses a mostly empty full frame in ~0.1 s where level 6 takes ~0.3 s, for a file still
+    a few KB per slice.
     """
 
     def __init__(self, path: str | Path, n_frames: int, spacing_um_xyz: Sequence[float],
-                 frame_interval_min: float | None = None, compression: str | None = "zlib") -> None:
+                 frame_interval_min: float | None = None, compression: str | None = "zlib",
+                 compression_level: int = 1) -> None:
         self.path = Path(path)
         self.n_frames = int(n_frames)
         self.spacing_um_xyz = tuple(float(s) for s in spacing_um_xyz)
         self.frame_interval_min = frame_interval_min
         self.compression = compression or None
+        self.compression_level = int(compression_level)
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._thread: threading.Thread | None = None
         self._atomic = None
@@ -281,7 +257,13 @@ class MaskStreamWriter:
 
     def write(self, mask_xyz: np.ndarray) -> None:
         """Append one frame, a boolean or 0/1 (X, Y, Z) mask."""
-        frame_zyx = np.ascontiguousarray(np.asarray(mask_xyz).transpose(2, 1, 0) > 0, dtype=np.uint8)
+        mask_xyz = np.asarray(mask_xyz) > 0
+        # transpose only the mask's bounding box into a zeroed (Z, Y, X) frame: a full 750 x 750 x 31 transpose
+        # costs ~0.2 s per frame, the box a few ms
+        frame_zyx = np.zeros(mask_xyz.shape[::-1], dtype=np.uint8)
+        box = bounding_box(mask_xyz)
+        if box is not None:
+            frame_zyx[box[::-1]] = mask_xyz[box].transpose(2, 1, 0)
         if self.frames_written >= self.n_frames:
             raise ValueError(f"{self.path}: all {self.n_frames} frames are already written")
         if self._thread is None:
@@ -315,6 +297,7 @@ class MaskStreamWriter:
                 tmp_path, data=self._pages(), shape=(self.n_frames, *self._shape_zyx), dtype=np.uint8, imagej=True,
                 resolution=(1.0 / self.spacing_um_xyz[0], 1.0 / self.spacing_um_xyz[1]), metadata=metadata,
                 compression=self.compression,
+                compressionargs={"level": self.compression_level} if self.compression == "zlib" else None,
             )
         except BaseException as exc:  # handed to the main thread by _put / close
             self._error = exc
@@ -714,7 +697,9 @@ class TimeSeriesWriter:
         if isinstance(output, Mapping):  # not decollated: a batch of one
             batch, output = [batch], [output]
         for batch_item, out in zip(batch, output, strict=True):
-            self.add(out, int(batch_item["index"]))
+            # post-processed keys that came with the batch (e.g. the baseline mask made by the loader) stay in
+            # engine.state.batch; the network's stay in engine.state.output
+            self.add({**batch_item, **out}, int(batch_item["index"]))
 
     def add(self, out: Mapping[str, Any], index: int) -> None:
         """Record one frame: ``out`` holds the method masks (and label, input crop) of ``self.items[index]``."""
