@@ -90,6 +90,10 @@ def test_volume_jumps_are_flagged_against_neighbours():
     # tiny volumes before GVBD: big relative change, below the absolute floor
     assert not any(flag_volume_jumps([0.0, 2.0, 0.5, 3.0], rel_threshold=0.5, min_abs_um3=50))
     assert flag_volume_jumps([500.0]) == [False]
+    # a step (the spindle appearing at GVBD, then growing) is biology, not an outlier
+    assert not any(flag_volume_jumps([0.0, 0.0, 0.0, 200.0, 210.0, 220.0, 230.0]))
+    # a one-frame dip in a steady series is flagged
+    assert flag_volume_jumps([1000.0, 1010.0, 1020.0, 300.0, 1040.0, 1050.0]) == [False, False, False, True, False, False]
 
 
 def test_autocast_inferer_fp32_channels_last_matches_the_plain_forward_and_keeps_meta():

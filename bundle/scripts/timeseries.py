@@ -362,24 +362,32 @@ def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice]) 
 
 
 def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, min_abs_um3: float = 50.0,
-                      half_window: int = 2) -> list[bool]:
-    """Flag frames whose volume departs implausibly from their neighbours'.
+                      half_window: int = 3) -> list[bool]:
+    """Flag frames whose volume is a spike or a dip against BOTH of their sides.
 
-    A frame is flagged when |V - median of the up to ``half_window`` frames on each side| exceeds both
-    ``rel_threshold`` x that median and ``min_abs_um3`` um^3 (the absolute floor keeps tiny, noisy volumes
-    before GVBD from being flagged). Frames are taken in time order; a series of one frame is never flagged.
+    For frame t, L and R are the medians of the up to ``half_window`` frames before and after it. The frame is
+    flagged when it lies above both or below both, by more than ``rel_threshold`` x max(L, R) and more than
+    ``min_abs_um3`` um^3 on each side. A step (the spindle appearing at GVBD, a sudden but lasting change) has
+    one side close to the frame and is not flagged; the absolute floor keeps tiny, noisy volumes before GVBD
+    quiet. The first and last frames are judged on their one side. A series of one frame is never flagged.
     """
     volumes = np.asarray(volumes_um3, dtype=float)
+
+    def side_median(values: np.ndarray) -> float | None:
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if len(values) else None
+
     flags = []
     for t in range(len(volumes)):
-        neighbours = np.concatenate([volumes[max(0, t - half_window):t], volumes[t + 1:t + 1 + half_window]])
-        neighbours = neighbours[np.isfinite(neighbours)]
-        if len(neighbours) == 0 or not math.isfinite(volumes[t]):
+        sides = [m for m in (side_median(volumes[max(0, t - half_window):t]),
+                             side_median(volumes[t + 1:t + 1 + half_window])) if m is not None]
+        if not sides or not math.isfinite(volumes[t]):
             flags.append(False)
             continue
-        reference = float(np.median(neighbours))
-        deviation = abs(volumes[t] - reference)
-        flags.append(bool(deviation > rel_threshold * reference and deviation > min_abs_um3))
+        deviations = [volumes[t] - m for m in sides]
+        same_direction = all(d > 0 for d in deviations) or all(d < 0 for d in deviations)
+        smallest = min(abs(d) for d in deviations)
+        flags.append(bool(same_direction and smallest > rel_threshold * max(sides) and smallest > min_abs_um3))
     return flags
 
 
@@ -480,6 +488,12 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
         ax_err.axhline(0.0, color="0.5", lw=0.8)
         ax_err.set_ylabel("relative error (%)")
         ax_err.grid(alpha=0.3)
+        # scale the error axis to the primary method: a poor baseline (errors of 1000s of %) would flatten it
+        primary_rel = np.array([r["rel_volume_error"] for r in rows], dtype=float)[labelled]
+        primary_rel = primary_rel[np.isfinite(primary_rel)]
+        limit = max(10.0, 1.3 * 100.0 * float(np.abs(primary_rel).max())) if len(primary_rel) else 100.0
+        ax_err.set_ylim(-limit, limit)
+        ax_err.legend(loc="upper right", fontsize=8, title="beyond the axis: off scale", title_fontsize=7)
     for ax in (ax_vol, ax_err):
         if ax is not None and use_gvbd:
             ax.axvline(0.0, color="0.4", ls=":", lw=1)
@@ -523,7 +537,7 @@ def plot_qc_montage(tiles: Sequence[Mapping[str, Any]], methods: Sequence[str], 
         ax.set_axis_off()
     legend = ", ".join(f"{m} {colours[i % len(colours)]}" for i, m in enumerate(methods)) + ", reference green"
     fig.suptitle(f"{title}  (max projection over z; {legend})", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))  # leave the top tenth to the title
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -550,7 +564,7 @@ class OocyteRecorder:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Sequence[str],
                  crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 2) -> None:
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
         self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
@@ -669,7 +683,7 @@ class TimeSeriesWriter:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
                  crop_size: Sequence[int], label_key: str = "label", image_key: str = "image", channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 2) -> None:
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
         self.methods = dict(methods)
