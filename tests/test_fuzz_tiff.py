@@ -326,3 +326,18 @@ def test_empty_and_non_tiff_files_are_refused(worker, tmp_path, content):
     path = tmp_path / "not_a_tiff.tif"
     path.write_bytes(content)
     run_cases(worker, [Case(f"{content[:12]!r}", "refuse", path)])
+
+
+def test_circular_ifd_chain_is_cut_not_followed_forever(worker, tmp_path):
+    """Regression (found by the flips above): an ImageJ file whose ImageJ header tifffile rejects (here
+    images=0), so that tifffile falls back to its generic parser, and whose last page's next-IFD offset
+    points back to the first page. tifffile's page-by-page walk there followed the chain forever."""
+    zcyx = random_series((4, 2, 16, 12), seed=3)
+    path = tmp_path / "circular.tif"
+    tifffile.imwrite(path, zcyx, imagej=True, metadata={"axes": "ZCYX"}, photometric="minisblack")
+    data = bytearray(path.read_bytes().replace(b"images=8", b"images=0"))
+    with tifffile.TiffFile(path) as tif:
+        first, last = tif.pages[0], tif.pages[-1]
+        struct.pack_into("<I", data, last.offset + 2 + 12 * len(last.tags), first.offset)
+    path.write_bytes(bytes(data))
+    run_cases(worker, [Case("IFD chain loops back to the first page", "strict", path, xyz(zcyx[:, 1]))])

@@ -246,12 +246,25 @@ class ImageInfo:
 
 # ---- TIFF metadata --------------------------------------------------------------------------------
 
+class _IndexedTiffFile(tifffile.TiffFile):
+    """TiffFile whose generic series parser indexes the whole IFD chain first.
+
+    tifffile walks the chain page by page there, a walk that does not check for circular references (the
+    full indexing behind ``len(pages)`` does): a damaged next-IFD offset pointing back to an earlier page
+    made it loop forever (found by tests/test_fuzz_tiff.py). The generic parser reads every page anyway,
+    so indexing first costs nothing extra; ImageJ hyperstacks keep their fast path (first page only)."""
+
+    def _series_generic(self):
+        len(self.pages)  # indexes all IFD offsets, cutting a circular chain
+        return super()._series_generic()
+
+
 def _open_tiff(path) -> tifffile.TiffFile:
     path = Path(path)
     if not path.is_file():
         raise _error(path, None, "file not found (expected an existing TIFF file)")
     try:
-        return tifffile.TiffFile(path)
+        return _IndexedTiffFile(path)
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, ... on broken files
         raise _error(path, None, f"not a readable TIFF file, it is corrupt or truncated ({exc})") from exc
 
