@@ -35,7 +35,7 @@ from scripts.timeseries import (
 BUNDLE = Path(__file__).resolve().parents[1] / "bundle"
 CONFIG = str(BUNDLE / "configs" / "evaluate.yaml")
 SPACING = (0.17, 0.17, 2.0)
-SMALL_NET = {"filters": [4, 8, 8, 16, 16]}  # same topology as the default, a fraction of the compute
+SMALL_NET = {"filters": [4, 8, 8, 16, 16]}  # same topology as the default, a fraction of the compute (unit tests)
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
@@ -49,19 +49,21 @@ def phantom(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
+    """Randomly initialised weights of the default network (evaluate.yaml builds train.yaml's network_def)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    torch.save(AnisotropicAttentionUNet(**SMALL_NET).state_dict(), path)
+    torch.save(AnisotropicAttentionUNet().state_dict(), path)
     return path
 
 
 def run_evaluating(dataset_dir, output_dir, model_path, **overrides):
-    """The `evaluating` run in-process, with the crop shrunk to the 64 x 64 phantom frames."""
+    """The `evaluating` run in-process from bundle/ (its macros name configs/train.yaml), crop shrunk to the phantom."""
     settings = {"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "model_path": str(model_path),
-                "crop_size": [48, 48, -1], "num_workers": 0, "network_def#filters": SMALL_NET["filters"],
-                "montage_tiles": 2}
+                "crop_size": [48, 48, -1], "num_workers": 0, "montage_tiles": 2}
     settings.update(overrides)
-    bundle_run(run_id="evaluating", config_file=CONFIG, **settings)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(BUNDLE)
+        bundle_run(run_id="evaluating", config_file=CONFIG, **settings)
 
 
 def truth(phantom):
@@ -282,6 +284,6 @@ def test_datalist_file_selects_its_inference_list(phantom, tmp_path):
 def test_command_line_exactly_as_documented(phantom, small_model, tmp_path):
     command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", "configs/evaluate.yaml",
                "--dataset_dir", str(phantom), "--output_dir", str(tmp_path), "--model_path", str(small_model),
-               "--crop_size", "[48,48,-1]", "--network_def#filters", "[4,8,8,16,16]"]
+               "--crop_size", "[48,48,-1]"]
     subprocess.run(command, cwd=BUNDLE, check=True, capture_output=True, timeout=600)
     assert len(read_rows(tmp_path / "volumes.csv")) == 8
