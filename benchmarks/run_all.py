@@ -48,7 +48,7 @@ FULL = {
 }
 QUICK = {
     "crop": (96, 96, 32), "phantom_shape": (160, 160, 31), "n_short": 3, "n_long": 6,
-    "train_sizes": {"full crop": (96, 96, 32), "patch mode": (64, 64, 32)},
+    "train_sizes": {"full crop": (64, 64, 16), "patch mode": (32, 32, 16)},
     "gemm_n": 1024, "gemm_n_emulated": 128, "repeats": 2, "train_repeats": 1,
 }
 

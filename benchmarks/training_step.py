@@ -50,6 +50,29 @@ def make_step(network: torch.nn.Module, loss_fn: torch.nn.Module, lr: float, bat
     return step
 
 
+def conv_gradient_split(crop: tuple[int, int, int], device: torch.device, batch_size: int = 2, channels: int = 16,
+                        repeats: int = 1) -> dict[str, float]:
+    """Seconds of one 3x3x3 ``channels``->``channels`` conv3d on (batch, channels, X, Y, Z): forward, input and weight gradient.
+
+    The network's second conv of level 2 has this shape at half the crop's x/y; its three costs show where a training
+    step's time goes (on AVX2 CPUs oneDNN computes 3D weight gradients through im2col + GEMM, far below peak).
+    """
+    x = torch.randn(batch_size, channels, *crop, device=device)
+    w = torch.randn(channels, channels, 3, 3, 3, device=device)
+    out = torch.nn.functional.conv3d(x, w, padding=1)
+    grad = torch.randn_like(out)
+
+    def backward(mask):
+        return lambda: torch.ops.aten.convolution_backward(grad, x, w, [channels], [1, 1, 1], [1, 1, 1], [1, 1, 1], False,
+                                                           [0, 0, 0], 1, mask)
+
+    return {
+        "forward": time_call(lambda: torch.nn.functional.conv3d(x, w, padding=1), device, repeats=repeats),
+        "input gradient": time_call(backward([True, False, False]), device, repeats=repeats),
+        "weight gradient": time_call(backward([False, True, False]), device, repeats=repeats),
+    }
+
+
 def run(table: Table, device: torch.device, peaks: dict, sizes: dict[str, tuple[int, int, int]], batch_size: int = 2,
         repeats: int = 2) -> dict:
     """Time one step per size (``{"full crop": (352, 352, 32), ...}``) and path; add rows; return seconds."""
@@ -86,4 +109,12 @@ def run(table: Table, device: torch.device, peaks: dict, sizes: dict[str, tuple[
             results[(size_name, name)] = seconds
         if bf16_skipped:
             table.add(section, "bf16 + channels_last_3d", "emulated, skipped", "no native bf16 on this CPU")
+    # where the step's time goes: one mid-sized conv3d, forward against its two gradients
+    crop = sizes[list(sizes)[-1]]
+    half = (crop[0] // 2, crop[1] // 2, crop[2])
+    split = conv_gradient_split(half, device, batch_size)
+    table.add(f"training step, batch {batch_size}, {list(sizes)[-1]} {'x'.join(map(str, crop))}",
+              f"one conv3d 16->16 3x3x3 at {'x'.join(map(str, half))}: forward / input grad / weight grad",
+              " / ".join(fmt_s(v) for v in split.values()),
+              f"weight gradient = {split['weight gradient'] / split['forward']:.0f}x the forward")
     return results
