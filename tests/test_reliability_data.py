@@ -32,6 +32,22 @@ def xyz(zyx: np.ndarray) -> np.ndarray:
     return zyx.transpose(2, 1, 0)
 
 
+# ---- a file the system will not let us read -------------------------------------------------------
+
+def test_error_file_that_cannot_be_read_from_disk(imagej_hyperstack, monkeypatch):
+    """Permissions or a network drive that went away: an OSError with an errno, told apart from a corrupt file.
+    (Simulated: tests may run as root, for whom file permissions do not apply.)"""
+    path, _ = imagej_hyperstack
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(io_module, "_IndexedTiffFile", refuse)
+    with pytest.raises(SpindleDataError, match=r"oocyte\.tif: cannot be read from disk \(\[Errno 13\] Permission "
+                                               r"denied.*check the file's permissions and that its drive is reachable"):
+        read_frame(path)
+
+
 # ---- wrong axes ---------------------------------------------------------------------------------------
 
 def test_error_time_series_of_2d_images_has_no_z(tmp_path):

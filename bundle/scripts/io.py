@@ -265,6 +265,11 @@ def _open_tiff(path) -> tifffile.TiffFile:
         raise _error(path, None, "file not found (expected an existing TIFF file)")
     try:
         return _IndexedTiffFile(path)
+    except OSError as exc:  # the system refused the read (permissions, a network drive gone), not the format
+        if exc.errno is None:
+            raise _error(path, None, f"not a readable TIFF file, it is corrupt or truncated ({exc})") from exc
+        raise _error(path, None, f"cannot be read from disk ({exc}): check the file's permissions and that its "
+                                 f"drive is reachable") from exc
     except Exception as exc:  # tifffile raises TiffFileError, ValueError, struct.error, ... on broken files
         raise _error(path, None, f"not a readable TIFF file, it is corrupt or truncated ({exc})") from exc
 
