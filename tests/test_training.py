@@ -27,6 +27,7 @@ from scripts.training import (
     LatestCheckpointSaver,
     ResumableEarlyStopHandler,
     TrainerCheckpointLoader,
+    as_bool,
     ensure_datalist,
 )
 
@@ -194,9 +195,34 @@ def _random_transform_names(p: ConfigParser) -> list[str]:
     return [type(t).__name__ for t in p.get_parsed_content("train#random_transforms")]
 
 
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (True, True),
+        ("false", False),
+        ("False", False),
+        ("TRUE", True),
+        ("yes", True),
+        ("off", False),
+        (0, False),
+        (1, True),
+    ],
+)
+def test_as_bool_reads_switches_as_the_command_line_gives_them(value, expected):
+    assert as_bool(value) is expected
+
+
+@pytest.mark.parametrize("value", ["flase", 2, None, ""])
+def test_as_bool_refuses_anything_else(value):
+    with pytest.raises(ValueError, match="switch"):
+        as_bool(value)
+
+
 def test_patch_mode_adds_the_positive_negative_patch_sampler():
     assert _random_transform_names(_parser()) == ["RandFlipd", "RandFlipd", "RandRotate90d"]
-    patched = _parser({"patch_mode": True})
+    # `--patch_mode false` on the command line arrives as a string: it must not switch patches on
+    assert _random_transform_names(_parser({"patch_mode": "false"})) == ["RandFlipd", "RandFlipd", "RandRotate90d"]
+    patched = _parser({"patch_mode": "true"})
     assert _random_transform_names(patched)[0] == "RandCropByPosNegLabeld"
     crop = patched.get_parsed_content("train#random_transforms")[0]
     assert list(crop.cropper.spatial_size) == [128, 128, 32]

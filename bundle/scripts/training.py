@@ -35,6 +35,7 @@ __all__ = [
     "LatestCheckpointSaver",
     "ResumableEarlyStopHandler",
     "TrainerCheckpointLoader",
+    "as_bool",
     "ensure_datalist",
     "unwrap",
 ]
@@ -46,6 +47,20 @@ def _is_main_process() -> bool:
     return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
         torch.distributed.get_rank() == 0
     )
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def as_bool(value: object) -> bool:
+    """A config switch as a bool. ``monai.bundle run --patch_mode false`` hands the config the *string* 'false'
+    (truthy in Python); this accepts bools, 0/1 and the strings true/false, yes/no, on/off (any case)."""
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected a switch (true/false), found {value!r}")
 
 
 def unwrap(network: torch.nn.Module) -> torch.nn.Module:
