@@ -1,0 +1,167 @@
+"""The fast inference path gives the same answer as plain fp32 (its correctness, not its speed).
+
+``precision: auto`` picks, per device, fp32 + channels_last_3d (CPUs without native bf16, like this AVX2 machine),
+bf16 + channels_last_3d (CPUs with AVX512-BF16 / AMX) or fp16 AMP (CUDA). Each path that auto can pick on this
+machine is compared with fp32 in the default layout on small inputs: the network alone, ``load_network`` +
+``AutocastInferer`` as ``configs/evaluate.yaml`` builds them, and the config's own resolution of the setting.
+bf16 runs only where it is native (emulated bf16 is ~100x slower here). Also checked: the benchmark's FLOP count
+against a count by hand, and (slow) a ``--quick`` benchmark run end to end.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from monai.data import MetaTensor
+from scripts.network import AnisotropicAttentionUNet
+from scripts.precision import cpu_has_native_bf16, resolve_precision, use_channels_last
+from scripts.timeseries import AutocastInferer, load_network
+
+REPO = Path(__file__).resolve().parent.parent
+SHAPE = (1, 1, 32, 48, 8)  # (N, C, X, Y, Z): divisible by the total stride (16, 16, 2), every axis different
+CPU = torch.device("cpu")
+
+
+def _network(seed: int = 0) -> AnisotropicAttentionUNet:
+    torch.manual_seed(seed)
+    return AnisotropicAttentionUNet().eval()
+
+
+def _input(seed: int = 1) -> torch.Tensor:
+    return torch.randn(*SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+def _fp32_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return net(x)
+
+
+def _agreement(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Fraction of voxels whose mask (logit > 0) is the same."""
+    return float(((a > 0) == (b > 0)).float().mean())
+
+
+def test_channels_last_network_gives_fp32_logits():
+    net, x = _network(), _input()
+    reference = _fp32_logits(net, x)
+    fast = _network().to(memory_format=torch.channels_last_3d)
+    logits = _fp32_logits(fast, x.contiguous(memory_format=torch.channels_last_3d))
+    assert logits.shape == reference.shape == SHAPE
+    assert fast.encoders[0].conv[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    # the same arithmetic in another order: float32 rounding only
+    scale = float(reference.abs().max())
+    assert float((logits - reference).abs().max()) <= 1e-5 * max(scale, 1.0)
+    assert _agreement(logits, reference) == 1.0
+
+
+@pytest.fixture
+def weights(tmp_path) -> Path:
+    path = tmp_path / "model.pt"
+    torch.save(_network(seed=3).state_dict(), path)
+    return path
+
+
+def _auto_inferer(device=CPU) -> tuple[str, AutocastInferer]:
+    """The inferer evaluate.yaml builds for ``precision: auto`` on ``device``."""
+    precision = resolve_precision("auto", device)
+    return precision, AutocastInferer(amp=precision != "fp32", amp_dtype="float16" if precision == "fp16" else "bfloat16",
+                                      channels_last=use_channels_last(device))
+
+
+def test_auto_inferer_gives_fp32_logits_and_masks(weights):
+    x = _input()
+    reference = _fp32_logits(load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False), x)
+    precision, inferer = _auto_inferer()
+    fast_net = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=use_channels_last(CPU))
+    assert fast_net.head.weight.is_contiguous(memory_format=torch.channels_last_3d)  # the layout is really in use
+    with torch.inference_mode():
+        logits = inferer(MetaTensor(x, meta={"filename_or_obj": "oocyte.tif"}), fast_net)
+    assert isinstance(logits, MetaTensor) and logits.meta["filename_or_obj"] == "oocyte.tif"
+    assert logits.dtype == torch.float32 and logits.is_contiguous() and logits.shape == SHAPE
+    logits = logits.as_tensor()
+    scale = max(float(reference.abs().max()), 1.0)
+    if precision == "fp32":  # this AVX2 machine: channels_last_3d only
+        assert float((logits - reference).abs().max()) <= 1e-5 * scale
+        assert _agreement(logits, reference) == 1.0
+    else:  # bf16 keeps 8 mantissa bits: logits to ~1%, masks differ only where the logit is near 0
+        assert float((logits - reference).abs().max()) <= 0.05 * scale
+        assert _agreement(logits, reference) >= 0.99
+
+
+def test_fp32_switch_is_plain_fp32(weights):
+    """``--precision fp32 --channels_last false`` (the benchmark's reference) is exactly the plain network."""
+    x = _input()
+    net = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False)
+    with torch.inference_mode():
+        logits = AutocastInferer(amp=False, channels_last=False)(x, net)
+    assert torch.equal(logits, _fp32_logits(net, x))
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="no native bf16 on this CPU (emulated bf16 is ~100x slower)")
+def test_native_bf16_channels_last_masks_match_fp32(weights):
+    x = _input()
+    reference = _fp32_logits(load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False), x)
+    net = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=True)
+    with torch.inference_mode():
+        logits = AutocastInferer(amp=True, amp_dtype="bfloat16", channels_last=True)(x, net)
+    assert _agreement(logits, reference) >= 0.99
+
+
+def test_evaluate_config_builds_the_auto_path(monkeypatch):
+    """evaluate.yaml's inferer and network layout follow scripts.precision for ``precision: auto`` and ``fp32``."""
+    from monai.bundle import ConfigParser
+
+    monkeypatch.chdir(REPO / "bundle")  # the configs refer to each other from bundle/, where users run them
+
+    def inferer(**overrides) -> AutocastInferer:
+        config = ConfigParser()
+        config.read_config("configs/evaluate.yaml")
+        config.update({"device": "$torch.device('cpu')", **overrides})
+        return config.get_parsed_content("inferer")
+
+    auto = inferer()
+    expected = resolve_precision("auto", CPU)
+    assert auto.amp == (expected != "fp32")
+    assert auto.channels_last == use_channels_last(CPU) is True
+    forced = inferer(precision="fp32", channels_last=False)
+    assert forced.amp is False and forced.channels_last is False
+
+
+def test_benchmark_flop_count_matches_hand_count():
+    """FlopCounterMode on the meta device counts the default network as the architecture says (2 FLOP per MAC)."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from common import count_forward_flops
+
+    crop = (352, 352, 32)
+    v = [crop[0] * crop[1] * crop[2] / d for d in (1, 4, 16, 64, 512)]  # voxels per level: (2,2,1) x3, then (2,2,2)
+    f, cin, hand = (8, 16, 32, 64, 128), 1, 0.0
+    for i in range(4):  # encoder: two 3x3x3 convs per level
+        hand += 2 * 27 * v[i] * (cin * f[i] + f[i] * f[i])
+        cin = f[i]
+    hand += 2 * 27 * v[4] * (64 * 128 + 128 * 128)  # bottleneck
+    for i, k in zip((3, 2, 1, 0), (8, 4, 4, 4), strict=True):  # decoder: transposed conv (kernel = stride), 2 convs
+        hand += 2 * v[i + 1] * f[i + 1] * f[i] * k + 2 * 27 * v[i] * (2 * f[i] * f[i] + f[i] * f[i])
+    hand += 2 * v[4] * (64 * 32 * 8 + 128 * 32 + 32)  # attention gate of the deepest decoder level
+    hand += 2 * v[0] * 8  # 1x1x1 head
+    assert count_forward_flops(crop) == int(hand) == 256_230_002_688
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_the_table(tmp_path):
+    out = tmp_path / "results.md"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick", "--no-compile", "--out", str(out),
+         "--cache_dir", str(tmp_path / "cache"), "--skip", "training"],
+        cwd=REPO / "bundle", capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    table = out.read_text()
+    assert table in result.stdout
+    for row in ("GEMM peak fp32", "fp32 eager (default layout)", "shipped fast path", "frames/s",
+                "peak RSS of evaluating", "max abs dDice vs true masks"):
+        assert row in table
+    # the fast path may not change the answer, even on a smoke run with random weights
+    assert "target <= 0.005: met" in table and "target <= 1%: met" in table
