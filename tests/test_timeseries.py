@@ -17,7 +17,7 @@ import pytest
 import tifffile
 import torch
 from monai.bundle import run as bundle_run
-from scripts.io import LoadFramed
+from scripts.io import LoadFramed, write_imagej_hyperstack
 from scripts.network import AnisotropicAttentionUNet
 from scripts.phantom import generate_dataset
 from scripts.timeseries import (
@@ -270,6 +270,27 @@ def test_unlabelled_data_gives_volumes_and_plots_without_metrics(phantom, small_
     assert (out / "plots" / "exp1_oocyte01.png").is_file()
     network_all = next(r for r in read_rows(out / "summary_per_experiment.csv") if r["experiment"] == "ALL")
     assert network_all["n_labelled"] == 0 and math.isnan(network_all["mean_dice"])
+
+
+def test_per_frame_files_without_gvbd_table_and_the_baseline_finds_a_bright_box(small_model, tmp_path):
+    # one oocyte stored as one ZCYX file per frame; the microtubule channel (1) holds a bright 20 x 12 x 4 box
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for t in range(2):
+        frame = rng.normal(200, 5, size=(6, 3, 64, 64)).clip(0).astype(np.uint16)  # Z, C, Y, X
+        frame[2:6, 1, 26:38, 22:42] += 800
+        write_imagej_hyperstack(data / "exp1" / "oocyte01" / f"t{t:04d}.tif", frame, "ZCYX", (0.2, 0.2, 1.5))
+    out = tmp_path / "out"
+    run_evaluating(data, out, small_model, baseline_sigma_vox=[0, 0, 0], crop_size=[64, 64, -1])
+    rows = read_rows(out / "volumes.csv")
+    assert [r["frame"] for r in rows] == [0, 1]
+    box_um3 = 20 * 12 * 4 * 0.2 * 0.2 * 1.5  # the file's own calibration, not the 0.17 / 2.0 default
+    assert [r["baseline_volume_um3"] for r in rows] == pytest.approx([box_um3, box_um3])
+    # physical extents: z 4 x 1.5 = 6 um is the longest axis, then x 20 x 0.2 = 4 um
+    assert rows[0]["baseline_length_um"] == pytest.approx(6.0) and rows[0]["baseline_width_um"] == pytest.approx(4.0)
+    assert rows[0]["baseline_n_components"] == 1
+    with tifffile.TiffFile(out / "masks" / "exp1" / "oocyte01.tif") as tif:
+        assert tif.series[0].shape == (2, 6, 64, 64) and tif.imagej_metadata["spacing"] == pytest.approx(1.5)
 
 
 def test_datalist_file_selects_its_inference_list(phantom, tmp_path):
