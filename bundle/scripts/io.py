@@ -16,7 +16,17 @@ Reading (``read_frame``, ``read_mask``, ``TimeSeriesTiffReader``, ``LoadFramed``
   PhysicalSizeX/Y/Z with their units, NIfTI zooms. Axes the file does not calibrate take the configured
   default, with a warning naming the file. ImageJ unit 'pixel' with values other than 1 is read as um,
   with a warning (see ``_imagej_calibration``).
-- Bad input raises ``SpindleDataError`` (a ValueError) naming the file, the frame, expected vs found.
+- A calibration the file states but no light microscope produces (zero, negative, NaN, outside
+  ``PLAUSIBLE_SPACING_UM``: usually nm or m stored as um) is refused for images (``check_spacing``); a
+  mask's own calibration is not checked, since a mask takes its image's.
+- Before pixels are read: numeric pixel types only (complex refused), a frame of at most ``MAX_FRAME_BYTES``
+  (a damaged header announcing a huge image is refused before allocating it), and in page-wise files each
+  page's size and strip / tile table checked against the first page and the file's length.
+- After a frame is read: NaN / Inf intensities are refused, a constant frame is let through with a warning
+  (``check_intensities``).
+- Bad input raises ``SpindleDataError`` (a ValueError) naming the file, the frame, expected vs found; the
+  messages and what to do about each are listed in docs/troubleshooting_data.md. tests/test_fuzz_tiff.py
+  checks that corrupted files give that error (or a correct frame), never another exception or a hang.
 """
 
 from __future__ import annotations
