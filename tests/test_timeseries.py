@@ -29,6 +29,7 @@ from scripts.timeseries import (
     flag_volume_jumps,
     read_rows,
     touches_window_border,
+    volume_csv_columns,
     write_reports,
 )
 
@@ -110,6 +111,15 @@ def test_autocast_inferer_fp32_channels_last_matches_the_plain_forward_and_keeps
     assert fast.dtype == torch.float32 and fast.shape == (1, 1, 32, 32, 4)
     assert fast.meta["spacing_um"] == (0.17, 0.17, 2.0)
     assert torch.allclose(fast.as_tensor(), reference, atol=1e-5 * reference.abs().max().item())
+
+
+def test_montage_frames_spread_over_the_series_and_prefer_labelled_ones():
+    from scripts.timeseries import _montage_frames
+
+    assert _montage_frames(list(range(30)), 6) == {0, 6, 12, 17, 23, 29}
+    # labels every sixth frame from GVBD at frame 4: the picks move to 4, 10, 16, 22, 28 where close
+    assert _montage_frames(list(range(30)), 6, labelled=[4, 10, 16, 22, 28]) == {0, 4, 10, 16, 22, 28}
+    assert _montage_frames(list(range(3)), 6) == {0, 1, 2}
 
 
 # ---------------------------------------------------------------------------------------------------- masks file
@@ -308,3 +318,26 @@ def test_command_line_exactly_as_documented(phantom, small_model, tmp_path):
                "--crop_size", "[48,48,-1]"]
     subprocess.run(command, cwd=BUNDLE, check=True, capture_output=True, timeout=600)
     assert len(read_rows(tmp_path / "volumes.csv")) == 8
+
+
+def test_reports_merge_oocytes_evaluated_with_and_without_the_baseline(tmp_path):
+    def oocyte_rows(oocyte, methods):
+        row = {"experiment": "exp1", "oocyte": oocyte, "frame": 0, "time_min": 0.0, "minutes_since_gvbd": 0.0,
+               "has_label": True, "ref_volume_um3": 10.0}
+        for i, method in enumerate(methods):
+            prefix = "" if i == 0 else f"{method}_"
+            row.update({f"{prefix}volume_um3": 12.0, f"{prefix}abs_volume_error_um3": 2.0,
+                        f"{prefix}rel_volume_error": 0.2, f"{prefix}dice": 0.9})
+        return volume_csv_columns(methods), [row]
+
+    from scripts.timeseries import _write_csv
+
+    _write_csv(tmp_path / "oocytes" / "exp1" / "a.csv", *oocyte_rows("a", ["network", "baseline"]))
+    _write_csv(tmp_path / "oocytes" / "exp1" / "b.csv", *oocyte_rows("b", ["network"]))
+    report = write_reports(tmp_path)
+    rows = read_rows(tmp_path / "volumes.csv")
+    assert [r["oocyte"] for r in rows] == ["a", "b"]
+    assert rows[0]["baseline_volume_um3"] == 12.0 and math.isnan(rows[1]["baseline_volume_um3"])
+    overall = {r["method"]: r for r in report["per_experiment"] if r["experiment"] == "ALL"}
+    assert overall["network"]["n_frames"] == 2 and overall["baseline"]["n_frames"] == 1
+    assert overall["network"]["mae_um3"] == 2.0 and overall["network"]["median_abs_rel_volume_error"] == 0.2

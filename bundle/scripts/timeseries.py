@@ -544,12 +544,23 @@ def plot_qc_montage(tiles: Sequence[Mapping[str, Any]], methods: Sequence[str], 
     return path
 
 
-def _montage_frames(frames: Sequence[int], n_tiles: int) -> set[int]:
-    """Up to ``n_tiles`` frames spread evenly over the series (first and last included)."""
+def _montage_frames(frames: Sequence[int], n_tiles: int, labelled: Sequence[int] = ()) -> set[int]:
+    """Up to ``n_tiles`` frames spread evenly over the series (first and last included).
+
+    Each pick moves to the nearest labelled frame within half the spacing, so the montage shows the reference
+    outline wherever one is close.
+    """
     if n_tiles <= 0 or not frames:
         return set()
+    frames = sorted(frames)
     positions = np.unique(np.round(np.linspace(0, len(frames) - 1, min(n_tiles, len(frames)))).astype(int))
-    return {frames[p] for p in positions}
+    half_spacing = (len(frames) - 1) / max(len(positions) - 1, 1) / 2
+    labelled_positions = [i for i, f in enumerate(frames) if f in set(labelled)]
+    chosen: set[int] = set()
+    for p in positions:
+        near = [q for q in labelled_positions if abs(q - p) <= half_spacing and frames[q] not in chosen]
+        chosen.add(frames[min(near, key=lambda q: abs(q - p))] if near else frames[p])
+    return chosen
 
 
 # ---------------------------------------------------------------------------------------------------- recorder
@@ -573,7 +584,8 @@ class OocyteRecorder:
         self.channel = channel
         self.jump = {"rel_threshold": jump_rel_threshold, "min_abs_um3": jump_min_um3, "half_window": jump_half_window}
         self.mask_compression = mask_compression
-        self.montage_frames = _montage_frames([int(it["frame"]) for it in self.items], montage_tiles)
+        self.montage_frames = _montage_frames([int(it["frame"]) for it in self.items], montage_tiles,
+                                              [int(it["frame"]) for it in self.items if it.get("label")])
         self.rows: list[dict[str, Any]] = []
         self.tiles: list[dict[str, Any]] = []
         self.masks: MaskStreamWriter | None = None
@@ -774,8 +786,11 @@ def _methods_of(columns: Sequence[str], primary: str = "network") -> list[str]:
 def summarise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], method: str) -> dict[str, Any]:
     """Summary of one method over ``rows`` (frames pooled): Dice, |relative volume error|, MAE in um^3, flags.
 
-    Error statistics use the labelled frames only; NaN when there are none. ``n_oocytes`` counts distinct oocytes.
+    Frames without a volume for ``method`` (oocytes evaluated without it) are left out. Error statistics use the
+    labelled frames only; NaN when there are none. ``n_oocytes`` counts distinct oocytes.
     """
+    rows = [r for r in rows if math.isfinite(_as_float(r.get(_method_key(methods, method, "volume_um3"))))]
+
     def column(name: str) -> np.ndarray:
         return np.array([_as_float(r.get(_method_key(methods, method, name))) for r in rows], dtype=float)
 
@@ -819,30 +834,32 @@ def write_reports(output_dir: str | Path, primary: str = "network") -> dict[str,
     """
     output_dir = Path(output_dir)
     row_files = sorted((output_dir / _OOCYTE_ROWS_DIR).glob("*/*.csv"))
-    per_oocyte, by_experiment, columns = [], {}, None
+    # oocytes finished by runs with other methods (e.g. --baseline false later) may lack some columns: the
+    # table takes the union, in first-seen order, and leaves the missing cells empty
+    columns: list[str] = []
+    for path in row_files:
+        with open(path, newline="") as rf:
+            columns += [c for c in next(csv.reader(rf)) if c not in columns]
+    columns = columns or volume_csv_columns([primary])
+    per_oocyte, by_experiment = [], {}
     with atomic_path(output_dir / "volumes.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
         for path in row_files:
             with open(path, newline="") as rf:
-                reader = csv.reader(rf)
-                header = next(reader)
-                if columns is None:
-                    columns = header
-                    writer.writerow(columns)
-                elif header != columns:
-                    raise ValueError(f"{path}: columns differ from the other oocytes' (a run with other methods?): "
-                                     f"expected {columns}, found {header}; use a fresh output_dir")
+                reader = csv.DictReader(rf)
                 writer.writerows(reader)
+                header = reader.fieldnames
             rows = read_rows(path)
+            if not rows:
+                continue
             methods = _methods_of(header, primary)
             for method in methods:
                 summary = summarise(rows, methods, method)
                 per_oocyte.append({**summary, "experiment": rows[0]["experiment"], "oocyte": rows[0]["oocyte"]})
             # pooled statistics need the frames, but only a few numbers per frame: memory stays small
             by_experiment.setdefault(rows[0]["experiment"], []).extend(rows)
-        if columns is None:
-            writer.writerow(volume_csv_columns([primary]))
-    methods = _methods_of(columns or [], primary)
+    methods = _methods_of(columns, primary)
     per_experiment = []
     for method in methods:
         for experiment in sorted(by_experiment):
