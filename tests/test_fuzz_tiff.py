@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import tifffile
 from conftest import random_series
-from scripts.io import MAX_FRAME_BYTES, SpindleDataError, read_frame
+from scripts.io import MAX_FRAME_BYTES, SpindleDataError, read_frame, read_mask
 
 # A deeper run: SPINDLE_FUZZ_SCALE=20 SPINDLE_FUZZ_SEED=7 pytest tests/test_fuzz_tiff.py (CI uses the defaults).
 SEED = int(os.environ.get("SPINDLE_FUZZ_SEED", "20261125"))
@@ -45,7 +45,8 @@ SHAPE_TZCYX = (3, 4, 2, 16, 12)
 FRAME, CHANNEL = 2, 1
 N_TRUNCATIONS = 100 * SCALE  # per source file
 N_FLIPS = 120 * SCALE  # per source file
-SOURCES = ["imagej", "imagej_zlib", "ome", "ome_zlib", "ome_bigtiff", "shaped", "per_frame_zcyx"]
+SOURCES = ["imagej", "imagej_zlib", "ome", "ome_zlib", "ome_bigtiff", "shaped", "per_frame_zcyx", "mask_bare",
+           "mask_imagej_zlib"]
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Case:
     expected_xyz: np.ndarray | None = None
     frame: int = FRAME
     channel: int = CHANNEL
+    mask: bool = False  # read with read_mask instead of read_frame
 
 
 # ---- worker: reads one case at a time, reports what happened --------------------------------------
@@ -69,7 +71,10 @@ def _attempt(case: Case) -> dict:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # missing calibration etc.: warnings are not under test here
-            data, _ = read_frame(case.path, case.frame, case.channel)
+            if case.mask:
+                data, _ = read_mask(case.path, case.frame)
+            else:
+                data, _ = read_frame(case.path, case.frame, case.channel)
     except Exception as exc:  # reported to the parent, which judges the type
         chain, cause = [], exc
         while cause is not None and len(chain) < 10:
@@ -177,7 +182,8 @@ def xyz(zyx: np.ndarray) -> np.ndarray:
 def sources(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
     """name -> (path, expected (X, Y, Z) frame FRAME channel CHANNEL) of valid, calibrated files: ImageJ
     hyperstacks (contiguous: memory-mapped path; zlib: page-wise path), OME-TIFF in TCZYX order (classic,
-    zlib, BigTIFF), a tifffile 'shaped' file (axes in a JSON description) and a per-frame ZCYX file."""
+    zlib, BigTIFF), a tifffile 'shaped' file (axes in a JSON description), a per-frame ZCYX file, and two
+    masks (frame FRAME's mask as expected): a bare ZYX array (axes unknown to tifffile) and a zlib ImageJ one."""
     folder = tmp_path_factory.mktemp("fuzz_sources")
     tzcyx = random_series(SHAPE_TZCYX, seed=5)
     expected = xyz(tzcyx[FRAME, :, CHANNEL])
@@ -194,11 +200,15 @@ def sources(tmp_path_factory) -> dict[str, tuple[Path, np.ndarray]]:
         "shaped": ("shaped.tif", tzcyx, {"metadata": {"axes": "TZCYX"}}),
         "per_frame_zcyx": ("t0002.tif", tzcyx[FRAME], {"imagej": True, "metadata": {"axes": "ZCYX"}}),
     }
+    mask_zyx = (random_series(SHAPE_TZCYX[1:2] + SHAPE_TZCYX[3:], seed=6) > 40000).astype(np.uint8)
+    writers["mask_bare"] = ("t0002_mask.tif", mask_zyx, {})
+    writers["mask_imagej_zlib"] = ("t0002_mask_ij.tif", mask_zyx, {"imagej": True, "metadata": {"axes": "ZYX"},
+                                                                   "compression": "zlib"})
     out = {}
     for name, (filename, array, kwargs) in writers.items():
         path = folder / filename
         tifffile.imwrite(path, array, resolution=(1 / 0.17, 1 / 0.17), photometric="minisblack", **kwargs)
-        out[name] = (path, expected)
+        out[name] = (path, xyz(mask_zyx) if name.startswith("mask") else expected)
     return out
 
 
@@ -244,7 +254,8 @@ def test_truncated_hyperstacks_fail_cleanly_or_read_correctly(worker, sources, t
     for offset in sorted(offsets):
         cut = tmp_path / f"cut{offset}_{path.name}"
         cut.write_bytes(full[:offset])
-        cases.append(Case(f"{source} cut at {offset} of {len(full)}", "strict", cut, expected))
+        cases.append(Case(f"{source} cut at {offset} of {len(full)}", "strict", cut, expected,
+                          mask=source.startswith("mask")))
     counts = run_cases(worker, cases)
     assert counts["error"] >= len(offsets) // 2  # most cuts remove data that frame 2 needs
 
@@ -266,7 +277,7 @@ def test_flipped_header_bytes_fail_cleanly_or_read_a_wellformed_frame(worker, so
             flipped.append(position)
         corrupt = tmp_path / f"flip{i}_{path.name}"
         corrupt.write_bytes(bytes(data))
-        cases.append(Case(f"{source} bytes {flipped} flipped", "flip", corrupt))
+        cases.append(Case(f"{source} bytes {flipped} flipped", "flip", corrupt, mask=source.startswith("mask")))
     run_cases(worker, cases)
 
 
