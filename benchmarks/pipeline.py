@@ -129,8 +129,12 @@ def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, i
             note = (f"{100 * ratio:.0f}% of the bare forward ({bare_fps:.3f} frames/s); target >= 90%: "
                     f"{'met' if ratio >= 0.9 else 'NOT met'}; " + note)
         table.add(section, f"{name}, {n} frames", f"{fps:.3f} frames/s", note)
+        body = res["frames"][1:] or res["frames"]
+        forward_ratio = statistics.median(f["forward"] for f in body) / bare_forward_s
         table.add(section, f"  median stage times, {n} frames", stage_summary(res["frames"]),
-                  "wait = loader read+crop+standardise not hidden by the worker")
+                  f"forward in the pipeline = {forward_ratio:.2f}x the bare forward (the loader worker shares the "
+                  "cores); wait = read+crop+standardise(+baseline) not hidden by the worker" if path_name == "fast"
+                  else "wait = read+crop+standardise(+baseline) not hidden by the worker")
 
     mem = "peak RSS of evaluating"
     for n in (n_short, n_long):
