@@ -264,6 +264,10 @@ def test_rerun_skips_finished_oocytes_and_redoes_unfinished_ones(evaluated, phan
     assert finished_mask.stat().st_mtime_ns == stamp  # oocyte01 was not evaluated again
     assert (evaluated / "oocytes" / "exp1" / "oocyte02.csv").is_file()
     assert len(read_rows(evaluated / "volumes.csv")) == 8  # the report still covers both oocytes
+    stamp2 = (evaluated / "masks" / "exp1" / "oocyte02.tif").stat().st_mtime_ns
+    run_evaluating(phantom, evaluated, small_model)  # nothing left to do: only the reports are rebuilt
+    assert (evaluated / "masks" / "exp1" / "oocyte02.tif").stat().st_mtime_ns == stamp2
+    assert len(read_rows(evaluated / "volumes.csv")) == 8
 
 
 def test_unlabelled_data_gives_volumes_and_plots_without_metrics(phantom, small_model, tmp_path):
