@@ -307,7 +307,7 @@ def _train_args(phantom: Path, out: Path, epochs: int, *extra: str) -> list[str]
 def test_cli_two_epochs_write_model_and_resumable_checkpoint(phantom, tmp_path):
     proc = _run_cli(_train_args(phantom, tmp_path, 2))
     log = proc.stdout + proc.stderr
-    assert "Epoch[2] Metrics" in log and "val_mean_dice" in log
+    assert "Epoch[2] Metrics" in log and "val_mean_dice" in log and "val_volume_error" in log
     state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     AnisotropicAttentionUNet().load_state_dict(state)  # default network = the config's network
     ckpt = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)

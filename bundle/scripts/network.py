@@ -221,12 +221,14 @@ class AnisotropicAttentionUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5:
             raise ValueError(f"AnisotropicAttentionUNet expects (N, C, X, Y, Z), got {x.dim()} dims")
-        for i in range(3):
-            if x.shape[2 + i] % self.total_stride[i] != 0:
-                raise ValueError(
-                    f"AnisotropicAttentionUNet: spatial size (x, y, z) = ({x.shape[2]}, {x.shape[3]}, {x.shape[4]}) is not divisible by the total "
-                    f"stride ({self.total_stride[0]}, {self.total_stride[1]}, {self.total_stride[2]}); pad or crop first (e.g. DivisiblePadd k=({self.total_stride[0]}, {self.total_stride[1]}, {self.total_stride[2]}))"
-                )
+        s = self.total_stride
+        if x.shape[2] % s[0] != 0 or x.shape[3] % s[1] != 0 or x.shape[4] % s[2] != 0:
+            size = f"({x.shape[2]}, {x.shape[3]}, {x.shape[4]})"
+            stride = f"({s[0]}, {s[1]}, {s[2]})"
+            raise ValueError(
+                f"AnisotropicAttentionUNet: spatial size (x, y, z) = {size} is not divisible by the total stride "
+                f"{stride}; pad or crop first (e.g. DivisiblePadd k={stride})"
+            )
         skips: list[torch.Tensor] = []
         for encoder in self.encoders:
             skip, x = encoder(x)
