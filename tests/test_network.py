@@ -156,3 +156,21 @@ def test_channels_last_and_bf16_autocast_give_the_same_prediction():
     assert low.shape == ref.shape
     # bf16 keeps ~3 significant digits; the logits stay close on this small random input
     assert (low.float() - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+def test_channels_last_layout_is_kept_through_every_convolution():
+    # a layer that silently falls back to the default layout would pay a copy and lose the fast oneDNN path.
+    # The thesis crop's 352 x 352 in x/y (z does not matter): PyTorch sends small convolutions (N*C*X*Y <= 20480)
+    # to its native kernel, which returns the default layout; at 352 even the bottleneck (64 ch, 22 x 22) is oneDNN's.
+    net = AnisotropicAttentionUNet(attention_levels=(1, 2, 3, 4)).eval().to(memory_format=torch.channels_last_3d)
+    seen = []
+
+    def check(module, inputs, output):
+        seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last_3d))
+
+    for m in net.modules():
+        if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
+            m.register_forward_hook(check)
+    with torch.no_grad():
+        net(torch.randn(1, 1, 352, 352, 2).contiguous(memory_format=torch.channels_last_3d))
+    assert len(seen) == 18 + 1 + 4 + 3 * 4 and all(seen)
