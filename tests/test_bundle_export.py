@@ -20,7 +20,7 @@ def test_inference_config_has_every_required_inference_property(monkeypatch):
     monkeypatch.chdir(BUNDLE_DIR)  # the configs' % macros name files relative to bundle/, as users run them
     parser = ConfigParser()
     parser.read_config("configs/inference.yaml")
-    for name, spec in InferProperties.items():
+    for spec in InferProperties.values():
         if spec["required"]:
             assert spec["id"] in parser, f"inference.yaml lacks the required id {spec['id']!r}"
     assert "output_dir" in parser

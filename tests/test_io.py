@@ -338,3 +338,17 @@ def test_plain_tiff_resolution_in_cm_and_72_dpi_placeholder(tmp_path):
     with pytest.warns(UserWarning, match=r"cm\.tif: no calibration for axes \['z'\]"):
         _, meta = read_frame(calibrated)
     np.testing.assert_allclose(meta["spacing_um"], (0.25, 0.25, 2.0), rtol=1e-6)
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_new_file(tmp_path):
+    import os
+
+    from scripts.io import atomic_path
+
+    old_umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            tmp.write_text("a,b\n")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644

@@ -51,6 +51,12 @@ from monai.transforms import MapTransform
 from monai.utils import MetaKeys, SpaceKeys
 
 
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 @contextlib.contextmanager
 def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path``; rename it into place only if the block succeeds.
@@ -63,6 +69,9 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".part", dir=final_path.parent)
     os.close(fd)
     tmp_path = Path(tmp_name)
+    # mkstemp creates the file readable by its owner only; outputs in a lab's shared folder must get the
+    # permissions any new file would get (0666 less the umask), like a plain open() would give them
+    tmp_path.chmod(0o666 & ~_current_umask())
     try:
         yield tmp_path
         os.replace(tmp_path, final_path)
