@@ -345,3 +345,23 @@ def test_reports_merge_oocytes_evaluated_with_and_without_the_baseline(tmp_path)
     overall = {r["method"]: r for r in report["per_experiment"] if r["experiment"] == "ALL"}
     assert overall["network"]["n_frames"] == 2 and overall["baseline"]["n_frames"] == 1
     assert overall["network"]["mae_um3"] == 2.0 and overall["network"]["median_abs_rel_volume_error"] == 0.2
+
+
+def test_load_network_refuses_a_checkpoint_of_another_network_clearly(tmp_path):
+    from scripts.network import AnisotropicAttentionUNet
+    from scripts.timeseries import load_network
+
+    trained_without_attention = tmp_path / "baseline_variant.pt"
+    torch.save(AnisotropicAttentionUNet(variant="baseline").state_dict(), trained_without_attention)
+    with pytest.raises(ValueError, match=r"(?s)baseline_variant.pt does not match the configured network .*Missing key.*variant"):
+        load_network(AnisotropicAttentionUNet(variant="AD"), trained_without_attention, channels_last=False)
+
+
+def test_load_network_refuses_a_pickled_object_clearly(tmp_path):
+    from scripts.network import AnisotropicAttentionUNet
+    from scripts.timeseries import load_network
+
+    not_weights = tmp_path / "whole_model.pt"
+    torch.save({"weights": object()}, not_weights)
+    with pytest.raises(ValueError, match=r"whole_model.pt cannot be loaded as weights only"):
+        load_network(AnisotropicAttentionUNet(), not_weights, channels_last=False)

@@ -180,10 +180,20 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"model file {model_path} not found: train first (configs/train.yaml) or pass --model_path")
-    state = torch.load(model_path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(model_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle of arbitrary objects, a truncated download, not a torch file at all
+        raise ValueError(f"model file {model_path} cannot be loaded as weights only (torch.load(weights_only=True)): "
+                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; expected the "
+                         "state dict that training writes to models/model.pt") from error
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a resumable training checkpoint holds the weights under "model"
-    network.load_state_dict(state)
+    try:
+        network.load_state_dict(state)  # strict: every weight must match, or the masks would be silently wrong
+    except RuntimeError as error:
+        raise ValueError(f"model file {model_path} does not match the configured network "
+                         f"{type(network).__name__}: {error}. Set the network parameters (variant, attention_levels, "
+                         "norm, out_channels) to those the model was trained with") from error
     network = network.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last_3d)
