@@ -352,3 +352,18 @@ def test_atomic_writes_get_the_permissions_of_a_plain_new_file(tmp_path):
     finally:
         os.umask(old_umask)
     assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_failing_write_leaves_the_earlier_file_intact_and_no_partial_file(tmp_path):
+    import errno
+
+    from scripts.io import atomic_path
+
+    target = tmp_path / "volumes.csv"
+    target.write_text("finished work\n")
+    with pytest.raises(OSError, match="No space left"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new conte")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "finished work\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["volumes.csv"]
