@@ -12,7 +12,7 @@ Dataset layout (either per oocyte, both may be mixed within a dataset)::
 The scan reads every image and mask header (never pixels; a few ms per file) and refuses, naming the file
 and frame: series without 3D frames or with unknown axes, complex pixels, absurd calibration; per-frame
 files of one oocyte that differ in shape, channels or calibration, or that hold several time points; masks
-whose header does not describe the image's (X, Y, Z) grid. Errors and what to do: docs/troubleshooting_data.md.
+whose header does not describe the image's (X, Y, Z) grid. Errors and what to do: docs/README.md, "Troubleshooting".
 
 Split (thesis, chapter 5): the test set is one oocyte per experiment, drawn with ``seed``; an oocyte's
 frames are never on both sides. The labelled frames of all other oocytes are split ``1 - val_fraction``

@@ -25,7 +25,7 @@ Reading (``read_frame``, ``read_mask``, ``TimeSeriesTiffReader``, ``LoadFramed``
 - After a frame is read: NaN / Inf intensities are refused, a constant frame is let through with a warning
   (``check_intensities``).
 - Bad input raises ``SpindleDataError`` (a ValueError) naming the file, the frame, expected vs found; the
-  messages and what to do about each are listed in docs/troubleshooting_data.md. tests/test_fuzz_tiff.py
+  messages and what to do about each are listed in docs/README.md ("Troubleshooting"). tests/test_fuzz_tiff.py
   checks that corrupted files give that error (or a correct frame), never another exception or a hang.
 """
 
