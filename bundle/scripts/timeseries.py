@@ -507,6 +507,12 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     for ax in (ax_vol, ax_err):
         if ax is not None and use_gvbd:
             ax.axvline(0.0, color="0.4", ls=":", lw=1)
+    # scale the volume axis to the primary method and the reference, as the error axis: a baseline that takes
+    # the whole cytoplasm (100x the spindle's volume) would otherwise flatten the curve a biologist reads
+    primary_volume = np.array([r["volume_um3"] for r in rows], dtype=float)
+    shown = np.concatenate([primary_volume[np.isfinite(primary_volume)], ref[labelled]])
+    if len(shown) and float(shown.max()) > 0:
+        ax_vol.set_ylim(0.0, 1.3 * float(shown.max()))
     ax_vol.set_ylabel("spindle volume (um³)")
     ax_vol.set_title(title)
     ax_vol.grid(alpha=0.3)
