@@ -357,3 +357,46 @@ def test_cli_ddp_two_gloo_processes_on_cpu(phantom, tmp_path):
     assert ckpt["trainer"]["iteration"] == 1
     assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped from DDP
     AnisotropicAttentionUNet().load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
+
+
+def _epoch(checkpoint: dict) -> int:
+    return checkpoint["trainer"]["iteration"] // checkpoint["trainer"]["epoch_length"]
+
+
+@pytest.mark.slow
+def test_training_killed_with_sigkill_resumes_with_its_state(phantom, tmp_path):
+    """A run killed with SIGKILL mid-run continues from its last checkpoint: epoch, optimizer, LR, best metric."""
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(BUNDLE), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", *_train_args(phantom, tmp_path, 50)]
+    ckpt_path = tmp_path / "models" / "checkpoint.pt"
+    victim = subprocess.Popen(cmd, cwd=BUNDLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        # wait for the checkpoint of epoch 2 (written atomically after each epoch), then kill without warning
+        while time.monotonic() < deadline and victim.poll() is None:
+            if ckpt_path.exists() and _epoch(torch.load(ckpt_path, weights_only=True)) >= 2:
+                break
+            time.sleep(0.5)
+        assert victim.poll() is None, "the run ended before it could be killed"
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=60)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    killed = torch.load(ckpt_path, weights_only=True)  # still loadable: never half-written
+    killed_epoch = _epoch(killed)
+    assert killed_epoch >= 2
+    saved = tmp_path / "killed.pt"
+    shutil.copy(ckpt_path, saved)
+
+    proc = _run_cli(_train_args(phantom, tmp_path, killed_epoch + 1, "--resume_from", str(saved)))
+    log = proc.stdout + proc.stderr
+    assert f"Epoch[{killed_epoch + 1}] Metrics" in log and f"Epoch[{killed_epoch}] Metrics" not in log
+    last = torch.load(ckpt_path, weights_only=True)
+    assert _epoch(last) == killed_epoch + 1
+    assert last["optimizer"]["state"][0]["step"] == killed["optimizer"]["state"][0]["step"] + 2  # 2 steps per epoch
+    assert last["lr_scheduler"]["last_epoch"] == killed["lr_scheduler"]["last_epoch"] + 1
+    assert last["best_model"]["best_metric"] >= killed["best_model"]["best_metric"]
