@@ -370,13 +370,18 @@ def test_error_config_typo_names_the_class_and_the_argument(target, args):
     assert f"{target.split('.')[-1]}.__init__() got an unexpected keyword argument 'chanel'" in str(cause)
 
 
-def test_plugin_classes_of_the_data_layer_take_no_catch_all_arguments():
-    """No **kwargs in the constructors of our public data-layer classes (a typo would vanish into them)."""
-    classes = [obj for module in (io_module, datalist_module, fingerprint_module)
+def test_plugin_classes_take_no_catch_all_arguments():
+    """No **kwargs in the constructors of the plugin's public classes (a typo in a config would vanish into them)."""
+    import importlib
+
+    other_modules = [importlib.import_module(f"scripts.{name}") for name in
+                     ("network", "metrics", "timeseries", "baseline", "training", "phantom")]
+    classes = [obj for module in (io_module, datalist_module, fingerprint_module, *other_modules)
                for _, obj in inspect.getmembers(module, inspect.isclass)
                if obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
                and not issubclass(obj, Exception)]
-    assert {"LoadFramed", "TimeSeriesTiffReader", "DataAnalyzer"} <= {c.__name__ for c in classes}
+    assert {"LoadFramed", "TimeSeriesTiffReader", "DataAnalyzer", "AnisotropicAttentionUNet", "SpindleVolumeHandler",
+            "TimeSeriesWriter", "OtsuBaselined", "AutocastInferer"} <= {c.__name__ for c in classes}
     catch_all = [c.__name__ for c in classes
                  if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(c.__init__).parameters.values())]
     assert catch_all == []
