@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
 import warnings
 
@@ -367,3 +368,25 @@ def test_a_failing_write_leaves_the_earlier_file_intact_and_no_partial_file(tmp_
             raise OSError(errno.ENOSPC, "No space left on device")
     assert target.read_text() == "finished work\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["volumes.csv"]
+
+
+def test_partial_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    import subprocess
+
+    from scripts.io import atomic_path, remove_abandoned_partial_files
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a finished child: its PID names no running process (until reused, which only keeps a file)
+    (tmp_path / "masks" / "exp1").mkdir(parents=True)
+    abandoned = tmp_path / "masks" / "exp1" / f".oocyte01.tif.pid{dead.pid}.k3j2h1.part"
+    abandoned.write_bytes(b"half a mask")
+    finished = tmp_path / "masks" / "exp1" / "oocyte02.tif"
+    finished.write_bytes(b"a finished mask")
+    unrelated = tmp_path / ".notes.part"  # not written by atomic_path: not ours to delete
+    unrelated.write_text("keep")
+    with atomic_path(tmp_path / "volumes.csv") as live:  # being written by this (running) process
+        live.write_text("in progress")
+        assert remove_abandoned_partial_files(tmp_path) == [abandoned]
+        assert live.exists()
+    assert not abandoned.exists() and finished.exists() and unrelated.exists()
+    assert remove_abandoned_partial_files(tmp_path / "missing") == []

@@ -206,6 +206,19 @@ def test_interrupted_oocyte_leaves_no_partial_output(phantom, tmp_path):
     assert evaluation_items(phantom, tmp_path)[0]["oocyte"] == "oocyte01"  # so a rerun starts the oocyte again
 
 
+def test_a_rerun_removes_what_a_killed_run_left_half_written(phantom, tmp_path):
+    import subprocess
+    import sys
+
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    leftover = tmp_path / "masks" / "exp1" / f".oocyte01.tif.pid{killed.pid}.a1b2c3.part"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"\0" * 1000)  # SIGKILL gives atomic_path no chance to clean up
+    assert evaluation_items(phantom, tmp_path)[0]["oocyte"] == "oocyte01"
+    assert not leftover.exists()
+
+
 # ---------------------------------------------------------------------------------------------------- workflow
 @pytest.fixture(scope="module")
 def evaluated(phantom, small_model, tmp_path_factory):

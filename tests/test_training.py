@@ -29,6 +29,7 @@ from scripts.training import (
     TrainerCheckpointLoader,
     as_bool,
     ensure_datalist,
+    training_network,
 )
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundle"
@@ -248,6 +249,35 @@ def test_deterministic_transforms_crop_pad_and_standardise(phantom):
     assert float(image.mean()) == pytest.approx(0.0, abs=1e-4) and float(image.std()) == pytest.approx(1.0, abs=1e-2)
     assert label.dtype == torch.uint8 and set(np.unique(label.numpy())) <= {0, 1} and label.sum() > 0
     assert out["frame"] == items[0]["frame"]
+
+
+def test_init_weights_starts_training_from_a_model_file_with_a_fresh_optimizer(tmp_path):
+    source = AnisotropicAttentionUNet(in_channels=1, out_channels=1, variant="AD")
+    torch.manual_seed(7)
+    for parameter in source.parameters():
+        torch.nn.init.normal_(parameter)
+    torch.save(source.state_dict(), tmp_path / "model.pt")
+
+    p = _parser({"init_weights": str(tmp_path / "model.pt"), "lr": 3e-4})
+    network = p.get_parsed_content("network")
+    assert network.training  # evaluation's loader returns eval mode; training must not inherit it
+    for name, value in source.state_dict().items():
+        torch.testing.assert_close(network.state_dict()[name], value, msg=name)
+    assert p.get_parsed_content("optimizer").param_groups[0]["lr"] == 3e-4
+
+    fresh = _parser().get_parsed_content("network")  # default: random initialisation
+    first = next(iter(source.state_dict()))
+    assert not torch.equal(fresh.state_dict()[first], source.state_dict()[first])
+
+
+def test_init_weights_of_another_network_is_refused_naming_the_file(tmp_path):
+    other = AnisotropicAttentionUNet(in_channels=1, out_channels=2, variant="AD")
+    torch.save(other.state_dict(), tmp_path / "two_channel.pt")
+    one_channel = AnisotropicAttentionUNet(in_channels=1, out_channels=1, variant="AD")
+    with pytest.raises(ValueError, match="two_channel.pt does not match"):
+        training_network(one_channel, "cpu", True, tmp_path / "two_channel.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        training_network(one_channel, "cpu", True, tmp_path / "missing.pt")
 
 
 def test_multi_gpu_override_adds_distributed_samplers():

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -66,7 +67,9 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     """
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".part", dir=final_path.parent)
+    # the writer's PID in the name lets a later run tell an abandoned file from one being written right now
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.pid{os.getpid()}.", suffix=".part",
+                                    dir=final_path.parent)
     os.close(fd)
     tmp_path = Path(tmp_name)
     # mkstemp creates the file readable by its owner only; outputs in a lab's shared folder must get the
@@ -78,6 +81,39 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+_PARTIAL_FILE = re.compile(r"^\..+\.pid(\d+)\.[^.]*\.part$")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_abandoned_partial_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the hidden ``.part`` files that killed writers left under ``folder``; return what was deleted.
+
+    Only files of :func:`atomic_path` whose writing process no longer exists are removed (a run killed with
+    SIGKILL or by the machine cannot clean up after itself), so a run writing into the same folder right now
+    keeps its files. Finished outputs are never touched. The check is by PID on this machine: do not point runs
+    on several machines at one shared output folder at the same time.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.rglob(".*.part"):
+        match = _PARTIAL_FILE.match(path.name)
+        if match and not _process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_imagej_hyperstack(

@@ -49,7 +49,7 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer
 from monai.transforms import CenterSpatialCrop
 
-from scripts.io import atomic_path, read_frame
+from scripts.io import atomic_path, read_frame, remove_abandoned_partial_files
 from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,8 @@ def evaluation_items(
     else:
         raw_items = scan_items(dataset_dir)
         source = f"a scan of {dataset_dir}"
+    for path in remove_abandoned_partial_files(output_dir):
+        logger.info(f"removed {path}: a partial file of an earlier run that was killed")
     finished = finished_oocytes(output_dir) if skip_finished else set()
     items = []
     for raw in raw_items:

@@ -76,6 +76,27 @@ def _save_atomic(obj: object, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+def training_network(network: torch.nn.Module, device: str | torch.device, channels_last: bool,
+                     init_weights: str | os.PathLike = "") -> torch.nn.Module:
+    """``network`` on ``device`` (channels_last_3d on request) in training mode, optionally started from weights.
+
+    ``init_weights`` names a weights-only state dict (a ``models/model.pt``, or a resumable checkpoint's
+    weights): fine-tuning the shipped model on a lab's own frames, or a new schedule from a finished run.
+    Unlike ``resume_from`` it restores only the weights, so optimizer, learning rate and epochs start afresh.
+    Same clear errors as evaluation for a missing file or weights of another network.
+    """
+    if init_weights:
+        from scripts.timeseries import load_network  # timeseries pulls in plotting; only needed here
+
+        network = load_network(network, init_weights, device, channels_last)
+        logger.info(f"network initialised from {init_weights}")
+    else:
+        network = network.to(device)
+        if channels_last:
+            network = network.to(memory_format=torch.channels_last_3d)
+    return network.train()
+
+
 def ensure_datalist(
     dataset_dir: str | os.PathLike, datalist_file: str | os.PathLike = "", seed: int = 0, val_fraction: float = 0.2
 ) -> str:
