@@ -161,7 +161,7 @@ def test_quick_benchmark_prints_the_table(tmp_path):
     table = out.read_text()
     assert table in result.stdout
     for row in ("GEMM peak fp32", "fp32 eager (default layout)", "shipped fast path", "frames/s",
-                "peak RSS of evaluating", "max abs dDice vs true masks"):
+                "peak memory of evaluating", "PSS", "max abs dDice vs true masks"):
         assert row in table
     # the fast path may not change the answer, even on a smoke run with random weights
     assert "target <= 0.005: met" in table and "target <= 1%: met" in table

@@ -147,23 +147,28 @@ def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, f
     if box is None:
         return {"volume_um3": 0.0, "length_um": 0.0, "width_um": 0.0, "centroid_x_um": math.nan,
                 "centroid_y_um": math.nan, "centroid_z_um": math.nan, "n_components": 0}
-    # indices within the bounding box (a spindle fills a small part of a 750 x 750 x 31 frame), then shifted back
+    # indices within the bounding box (a spindle fills a small part of a 750 x 750 x 31 frame), then shifted back.
+    # Points are kept as (3, N): numpy reduces along a long contiguous axis ~10x faster than along axis 0 of an
+    # (N, 3) array, which matters for a baseline mask of millions of voxels.
     in_box = binary[box]
-    voxel_indices = np.argwhere(in_box) + np.array([s.start for s in box])
-    points_um = voxel_indices * spacing
-    centroid_um = points_um.mean(axis=0)
-    centred = points_um - centroid_um
+    indices = np.nonzero(in_box)
+    points_um = np.empty((3, len(indices[0])), dtype=np.float64)
+    for axis in range(3):
+        points_um[axis] = (indices[axis] + box[axis].start) * spacing[axis]
+    n_points = points_um.shape[1]
+    centroid_um = points_um.mean(axis=1)
+    centred = points_um - centroid_um[:, None]
     # Eigen-decomposition of the 3x3 covariance: columns of `axes` are unit principal directions, largest last.
-    _, axes = np.linalg.eigh(centred.T @ centred / len(points_um))
-    major_then_second = axes[:, ::-1][:, :2]
-    projections = centred @ major_then_second
+    _, axes = np.linalg.eigh(centred @ centred.T / n_points)
+    major_then_second = np.ascontiguousarray(axes[:, ::-1][:, :2].T)  # (2, 3): one direction per row
+    projections = major_then_second @ centred  # (2, N)
     # A voxel is a box of size `spacing`; its footprint along unit direction e is sum_i |e_i| * spacing_i.
-    footprints = np.abs(major_then_second).T @ spacing
-    extents = projections.max(axis=0) - projections.min(axis=0) + footprints
+    footprints = np.abs(major_then_second) @ spacing
+    extents = projections.max(axis=1) - projections.min(axis=1) + footprints
     # Components are counted on the bounding box only: labelling a full 750x750x31 frame would cost far more.
     n_components = count_components(in_box)
     return {
-        "volume_um3": float(len(points_um) * np.prod(spacing)),
+        "volume_um3": float(n_points * np.prod(spacing)),
         "length_um": float(extents[0]),
         "width_um": float(extents[1]),
         "centroid_x_um": float(centroid_um[0]),
