@@ -131,6 +131,31 @@ def test_evaluate_config_builds_the_auto_path(monkeypatch):
     assert forced.amp is False and forced.channels_last is False
 
 
+@pytest.mark.slow
+def test_torch_compile_switch_gives_the_same_logits_and_masks(weights, monkeypatch):
+    """``--torch_compile true`` (inductor, frozen weights) changes the speed, not the answer."""
+    from monai.bundle import ConfigParser
+
+    monkeypatch.chdir(REPO / "bundle")
+    config = ConfigParser()
+    config.read_config("configs/evaluate.yaml")
+    config.update({"device": "$torch.device('cpu')", "model_path": str(weights), "torch_compile": "True"})
+    compiled, inferer = config.get_parsed_content("network"), config.get_parsed_content("inferer")
+    assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
+    x = _input()
+    reference = _fp32_logits(load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False), x)
+    with torch.no_grad():  # as the evaluator runs it
+        logits = inferer(x, compiled)
+        again = inferer(x, compiled)  # the compiled graph is reused, not rebuilt
+    scale = max(float(reference.abs().max()), 1.0)
+    assert float((logits - reference).abs().max()) <= 1e-4 * scale
+    assert _agreement(logits, reference) == 1.0 and torch.equal(logits, again)
+
+    config.update({"torch_compile": "False"})
+    config.parse()
+    assert not isinstance(config.get_parsed_content("network"), torch._dynamo.eval_frame.OptimizedModule)
+
+
 def test_benchmark_flop_count_matches_hand_count():
     """FlopCounterMode on the meta device counts the default network as the architecture says (2 FLOP per MAC)."""
     sys.path.insert(0, str(REPO / "benchmarks"))

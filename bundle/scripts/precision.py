@@ -63,3 +63,17 @@ def to_channels_last(obj, device: torch.device | str):
     if isinstance(obj, torch.Tensor) and obj.ndim != 5:
         return obj
     return obj.to(memory_format=torch.channels_last_3d)
+
+
+def compile_for_inference(network: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
+    """``torch.compile`` (inductor) with weight freezing for inference; ``network`` unchanged when not ``enabled``.
+
+    Freezing folds the weights into the graph as constants so that oneDNN can pre-pack them and inductor can fuse
+    the elementwise ops around the convolutions: on the 2-core AVX2 machine the 352 x 352 x 32 crop went from
+    2.99 s (fp32 + channels_last_3d) to 2.64 s, logits within 2e-4 (benchmarks/forward.py). The first call
+    compiles (~15-30 s, needs a C++ compiler on CPU) and so does any new input shape, which is why it is opt-in:
+    it pays off from a few dozen frames on. Inference only: the frozen weights no longer follow the parameters.
+    """
+    if not enabled:
+        return network
+    return torch.compile(network, options={"freezing": True}, dynamic=False)
