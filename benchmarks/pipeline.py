@@ -108,8 +108,9 @@ def stage_summary(frames: list[dict]) -> str:
 
 
 def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, int, int], crop_xyz: tuple[int, int, int],
-        n_short: int, n_long: int, bare_forward_s: float, fast_path_name: str, overrides: dict | None = None) -> dict:
-    """Evaluate the short and long oocyte on the shipped path and the short one in plain fp32; add rows.
+        n_short: int, n_long: int, bare_forward_s: float, fast_path_name: str, overrides: dict | None = None,
+        try_compile: bool = True) -> dict:
+    """Evaluate the short and long oocyte on the shipped path, the short one in plain fp32 and variants; add rows.
 
     Returns the output folders of the short runs ({"fast": dir, "fp32": dir}) for the accuracy check, and the
     dataset folder.
@@ -126,6 +127,10 @@ def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, i
     plan = [("fast", n_short, {}), ("fast", n_long, {}), ("fp32", n_short, {"precision": "fp32", "channels_last": False})]
     if "baseline" not in (overrides or {}):  # what the classical baseline (computed in the loader) costs the pipeline
         plan.append(("fast_nobaseline", n_short, {"baseline": False}))
+    if "num_workers" not in (overrides or {}):  # the loader in the main process: no worker competing for the cores
+        plan.append(("fast_inline", n_short, {"num_workers": 0}))
+    if try_compile and "torch_compile" not in (overrides or {}):  # the opt-in compiled network (its compile lands in frame 1)
+        plan.append(("fast_compiled", n_short, {"torch_compile": True}))
     for path_name, n, extra in plan:
         datalist = write_first_frames_datalist(dataset_dir, n, work / f"datalist_t{n}.json")
         out_dir = work / f"{path_name}_t{n}"
@@ -136,6 +141,8 @@ def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, i
             outputs[path_name] = out_dir
         fps = steady_fps(res["frames"])
         name = {"fast": fast_path_name, "fast_nobaseline": f"{fast_path_name}, --baseline false",
+                "fast_inline": f"{fast_path_name}, --num_workers 0",
+                "fast_compiled": f"{fast_path_name}, --torch_compile true",
                 "fp32": "fp32 eager (precision fp32, channels_last false)"}[path_name]
         note = f"wall {res['wall_s']:.0f} s incl. {res['setup_s']:.0f} s start-up"
         if path_name.startswith("fast"):
