@@ -112,7 +112,7 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
                 compiled(x_in)
             compile_s = time.perf_counter() - start
             add_variant(f"{'fp32 + channels_last_3d' if channels_last else 'fp32'} torch.compile (inductor, freezing; "
-                        "not shipped)", lambda: compiled(x_in), "fp32", f"; compile {compile_s:.0f} s (first call)")
+                        "opt-in: --torch_compile true)", lambda: compiled(x_in), "fp32", f"; compile {compile_s:.0f} s (first call)")
         except Exception as exc:  # a missing compiler or an inductor bug is a result to report, not a crash
             table.add(section, "torch.compile (inductor)", "failed", f"{type(exc).__name__}: {str(exc)[:120]}")
     else:

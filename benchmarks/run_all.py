@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if device.type != "cpu":
             table.notes.append(f"evaluating runs on the config's default device ({device.type} when available)")
         res = pipeline.run(table, cache_dir, model_path, sizes["phantom_shape"], sizes["crop"], sizes["n_short"],
-                           sizes["n_long"], bare_s, path_name, parse_overrides(args.set), try_compile=args.compile)
+                           sizes["n_long"], bare_s, path_name, parse_overrides(args.set), try_compile=try_compile)
         accuracy.run(table, res["outputs"]["fast"], res["outputs"]["fp32"], res["dataset_dir"], trained, path_name)
         pipeline.cleanup(cache_dir)
     if "training" not in args.skip:
