@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -83,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     datalist_path = write_datalist(build_datalist(dataset_dir), out_dir / "datalist.json")
     print(f"[2/3] datalist: {datalist_path}", flush=True)
 
+    # A rerun of evaluating skips oocytes already finished in its output folder; here the dataset was just
+    # regenerated (and the model may have changed), so earlier demo results are stale: start the folder afresh.
+    if eval_dir.exists():
+        print(f"      removing the previous demo results in {eval_dir} (they belong to an earlier run)", flush=True)
+        shutil.rmtree(eval_dir)
     command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", "configs/evaluate.yaml",
                "--dataset_dir", str(dataset_dir), "--output_dir", str(eval_dir), "--model_path", str(model_path)]
     print(f"[3/3] evaluating every frame: {' '.join(command[1:])}", flush=True)
