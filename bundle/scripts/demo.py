@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import shutil
+import statistics
 import subprocess
 import sys
 from collections.abc import Sequence
