@@ -148,7 +148,7 @@ def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, f
         return {"volume_um3": 0.0, "length_um": 0.0, "width_um": 0.0, "centroid_x_um": math.nan,
                 "centroid_y_um": math.nan, "centroid_z_um": math.nan, "n_components": 0}
     # indices within the bounding box (a spindle fills a small part of a 750 x 750 x 31 frame), then shifted back.
-    # Points are kept as (3, N): numpy reduces along a long contiguous axis ~10x faster than along axis 0 of an
+    # Points are kept as (3, N): numpy reduces along a long contiguous axis much faster than along axis 0 of an
     # (N, 3) array, which matters for a baseline mask of millions of voxels.
     in_box = binary[box]
     indices = np.nonzero(in_box)
