@@ -206,6 +206,22 @@ def test_interrupted_oocyte_leaves_no_partial_output(phantom, tmp_path):
     assert evaluation_items(phantom, tmp_path)[0]["oocyte"] == "oocyte01"  # so a rerun starts the oocyte again
 
 
+def test_a_rerun_with_other_weights_refuses_to_mix_models(phantom, tmp_path):
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    first.write_bytes(b"weights of the first model")
+    second.write_bytes(b"weights of a retrained model")
+    out = tmp_path / "eval"
+    n_frames = len(evaluation_items(phantom, out, model_path=first))  # nothing finished: records the model
+    (out / "oocytes" / "exp1").mkdir(parents=True)
+    (out / "oocytes" / "exp1" / "oocyte01.csv").write_text("finished\n")  # as a finished oocyte leaves it
+    assert len(evaluation_items(phantom, out, model_path=first)) < n_frames  # same weights: resume, skip it
+    with pytest.raises(ValueError, match="finished oocytes of another model.*first.pt"):
+        evaluation_items(phantom, out, model_path=second)
+    # evaluating everything again is allowed, and the folder then belongs to the new model
+    assert len(evaluation_items(phantom, out, skip_finished=False, model_path=second)) == n_frames
+    assert len(evaluation_items(phantom, out, model_path=second)) < n_frames
+
+
 def test_a_rerun_removes_what_a_killed_run_left_half_written(phantom, tmp_path):
     import subprocess
     import sys

@@ -31,6 +31,7 @@ Arrays follow the plugin's axis convention: channel-first, spatial (x, y, z).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -81,6 +82,42 @@ def finished_oocytes(output_dir: str | Path) -> set[tuple[str, str]]:
     return {(p.parent.name, p.stem) for p in root.glob("*/*.csv")} if root.is_dir() else set()
 
 
+MODEL_RECORD = "model.json"  # which weights produced the finished oocytes of an output folder
+
+
+def _sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_model_record(output_dir: str | Path, model_path: str | Path, finished: set[tuple[str, str]]) -> None:
+    """Refuse to add results of one model to an output folder whose finished oocytes came from another.
+
+    A rerun skips finished oocytes; after retraining, that would silently mix the old model's volumes with the
+    new one's. The folder records the weights' SHA-256 in ``model.json``; a different model with finished oocytes
+    raises ``ValueError`` naming both. With no finished oocytes the record is (re)written.
+    """
+    output_dir, model_path = Path(output_dir), Path(model_path)
+    if not model_path.is_file():
+        return  # load_network reports the missing file, with the advice
+    record_path = output_dir / MODEL_RECORD
+    current = {"model_path": str(model_path.resolve()), "sha256": _sha256(model_path)}
+    if finished and record_path.is_file():
+        previous = json.loads(record_path.read_text())
+        if previous.get("sha256") != current["sha256"]:
+            raise ValueError(
+                f"output_dir {output_dir} holds {len(finished)} finished oocytes of another model "
+                f"({previous.get('model_path')}, sha256 {str(previous.get('sha256'))[:12]}...), not of {model_path} "
+                f"(sha256 {current['sha256'][:12]}...): a rerun would mix the two models' volumes. Choose a new "
+                "--output_dir, delete this one, or pass --skip_finished false to evaluate every oocyte again")
+        return
+    with atomic_path(record_path) as tmp:
+        tmp.write_text(json.dumps(current, indent=1) + "\n")
+
+
 def _as_float(value: Any) -> float:
     """A datalist number as float; None or empty (e.g. no GVBD known) becomes NaN, which collates and plots cleanly."""
     if value is None or value == "":
@@ -119,6 +156,7 @@ def evaluation_items(
     datalist_file: str | Path | None = None,
     subset: str = "inference",
     skip_finished: bool = True,
+    model_path: str | Path | None = None,
 ) -> list[dict]:
     """The frames to evaluate, one datalist item per frame, sorted by (experiment, oocyte, frame).
 
@@ -127,7 +165,8 @@ def evaluation_items(
     ``dataset_dir`` (``scan_items``). Paths become absolute (datalist paths are relative to ``dataset_dir``);
     ``time_min`` and ``minutes_since_gvbd`` become floats (NaN when unknown); each item gets ``index``, its
     position in the returned list. With ``skip_finished``, oocytes whose row file exists in ``output_dir``
-    are left out, so an interrupted run resumes where it stopped.
+    are left out, so an interrupted run resumes where it stopped; given ``model_path``, only when they came from
+    the same weights (``check_model_record``).
     """
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
@@ -148,6 +187,8 @@ def evaluation_items(
     for path in remove_abandoned_partial_files(output_dir):
         logger.info(f"removed {path}: a partial file of an earlier run that was killed")
     finished = finished_oocytes(output_dir) if skip_finished else set()
+    if model_path:
+        check_model_record(output_dir, model_path, finished)
     items = []
     for raw in raw_items:
         item = dict(raw)
