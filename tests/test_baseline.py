@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
-from scripts.baseline import OtsuBaselined, largest_component, otsu_largest_component
+from scripts.baseline import OtsuBaselined, otsu_largest_component
+from scripts.metrics import largest_component
 
 
 def two_bright_boxes(seed=0):
@@ -61,3 +62,14 @@ def test_transform_adds_a_channel_first_mask_with_the_image_meta():
     assert out["baseline"].meta["spacing_um"] == (0.17, 0.17, 2.0)
     with pytest.raises(ValueError, match="1-channel"):
         OtsuBaselined(keys="image")({"image": torch.zeros(2, 4, 4, 4)})
+
+
+def test_labelled_frames_only_skips_frames_without_a_reference():
+    image = MetaTensor(torch.from_numpy(two_bright_boxes())[None])
+    only_labelled = OtsuBaselined(keys="image", smooth_sigma_vox=(0, 0, 0), frames="labelled")
+    assert "baseline" not in only_labelled({"image": image})
+    assert "baseline" not in only_labelled({"image": image, "label": None})
+    labelled = only_labelled({"image": image, "label": torch.zeros(1, 48, 48, 8)})
+    assert labelled["baseline"].sum().item() == 960
+    with pytest.raises(ValueError, match="frames must be one of"):
+        OtsuBaselined(keys="image", frames="some")

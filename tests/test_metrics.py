@@ -13,6 +13,7 @@ from scripts.metrics import (
     SpindleVolumeMetric,
     dice_score,
     frame_metrics,
+    largest_component,
     relative_volume_error,
     shape_descriptors,
     spacing_from_meta,
@@ -179,3 +180,60 @@ def test_metric_reads_spacing_from_a_collated_batch():
     metric = SpindleVolumeMetric(summary="mean_volume_um3")
     metric(batch, None)
     assert metric.get_buffer()[:, 0].tolist() == pytest.approx([100 * VOXEL_UM3, 100 * 0.01])
+
+
+def _point_cloud_shape(mask, spacing):
+    """The definition of length / width / centroid, written directly on the list of voxel centres (slow, plain)."""
+    points = np.argwhere(mask) * np.asarray(spacing)
+    centred = points - points.mean(axis=0)
+    _, axes = np.linalg.eigh(centred.T @ centred / len(points))
+    extents = []
+    for direction in (axes[:, -1], axes[:, -2]):
+        projection = centred @ direction
+        extents.append(projection.max() - projection.min() + np.abs(direction) @ np.asarray(spacing))
+    return extents, points.mean(axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shape_from_projections_equals_the_point_cloud_definition(seed):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(6, 40, 3))
+    mask = ndimage.gaussian_filter(rng.random(shape), 2.0) > 0.5  # irregular blobs, holes, several components
+    mask[0, 0, 0] = True  # at least one voxel
+    spacing = tuple(float(s) for s in rng.uniform(0.1, 3.0, 3))
+    (length, width), centroid = _point_cloud_shape(mask, spacing)
+    got = shape_descriptors(mask, spacing)
+    assert got["length_um"] == pytest.approx(length, rel=1e-9)
+    assert got["width_um"] == pytest.approx(width, rel=1e-9)
+    assert [got["centroid_x_um"], got["centroid_y_um"], got["centroid_z_um"]] == pytest.approx(list(centroid), rel=1e-9)
+    assert got["volume_um3"] == pytest.approx(mask.sum() * np.prod(spacing))
+
+
+def test_largest_component_on_the_bounding_box_equals_monai():
+    from monai.transforms import KeepLargestConnectedComponent
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    mask = np.zeros((60, 50, 12), dtype=bool)
+    mask[10:40, 5:45, 2:10] = ndimage.gaussian_filter(rng.random((30, 40, 8)), 1.5) > 0.5  # many blobs
+    expected = KeepLargestConnectedComponent(applied_labels=[1])(torch.from_numpy(mask[None]).float())[0].numpy() > 0
+    kept = largest_component(mask)
+    assert ndimage.label(mask, structure=np.ones((3, 3, 3)))[1] > 2  # the case is not trivial
+    assert np.array_equal(kept, expected)
+    assert not largest_component(np.zeros((4, 4, 4), dtype=bool)).any()
+
+
+def test_keep_largest_component_transform_keeps_meta_and_dtype():
+    from scripts.postprocessing import KeepLargestComponentd
+
+    mask = torch.zeros(1, 20, 20, 6)
+    mask[0, 2:10, 2:10, 1:4] = 1  # 192 voxels: kept
+    mask[0, 15:17, 15:17, 1:3] = 1  # 8 voxels: dropped
+    image = MetaTensor(mask, meta={"spacing_um": (0.17, 0.17, 2.0)})
+    out = KeepLargestComponentd(keys="pred")({"pred": image})["pred"]
+    assert isinstance(out, MetaTensor) and out.dtype == mask.dtype and out.meta["spacing_um"] == (0.17, 0.17, 2.0)
+    assert out.sum() == 192 and out[0, 15, 15, 1] == 0
+    with pytest.raises(ValueError, match="binary mask"):
+        KeepLargestComponentd(keys="pred")({"pred": torch.zeros(2, 4, 4, 4)})

@@ -246,7 +246,10 @@ def evaluated(phantom, small_model, tmp_path_factory):
 def test_workflow_writes_a_row_for_every_frame_and_all_outputs(evaluated, phantom):
     rows = read_rows(evaluated / "volumes.csv")
     assert sorted((r["experiment"], r["oocyte"], r["frame"]) for r in rows) == sorted(truth(phantom))
-    assert all(math.isfinite(r["volume_um3"]) and math.isfinite(r["baseline_volume_um3"]) for r in rows)
+    assert all(math.isfinite(r["volume_um3"]) for r in rows)
+    # the baseline (baseline_frames: labelled by default) is measured exactly where a reference exists
+    assert any(r["has_label"] == 1 for r in rows) and any(r["has_label"] == 0 for r in rows)
+    assert all(math.isfinite(r["baseline_volume_um3"]) == (r["has_label"] == 1) for r in rows)
     with open(phantom / "gvbd.csv") as f:
         gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(f)}
     assert all(r["minutes_since_gvbd"] == 10.0 * (r["frame"] - gvbd[r["oocyte"]]) for r in rows)
@@ -269,6 +272,12 @@ def test_workflow_masks_are_full_frame_calibrated_and_match_the_volumes(evaluate
     outside = np.ones((64, 64), dtype=bool)
     outside[8:56, 8:56] = False  # (Y, X) outside the centre crop window: the network never predicts there
     assert not masks[:, :, outside].any()
+
+
+def test_the_baseline_on_every_frame_when_asked(phantom, small_model, tmp_path):
+    run_evaluating(phantom, tmp_path, small_model, baseline_frames="all")
+    rows = read_rows(tmp_path / "volumes.csv")
+    assert rows and all(math.isfinite(r["baseline_volume_um3"]) for r in rows)
 
 
 def test_summaries_report_the_baseline_beside_the_network(evaluated):
@@ -324,7 +333,7 @@ def test_per_frame_files_without_gvbd_table_and_the_baseline_finds_a_bright_box(
         frame[2:6, 1, 26:38, 22:42] += 800
         write_imagej_hyperstack(data / "exp1" / "oocyte01" / f"t{t:04d}.tif", frame, "ZCYX", (0.2, 0.2, 1.5))
     out = tmp_path / "out"
-    run_evaluating(data, out, small_model, baseline_sigma_vox=[0, 0, 0], crop_size=[64, 64, -1])
+    run_evaluating(data, out, small_model, baseline_sigma_vox=[0, 0, 0], crop_size=[64, 64, -1], baseline_frames="all")
     rows = read_rows(out / "volumes.csv")
     assert [r["frame"] for r in rows] == [0, 1]
     box_um3 = 20 * 12 * 4 * 0.2 * 0.2 * 1.5  # the file's own calibration, not the 0.17 / 2.0 default

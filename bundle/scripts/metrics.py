@@ -129,6 +129,27 @@ def count_components(mask: Any) -> int:
     return int(n_components)
 
 
+def largest_component(mask: Any) -> np.ndarray:
+    """Boolean (X, Y, Z) mask holding only the largest 26-connected component of ``mask`` (empty stays empty).
+
+    Labelling runs on the mask's bounding box only: a spindle fills a small part of the 352 x 352 x 32 crop, and
+    labelling the whole crop cost ~0.1 s per frame. Ties go to the component met first in (x, y, z) raster order,
+    as in MONAI's ``KeepLargestConnectedComponent``.
+    """
+    binary = _as_binary_xyz(mask)
+    box = bounding_box(binary)
+    if box is None:
+        return np.zeros(binary.shape, dtype=bool)
+    labels, n_components = ndimage.label(binary[box], structure=FULL_CONNECTIVITY_3D)
+    if n_components <= 1:
+        return binary.copy()
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0  # background is not a candidate
+    kept = np.zeros(binary.shape, dtype=bool)
+    kept[box] = labels == int(np.argmax(sizes))
+    return kept
+
+
 def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, float | int]:
     """Physical shape of a spindle mask: volume, pole-to-pole length, width, centroid and component count.
 
@@ -147,28 +168,46 @@ def shape_descriptors(mask: Any, spacing_um_xyz: Sequence[float]) -> dict[str, f
     if box is None:
         return {"volume_um3": 0.0, "length_um": 0.0, "width_um": 0.0, "centroid_x_um": math.nan,
                 "centroid_y_um": math.nan, "centroid_z_um": math.nan, "n_components": 0}
-    # indices within the bounding box (a spindle fills a small part of a 750 x 750 x 31 frame), then shifted back.
-    # Points are kept as (3, N): numpy reduces along a long contiguous axis much faster than along axis 0 of an
-    # (N, 3) array, which matters for a baseline mask of millions of voxels.
-    in_box = binary[box]
-    indices = np.nonzero(in_box)
-    points_um = np.empty((3, len(indices[0])), dtype=np.float64)
-    for axis in range(3):
-        points_um[axis] = (indices[axis] + box[axis].start) * spacing[axis]
-    n_points = points_um.shape[1]
-    centroid_um = points_um.mean(axis=1)
-    centred = points_um - centroid_um[:, None]
+    in_box = np.ascontiguousarray(binary[box])
+    # Every moment comes from the three 2D projections (voxel counts per (x, y), (x, z) and (y, z) pair), so no
+    # voxel list is built: a baseline mask of millions of voxels costs a few passes over its box, not a point cloud.
+    coords_um = [(np.arange(n) + b.start) * s for n, b, s in zip(in_box.shape, box, spacing, strict=True)]
+    counts_xy = in_box.sum(axis=2, dtype=np.int64)
+    counts_xz = in_box.sum(axis=1, dtype=np.int64)
+    counts_yz = in_box.sum(axis=0, dtype=np.int64)
+    n_voxels = int(counts_xy.sum())
+    x_um, y_um, z_um = coords_um
+    counts_x, counts_y, counts_z = counts_xy.sum(axis=1), counts_xy.sum(axis=0), counts_xz.sum(axis=0)
+    centroid_um = np.array([x_um @ counts_x, y_um @ counts_y, z_um @ counts_z]) / n_voxels
+    # centred coordinates keep the second moments well conditioned (positions of ~100 um, spreads of ~1 um)
+    xc, yc, zc = (c - m for c, m in zip(coords_um, centroid_um, strict=True))
+    covariance = np.array([
+        [(xc**2) @ counts_x, xc @ counts_xy @ yc, xc @ counts_xz @ zc],
+        [0.0, (yc**2) @ counts_y, yc @ counts_yz @ zc],
+        [0.0, 0.0, (zc**2) @ counts_z],
+    ]) / n_voxels
+    covariance = np.triu(covariance) + np.triu(covariance, 1).T
     # Eigen-decomposition of the 3x3 covariance: columns of `axes` are unit principal directions, largest last.
-    _, axes = np.linalg.eigh(centred @ centred.T / n_points)
+    _, axes = np.linalg.eigh(covariance)
     major_then_second = np.ascontiguousarray(axes[:, ::-1][:, :2].T)  # (2, 3): one direction per row
-    projections = major_then_second @ centred  # (2, N)
-    # A voxel is a box of size `spacing`; its footprint along unit direction e is sum_i |e_i| * spacing_i.
-    footprints = np.abs(major_then_second) @ spacing
-    extents = projections.max(axis=1) - projections.min(axis=1) + footprints
+    # The extreme projections e . p over the mask: along one (x, y) column e . p is linear in z, so its extremes lie
+    # at the column's lowest and highest voxel; two (X, Y) maps of those z values replace the voxel list.
+    occupied = counts_xy > 0
+    z_low = np.argmax(in_box, axis=2)
+    z_high = in_box.shape[2] - 1 - np.argmax(in_box[:, :, ::-1], axis=2)
+    extents = []
+    for direction in major_then_second:
+        ex, ey, ez = direction
+        plane = (ex * xc)[:, None] + (ey * yc)[None, :]
+        at_low, at_high = plane + ez * zc[z_low], plane + ez * zc[z_high]
+        highest = np.maximum(at_low, at_high)[occupied].max()
+        lowest = np.minimum(at_low, at_high)[occupied].min()
+        # A voxel is a box of size `spacing`; its footprint along unit direction e is sum_i |e_i| * spacing_i.
+        extents.append(highest - lowest + np.abs(direction) @ spacing)
     # Components are counted on the bounding box only: labelling a full 750x750x31 frame would cost far more.
     n_components = count_components(in_box)
     return {
-        "volume_um3": float(n_points * np.prod(spacing)),
+        "volume_um3": float(n_voxels * np.prod(spacing)),
         "length_um": float(extents[0]),
         "width_um": float(extents[1]),
         "centroid_x_um": float(centroid_um[0]),

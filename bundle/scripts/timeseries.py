@@ -444,9 +444,15 @@ def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, 
     return flags
 
 
-def method_frame_values(mask_xyz: np.ndarray, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
+def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
                         window_xy: tuple[slice, slice]) -> dict[str, Any]:
-    """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``."""
+    """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
+
+    A method that did not segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN
+    values, which the CSV leaves empty and the summaries leave out.
+    """
+    if mask_xyz is None:
+        return {c: math.nan for c in METHOD_COLUMNS if c != "volume_jump"}
     values: dict[str, Any] = dict(shape_descriptors(mask_xyz, spacing_um_xyz))
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
@@ -528,7 +534,11 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     for i, method in enumerate(methods):
         volume = np.array([r[_method_key(methods, method, "volume_um3")] for r in rows], dtype=float)
         style = "-" if i == 0 else "--"
-        ax_vol.plot(x, volume, style, color=colours[i % len(colours)], lw=1.6 if i == 0 else 1.1, label=method)
+        measured = np.isfinite(volume)
+        # a method measured on some frames only (the baseline on labelled frames) is drawn through its points
+        marker = "" if measured.all() else "^"
+        ax_vol.plot(x[measured], volume[measured], style + marker, color=colours[i % len(colours)],
+                    lw=1.6 if i == 0 else 1.1, ms=4, label=method)
         jumps = np.array([bool(r[_method_key(methods, method, "volume_jump")]) for r in rows])
         if jumps.any():
             ax_vol.plot(x[jumps], volume[jumps], "o", mfc="none", mec="red", ms=9,
@@ -667,9 +677,14 @@ class OocyteRecorder:
 
     def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
                   image_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
-        """Record the next frame (in the order of ``items``); returns its row."""
+        """Record the next frame (in the order of ``items``); returns its row.
+
+        A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
+        """
         item = self.items[len(self.rows)]
-        primary = masks[self.methods[0]]
+        primary = masks.get(self.methods[0])
+        if primary is None:
+            raise ValueError(f"{item.get('image')}: frame {item['frame']}: no mask of the primary method {self.methods[0]!r}")
         if label is not None and label.shape != primary.shape:
             raise ValueError(f"{item.get('label')}: frame {item['frame']}: reference mask shape (X, Y, Z) {label.shape} "
                              f"differs from the image's {primary.shape}")
@@ -677,8 +692,10 @@ class OocyteRecorder:
         row: dict[str, Any] = {c: item.get(c) for c in ID_COLUMNS}
         row["has_label"] = label is not None
         for method in self.methods:
-            values = method_frame_values(masks[method], label, spacing_um_xyz, window)
-            row["ref_volume_um3"] = values.pop("ref_volume_um3")
+            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window)
+            ref_volume = values.pop("ref_volume_um3", math.nan)
+            if method == self.methods[0]:
+                row["ref_volume_um3"] = ref_volume
             row.update({_method_key(self.methods, method, k): v for k, v in values.items()})
         if self.masks is None:
             self.masks = MaskStreamWriter(self.output_dir / "masks" / self.experiment / f"{self.oocyte}.tif",
@@ -692,8 +709,8 @@ class OocyteRecorder:
 
     def _tile(self, item, row, masks, label, window, image_crop_xyz) -> dict[str, Any]:
         sx, sy = window
-        mip = {m: masks[m][sx, sy].any(axis=2) for m in self.methods}
-        shape_xy = next(iter(mip.values())).shape
+        mip = {m: masks[m][sx, sy].any(axis=2) for m in self.methods if masks.get(m) is not None}
+        shape_xy = mip[self.methods[0]].shape
         if image_crop_xyz is not None:
             image = image_crop_xyz.max(axis=2)
             # the crop may be padded beyond a small frame: take its centre so image and masks line up
@@ -798,7 +815,8 @@ class TimeSeriesWriter:
         expected = self.recorder.items[len(self.recorder.rows)]
         if expected["index"] != item["index"]:
             raise RuntimeError(f"{self.recorder.name}: expected frame {expected['frame']}, received frame {item['frame']}")
-        masks = {method: binary_foreground(out[key_]) for method, key_ in self.methods.items()}
+        # a secondary method may skip frames (the baseline on unlabelled ones): no mask under its key
+        masks = {method: binary_foreground(out[key_]) for method, key_ in self.methods.items() if out.get(key_) is not None}
         label = out.get(self.label_key)
         label_xyz = binary_foreground(label) if isinstance(label, (torch.Tensor, np.ndarray)) else None
         image = out.get(self.image_key)
