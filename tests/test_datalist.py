@@ -124,3 +124,31 @@ def test_cli_writes_json_atomically_and_load_datalist_resolves_paths(dataset_fac
     items = load_datalist(out, "testing", dataset_dir=root)
     assert items[0]["image"] == str(root / json.loads(out.read_text())["testing"][0]["image"])
     assert items[0]["experiment"] in ("exp1", "exp2")  # a name, although a folder of that name exists
+
+
+def test_dense_labels_train_on_every_frame_and_keep_the_same_split(dataset_factory):
+    # 2 experiments x 3 oocytes x 7 frames; a dense TZYX mask hyperstack per oocyte, as the phantom's --true-masks
+    import numpy as np
+    from scripts.io import inspect_image, spatial_shape_xyz, write_mask_hyperstack
+
+    root = dataset_factory()
+    for image in root.glob("exp*/oocyte*.tif"):
+        shape_zyx = spatial_shape_xyz(inspect_image(image))[::-1]
+        write_mask_hyperstack(root / "ground_truth_masks" / image.parent.name / image.name,
+                              np.zeros((7, *shape_zyx), dtype=bool), (0.17, 0.17, 2.0), 10.0)
+    sparse = build_datalist(root, seed=0)
+    dense = build_datalist(root, seed=0, dense_labels_dir="ground_truth_masks")
+    for name in ("validation", "testing", "inference", "test_oocytes"):
+        assert dense[name] == sparse[name]
+    # the 4 development oocytes' 28 frames, less the 2 validation frames
+    assert len(dense["training"]) == 4 * 7 - 2
+    held_out = {(i["experiment"], i["oocyte"], i["frame"]) for i in dense["validation"]}
+    assert not held_out & {(i["experiment"], i["oocyte"], i["frame"]) for i in dense["training"]}
+    assert not oocytes(dense["training"]) & oocytes(dense["testing"])
+    assert all(i["label"] == f"ground_truth_masks/{i['experiment']}/{i['oocyte']}.tif" for i in dense["training"])
+    (root / "dense.json").write_text(json.dumps(dense))
+    assert len(load_datalist(root / "dense.json", "training", root)) == 26  # every named file exists
+    (root / dense["training"][0]["label"]).unlink()
+    with pytest.raises(SpindleDataError, match="no dense mask hyperstack"):
+        build_datalist(root, seed=0, dense_labels_dir="ground_truth_masks")
+

@@ -28,7 +28,8 @@ relative to the dataset folder. Load lists with :func:`load_datalist`, not MONAI
 ``load_decathlon_datalist``: the latter turns any value naming an existing path (an experiment called
 ``exp1`` is a folder) into a path.
 
-CLI: ``python -m scripts.datalist --dataset_dir DIR --out datalist.json [--seed 0] [--val_fraction 0.2]``
+CLI: ``python -m scripts.datalist --dataset_dir DIR --out datalist.json [--seed 0] [--val_fraction 0.2]
+[--dense_labels_dir ground_truth_masks]``
 """
 
 from __future__ import annotations
@@ -257,9 +258,17 @@ def build_datalist(
     seed: int = 0,
     val_fraction: float = 0.2,
     default_frame_interval_min: float = 10.0,
+    dense_labels_dir: str | None = None,
 ) -> dict:
     """Scan ``dataset_dir``, join gvbd.csv and split (see the module docstring). ``time_min`` is frame x
-    the file's frame interval, or x ``default_frame_interval_min`` where the file has none."""
+    the file's frame interval, or x ``default_frame_interval_min`` where the file has none.
+
+    ``dense_labels_dir`` (the phantom's ``ground_truth_masks``: one TZYX mask hyperstack per oocyte,
+    ``DIR/EXPERIMENT/OOCYTE.tif``, every frame labelled) makes ``training`` every frame of the non-test oocytes
+    but the validation frames, each labelled from that hyperstack, frames before GVBD (empty masks) included.
+    Test oocytes, validation and testing lists are the same as without it (same seed, same draws): a lab's data
+    has a label on every sixth frame only, a phantom has one on every frame, and its frames are free.
+    """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), found {val_fraction}")
     all_series = scan_dataset(dataset_dir)
@@ -286,6 +295,10 @@ def build_datalist(
     def by_key(item: dict) -> tuple:
         return tuple(item[k] for k in order)
 
+    training = development[n_val:]
+    if dense_labels_dir:
+        training = _dense_training_items(dataset_dir, dense_labels_dir, all_series, test, development[:n_val], gvbd,
+                                         default_frame_interval_min)
     test_series = [s for s in all_series if (s.experiment, s.oocyte) in test]
     if not any(s.labels for s in all_series):
         warnings.warn(f"{dataset_dir}: no labelled frames (no EXPERIMENT/OOCYTE{MASK_DIR_SUFFIX}/tNNNN.tif masks): "
@@ -294,11 +307,30 @@ def build_datalist(
         "seed": seed,
         "val_fraction": val_fraction,
         "test_oocytes": [{"experiment": e, "oocyte": o} for e, o in sorted(test)],
-        "training": sorted(development[n_val:], key=by_key),
+        "training": sorted(training, key=by_key),
         "validation": sorted(development[:n_val], key=by_key),
         "testing": [i for s in test_series for i in items(s, True)],
         "inference": [i for s in test_series for i in items(s, False)],
     }
+
+
+def _dense_training_items(dataset_dir: str | os.PathLike, dense_labels_dir: str, all_series: Sequence[OocyteSeries],
+                          test: set[tuple[str, str]], validation: Sequence[dict], gvbd: dict[tuple[str, str], int],
+                          default_frame_interval_min: float) -> list[dict]:
+    """Every frame of the non-test oocytes except ``validation``'s, labelled from DIR/EXPERIMENT/OOCYTE.tif (TZYX)."""
+    held_out = {(i["experiment"], i["oocyte"], i["frame"]) for i in validation}
+    items = []
+    for s in all_series:
+        if (s.experiment, s.oocyte) in test:
+            continue
+        label = f"{dense_labels_dir}/{s.experiment}/{s.oocyte}.tif"
+        if not (Path(dataset_dir) / label).is_file():
+            raise SpindleDataError(f"{Path(dataset_dir) / label}: no dense mask hyperstack for {s.experiment}/{s.oocyte} "
+                                   f"(expected TZYX masks of every frame, as the phantom's --true-masks writes)")
+        for t in sorted(s.images):
+            if (s.experiment, s.oocyte, t) not in held_out:
+                items.append({**_item(s, t, gvbd[(s.experiment, s.oocyte)], default_frame_interval_min), "label": label})
+    return items
 
 
 def write_datalist(datalist: dict, out: str | os.PathLike) -> Path:
@@ -358,8 +390,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--val_fraction", type=float, default=0.2, help="fraction of labelled frames for validation")
     parser.add_argument("--default_frame_interval_min", type=float, default=10.0,
                         help="minutes per frame for files that carry no frame interval")
+    parser.add_argument("--dense_labels_dir", default=None,
+                        help="train on every frame of the non-test oocytes, labelled from DIR/EXPERIMENT/OOCYTE.tif "
+                             "(TZYX, relative to the dataset; the phantom's ground_truth_masks)")
     args = parser.parse_args(argv)
-    datalist = build_datalist(args.dataset_dir, args.seed, args.val_fraction, args.default_frame_interval_min)
+    datalist = build_datalist(args.dataset_dir, args.seed, args.val_fraction, args.default_frame_interval_min,
+                              args.dense_labels_dir)
     out = write_datalist(datalist, args.out)
     counts = ", ".join(f"{k} {len(datalist[k])}" for k in ("training", "validation", "testing", "inference"))
     tests = ", ".join(f"{t['experiment']}/{t['oocyte']}" for t in datalist["test_oocytes"])
