@@ -113,6 +113,36 @@ def test_autocast_inferer_fp32_channels_last_matches_the_plain_forward_and_keeps
     assert torch.allclose(fast.as_tensor(), reference, atol=1e-5 * reference.abs().max().item())
 
 
+def test_flip_tta_averages_the_probabilities_of_the_four_flips():
+    torch.manual_seed(0)
+    net = AnisotropicAttentionUNet(**SMALL_NET).eval()
+    x = torch.randn(1, 1, 32, 48, 4)
+    with torch.no_grad():
+        probabilities = [torch.sigmoid(torch.flip(net(torch.flip(x, d)), d)) for d in ((), (2,), (3,), (2, 3))]
+        expected = torch.logit(sum(probabilities) / 4)
+        tta = AutocastInferer(amp=False, channels_last=False, flip_tta=True)(x, net)
+        plain = AutocastInferer(amp=False, channels_last=False)(x, net)
+    assert torch.allclose(tta, expected, atol=1e-4)
+    assert not torch.allclose(tta, plain, atol=1e-3)  # a random network is not flip-symmetric: TTA changes something
+    # a flip-equivariant network (a 1x1x1 convolution) gives the same logits with and without TTA
+    pointwise = torch.nn.Conv3d(1, 1, 1).eval()
+    with torch.no_grad():
+        assert torch.allclose(AutocastInferer(amp=False, channels_last=False, flip_tta=True)(x, pointwise),
+                              pointwise(x), atol=1e-4)
+
+
+def test_flip_tta_switch_reaches_the_evaluate_inferer(monkeypatch):
+    from monai.bundle import ConfigParser
+
+    monkeypatch.chdir(BUNDLE)  # the config's macros name configs/train.yaml
+    config = ConfigParser()
+    config.read_config(CONFIG)
+    config.update({"bundle_root": str(BUNDLE), "flip_tta": "true"})
+    assert config.get_parsed_content("inferer").flip_tta is True
+    config.update({"flip_tta": False})
+    assert config.get_parsed_content("inferer", lazy=False).flip_tta is False
+
+
 def test_montage_frames_spread_over_the_series_and_prefer_labelled_ones():
     from scripts.timeseries import _montage_frames
 
