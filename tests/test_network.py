@@ -174,3 +174,14 @@ def test_channels_last_layout_is_kept_through_every_convolution():
     with torch.no_grad():
         net(torch.randn(1, 1, 352, 352, 2).contiguous(memory_format=torch.channels_last_3d))
     assert len(seen) == 18 + 1 + 4 + 3 * 4 and all(seen)
+
+
+@pytest.mark.parametrize("stride", [(2, 2, 1), (2, 2, 2), (1, 2, 1)])
+def test_strided_max_pool_equals_max_pool_3d_values_and_layouts(stride):
+    from scripts.network import StridedMaxPool3d
+
+    x = torch.randn(2, 3, 16, 12, 8)
+    expected = torch.nn.MaxPool3d(stride, stride)(x)
+    assert torch.equal(StridedMaxPool3d(stride)(x), expected)
+    channels_last = x.contiguous(memory_format=torch.channels_last_3d).to(torch.bfloat16)
+    assert torch.equal(StridedMaxPool3d(stride)(channels_last).float(), torch.nn.MaxPool3d(stride, stride)(channels_last).float())

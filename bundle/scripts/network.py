@@ -82,6 +82,30 @@ class _NoGate(nn.Module):
         return skip
 
 
+class StridedMaxPool3d(nn.Module):
+    """Max-pooling with kernel = stride, as the maximum of the ``sx * sy * sz`` strided views of the input.
+
+    Equal to ``nn.MaxPool3d(stride, stride)`` on inputs whose size is a multiple of the stride (the network checks
+    that), and about 4x faster on CPU for channels_last_3d bf16 maps (oneDNN's pooling there is a slow generic
+    kernel: ~0.1 s of a 1.2 s forward on the first level alone). No parameters: weights trained with
+    ``nn.MaxPool3d`` load unchanged. Gradients of equal maxima are shared between them instead of going to one.
+    """
+
+    def __init__(self, stride: Sequence[int]) -> None:
+        super().__init__()
+        self.stride = [int(s) for s in stride]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sx, sy, sz = self.stride[0], self.stride[1], self.stride[2]
+        out = x[:, :, 0::sx, 0::sy, 0::sz]
+        for i in range(sx):
+            for j in range(sy):
+                for k in range(sz):
+                    if i + j + k > 0:
+                        out = torch.maximum(out, x[:, :, i::sx, j::sy, k::sz])
+        return out
+
+
 class DownBlock(nn.Module):
     """One encoder level: ConvBlock, then [dropout] -> max-pool (kernel = stride).
 
@@ -95,7 +119,7 @@ class DownBlock(nn.Module):
         self.conv = ConvBlock(in_channels, out_channels, norm)
         # dropout before each max-pool (thesis 5.6.2)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.pool = nn.MaxPool3d(kernel_size=stride, stride=stride)
+        self.pool = StridedMaxPool3d(stride)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         skip = self.conv(x)
