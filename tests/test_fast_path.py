@@ -144,13 +144,19 @@ def test_torch_compile_switch_gives_the_same_logits_and_masks(weights, monkeypat
     compiled, inferer = config.get_parsed_content("network"), config.get_parsed_content("inferer")
     assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
     x = _input()
-    reference = _fp32_logits(load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False), x)
+    eager = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=use_channels_last(CPU))
     with torch.no_grad():  # as the evaluator runs it
+        reference = inferer(x, eager)  # the same precision and layout, not compiled
         logits = inferer(x, compiled)
         again = inferer(x, compiled)  # the compiled graph is reused, not rebuilt
     scale = max(float(reference.abs().max()), 1.0)
-    assert float((logits - reference).abs().max()) <= 1e-4 * scale
-    assert _agreement(logits, reference) == 1.0 and torch.equal(logits, again)
+    if resolve_precision("auto", CPU) == "fp32":
+        assert float((logits - reference).abs().max()) <= 1e-4 * scale
+        assert _agreement(logits, reference) == 1.0
+    else:  # fused bf16 kernels round in another order: differences at bf16's 8 mantissa bits
+        assert float((logits - reference).abs().max()) <= 0.05 * scale
+        assert _agreement(logits, reference) >= 0.99
+    assert torch.equal(logits, again)
 
     config.update({"torch_compile": "False"})
     config.parse()
