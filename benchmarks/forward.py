@@ -104,15 +104,16 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
         try:
             import torch._inductor.config as inductor_config
 
+            # the opt-in --torch_compile path: the shipped precision and layout, compiled
             compiled = torch.compile(network(channels_last))
-            x_in = x.contiguous(memory_format=torch.channels_last_3d) if channels_last else x
             start = time.perf_counter()
             # freezing folds the weights into the graph so oneDNN can pre-pack them (inference only)
             with inductor_config.patch(freezing=True), torch.inference_mode():
-                compiled(x_in)
+                fast(x, compiled)
             compile_s = time.perf_counter() - start
-            add_variant(f"{'fp32 + channels_last_3d' if channels_last else 'fp32'} torch.compile (inductor, freezing; "
-                        "opt-in: --torch_compile true)", lambda: compiled(x_in), "fp32", f"; compile {compile_s:.0f} s (first call)")
+            add_variant(f"{describe_path(precision, channels_last)} torch.compile (inductor, freezing; "
+                        "opt-in: --torch_compile true)", lambda: fast(x, compiled), "bf16" if precision == "bf16" else "fp32",
+                        f"; compile {compile_s:.0f} s (first call)")
         except Exception as exc:  # a missing compiler or an inductor bug is a result to report, not a crash
             table.add(section, "torch.compile (inductor)", "failed", f"{type(exc).__name__}: {str(exc)[:120]}")
     else:
