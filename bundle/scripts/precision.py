@@ -72,7 +72,9 @@ def compile_for_inference(network: torch.nn.Module, enabled: bool = True) -> tor
     the elementwise ops around the convolutions: on the 2-core AVX2 machine the 352 x 352 x 32 crop went from
     2.99 s (fp32 + channels_last_3d) to 2.64 s, logits within 2e-4 (benchmarks/forward.py). The first call
     compiles (~15-30 s, needs a C++ compiler on CPU) and so does any new input shape, which is why it is opt-in:
-    it pays off from a few dozen frames on. Inference only: the frozen weights no longer follow the parameters.
+    it pays off from a few dozen frames on. In bf16 (CPUs with AMX) it loses: the compiled network ran 1.7x slower
+    inside the evaluating pipeline (benchmarks, 2026-12-02). Inference only: the frozen weights no longer follow the
+    parameters.
     """
     if not enabled:
         return network
