@@ -95,18 +95,19 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1) -> float:
-    """Best-of-``repeats`` wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+def time_call(fn: Callable[[], object], device: torch.device, repeats: int = 3, warmup: int = 1,
+              reduce: Callable[[list[float]], float] = min) -> float:
+    """Wall time of ``fn()`` in seconds over ``repeats`` calls after ``warmup`` untimed ones: the best by default."""
     for _ in range(warmup):
         fn()
     synchronize(device)
-    best = float("inf")
+    seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+        seconds.append(time.perf_counter() - start)
+    return reduce(seconds)
 
 
 def gemm_peak_gflops(dtype: torch.dtype, n: int, device: torch.device, repeats: int = 3) -> float:

@@ -126,19 +126,20 @@ def main(argv: list[str] | None = None) -> int:
     model_path, trained = model_weights(args.model_path, cache_dir)
     peaks = machine_rows(table, device, sizes)
 
-    bare_s = None
+    time_bare_forward = None
     path_name = describe_path(*fast_path(device))
     if "forward" not in args.skip:
         fwd = forward.run(table, device, sizes["crop"], model_path, peaks, repeats=sizes["repeats"],
                           try_compile=try_compile)
-        bare_s = fwd["fast_s"]
+        time_bare_forward = fwd["time_fast_path"]
     if "pipeline" not in args.skip:
-        if bare_s is None:
+        if time_bare_forward is None:
             raise SystemExit("the pipeline section compares with the bare forward pass: do not skip 'forward'")
         if device.type != "cpu":
             table.notes.append(f"evaluating runs on the config's default device ({device.type} when available)")
         res = pipeline.run(table, cache_dir, model_path, sizes["phantom_shape"], sizes["crop"], sizes["n_short"],
-                           sizes["n_long"], bare_s, path_name, parse_overrides(args.set), try_compile=try_compile)
+                           sizes["n_long"], time_bare_forward, path_name, parse_overrides(args.set),
+                           try_compile=try_compile)
         accuracy.run(table, res["outputs"]["fast"], res["outputs"]["fp32"], res["dataset_dir"], trained, path_name)
         pipeline.cleanup(cache_dir)
     if "training" not in args.skip:
