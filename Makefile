@@ -7,10 +7,13 @@ DEMO_DIR ?= $(CURDIR)/data/demo
 
 .PHONY: install test test-fast demo bench lint clean
 
+# install: the pinned requirements, and a .pth file that makes the bundle's plugin (`scripts`, imported by the
+# configs) importable with this Python from any folder
 $(STAMP): requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -c "import site, sys; open(site.getsitepackages()[0] + '/spindle_bundle.pth', 'w').write(sys.argv[1] + '\n')" "$(CURDIR)/bundle"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,10 +28,10 @@ test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
 demo: install
-	cd bundle && $(PY) -m scripts.demo --out $(DEMO_DIR)
+	$(PY) -m scripts.demo --out $(DEMO_DIR)
 
 bench: install
-	cd bundle && $(PY) ../benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) data runs eval .pytest_cache

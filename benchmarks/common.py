@@ -120,8 +120,12 @@ def gemm_peak_gflops(dtype: torch.dtype, n: int, device: torch.device, repeats: 
 
 # ----------------------------------------------------------------------------------------------------- network
 def default_network() -> AnisotropicAttentionUNet:
-    """The shipped default network (variant AD, filters 8..128, anisotropic pooling), as evaluate.yaml builds it."""
-    return AnisotropicAttentionUNet()
+    """The shipped network (variant AD, filters 8..128, anisotropic pooling): configs/inference.yaml's network_def."""
+    from monai.bundle import ConfigParser
+
+    config = ConfigParser()
+    config.read_config(str(BUNDLE_DIR / "configs" / "inference.yaml"))
+    return config.get_parsed_content("network_def")
 
 
 def count_forward_flops(crop_xyz: Sequence[int], batch: int = 1, backward: bool = False) -> int:

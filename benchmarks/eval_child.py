@@ -1,12 +1,13 @@
 """Run the bundle's ``evaluating`` workflow as ``python -m monai.bundle run evaluating`` does, and time each frame.
 
-Started by ``pipeline.py`` as its own process (so its peak memory is measured alone), from ``bundle/``:
+Started by ``pipeline.py`` as its own process (so its peak memory is measured alone), from any folder:
 
-    python ../benchmarks/eval_child.py --config_file configs/evaluate.yaml --overrides '{"dataset_dir": ...}' \
-        --timing_json OUT.json
+    python benchmarks/eval_child.py --config_file bundle/configs/inference.yaml bundle/configs/evaluate.yaml \
+        --overrides '{"dataset_dir": ...}' --timing_json OUT.json
 
-The config is parsed with the overrides (the same dict the CLI's ``--name value`` flags make), the evaluator
-gets ignite handlers that stamp each frame's stages, and the config's ``evaluating`` list runs unchanged.
+The configs are parsed with the overrides (the same dict the CLI's ``--name value`` flags make), the config's
+``initialize`` runs, the evaluator gets ignite handlers that stamp each frame's stages, and the config's
+``evaluating`` list runs unchanged.
 Stages per frame (seconds): ``wait`` for the loader (read + crop + standardise, overlapped by the worker),
 ``forward`` (inferer), ``post`` (threshold, largest component, baseline, inversion to the full frame) and
 ``write`` (volume, shape, Dice, mask streaming, and at an oocyte's last frame its plot and montage).
@@ -20,12 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path.cwd()))  # bundle/: the configs import the plugin as `scripts`
+BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
+sys.path.insert(0, str(BUNDLE_DIR))  # the configs import the bundle's plugin as `scripts`
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config_file", default="configs/evaluate.yaml")
+    parser.add_argument("--config_file", nargs="+", default=[str(BUNDLE_DIR / "configs" / "inference.yaml"),
+                                                             str(BUNDLE_DIR / "configs" / "evaluate.yaml")])
     parser.add_argument("--overrides", default="{}", help="JSON dict of config ids -> values")
     parser.add_argument("--timing_json", required=True)
     args = parser.parse_args()
@@ -38,6 +41,7 @@ def main() -> None:
     config = ConfigParser()
     config.read_config(args.config_file)
     config.update(json.loads(args.overrides))
+    config.get_parsed_content("initialize")  # what `monai.bundle run` does first: prepare the output folder
     evaluator = config.get_parsed_content("evaluator")  # cached: `evaluating` below runs this same object
     stamps: list[dict[str, float]] = []
     current: dict[str, float] = {}

@@ -4,7 +4,7 @@ Rows (seconds per (1, 1, X, Y, Z) crop, speed-up over fp32 eager, achieved GFLOP
 measured GEMM peak of the dtype that does the arithmetic, largest |logit| difference from fp32 eager):
 
 - fp32 eager, default (contiguous) layout: the reference.
-- the shipped fast path, ``precision: auto`` through ``scripts.timeseries.load_network`` + ``AutocastInferer``
+- the shipped fast path, ``precision: auto`` through ``scripts.inference.load_network`` + ``AutocastInferer``
   exactly as ``configs/evaluate.yaml`` builds them (here: fp32 + channels_last_3d on an AVX2-only CPU, bf16 +
   channels_last_3d on CPUs with native bf16, fp16 AMP on CUDA).
 - bf16 + channels_last_3d where bf16 is native and not already the fast path; skipped where it is emulated.
@@ -32,7 +32,7 @@ from common import (
     native_bf16,
     time_call,
 )
-from scripts.timeseries import AutocastInferer, load_network
+from scripts.inference import AutocastInferer, load_network
 
 
 def _row_note(seconds: float, reference_s: float, flops: int, peak_gflops: float | None, peak_name: str,
@@ -66,7 +66,7 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
 
     # reference: fp32, default layout, no autocast
     eager_net = network(channels_last=False)
-    eager = AutocastInferer(amp=False, channels_last=False)
+    eager = AutocastInferer(precision="fp32", channels_last=False)
     eager_s, reference = timed(lambda: eager(x, eager_net))
     table.add(section, "fp32 eager (default layout)", fmt_s(eager_s),
               _row_note(eager_s, eager_s, flops, peaks.get("fp32"), "fp32", None))
@@ -80,14 +80,13 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
 
     precision, channels_last = fast_path(device)
     fast_net = network(channels_last)
-    fast = AutocastInferer(amp=precision != "fp32", amp_dtype="float16" if precision == "fp16" else "bfloat16",
-                           channels_last=channels_last)
+    fast = AutocastInferer(precision=precision, channels_last=channels_last)
     fast_s = add_variant(f"{describe_path(precision, channels_last)}: shipped fast path (precision auto)",
                          lambda: fast(x, fast_net), "bf16" if precision == "bf16" else "fp32")
 
     if precision != "bf16":
         if native_bf16(device) and device.type == "cpu":
-            bf16 = AutocastInferer(amp=True, amp_dtype="bfloat16", channels_last=True)
+            bf16 = AutocastInferer(precision="bf16", channels_last=True)
             add_variant("bf16 + channels_last_3d", lambda: bf16(x, fast_net), "bf16")
         elif device.type == "cpu":
             table.add(section, "bf16 + channels_last_3d", "emulated, skipped",

@@ -51,16 +51,16 @@ def ensure_phantom(cache_dir: Path, n_frames: int, shape_xyz: tuple[int, int, in
 
 def write_first_frames_datalist(dataset_dir: Path, n_frames: int, path: Path) -> Path:
     """A datalist whose ``inference`` list is the first ``n_frames`` frames of every oocyte in ``dataset_dir``."""
-    from scripts.timeseries import scan_items
+    from scripts.datalist import scan_frame_items
 
-    items = [item for item in scan_items(dataset_dir) if item["frame"] < n_frames]
+    items = [item for item in scan_frame_items(dataset_dir) if item["frame"] < n_frames]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"inference": items}, indent=1))
     return path
 
 
 def run_evaluating(overrides: dict, timing_json: Path, poll_s: float = 0.05, pss_poll_s: float = 0.25) -> dict:
-    """Run ``eval_child.py`` from ``bundle/`` with config ``overrides``; poll its memory; return timings and peaks.
+    """Run ``eval_child.py`` (inference.yaml + evaluate.yaml) with config ``overrides``; poll its memory; return timings and peaks.
 
     Returns: wall_s (process start to exit), setup_s, frames (per-frame stage seconds), peak_rss_main,
     peak_rss_tree and peak_pss_tree (bytes). The RSS sum over the process tree counts the pages the forked loader
@@ -68,10 +68,11 @@ def run_evaluating(overrides: dict, timing_json: Path, poll_s: float = 0.05, pss
     shared pages split between the processes that map them) is the memory the run really occupies. PSS needs
     /proc/PID/smaps, so it is read less often.
     """
-    cmd = [sys.executable, str(CHILD), "--config_file", "configs/evaluate.yaml", "--overrides", json.dumps(overrides),
+    configs = [str(BUNDLE_DIR / "configs" / name) for name in ("inference.yaml", "evaluate.yaml")]
+    cmd = [sys.executable, str(CHILD), "--config_file", *configs, "--overrides", json.dumps(overrides),
            "--timing_json", str(timing_json)]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=BUNDLE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     ps = psutil.Process(proc.pid)
     peak_main = peak_tree = peak_pss = 0
     last_pss_poll = 0.0

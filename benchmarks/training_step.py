@@ -14,7 +14,7 @@ import copy
 
 import torch
 from common import BUNDLE_DIR, Table, count_forward_flops, describe_path, fast_path, fmt_s, native_bf16, time_call
-from scripts.timeseries import AutocastInferer
+from scripts.inference import AutocastInferer
 
 
 def train_components() -> tuple[torch.nn.Module, torch.nn.Module, float]:
@@ -35,8 +35,7 @@ def make_step(network: torch.nn.Module, loss_fn: torch.nn.Module, lr: float, bat
         network = network.to(memory_format=torch.channels_last_3d)
     network.train()
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
-    inferer = AutocastInferer(amp=precision != "fp32", amp_dtype="float16" if precision == "fp16" else "bfloat16",
-                              channels_last=channels_last)
+    inferer = AutocastInferer(precision=precision, channels_last=channels_last)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     def step() -> float:

@@ -1,8 +1,11 @@
-"""Shared small-file fixtures: tiny calibrated hyperstacks, per-frame files, masks and datasets.
+"""Shared fixtures: tiny calibrated hyperstacks, per-frame files, masks and datasets; a tiny phantom and model.
 
-Everything here is written with tifffile / nibabel directly (no dependency on scripts.phantom), small
-enough that a test using it runs in well under a second. Arrays are returned in the file's own axis
-order (TZCYX / ZYX) so tests can compare against hand-made slices.
+The small files are written with tifffile / nibabel directly (no dependency on scripts.phantom), small
+enough that a test using them runs in well under a second. Arrays are returned in the file's own axis
+order (TZCYX / ZYX) so tests can compare against hand-made slices. ``tiny_phantom`` (one experiment, two
+oocytes x four frames of 64 x 64 x 8 voxels, with the phantom's true masks) and ``random_model`` (the
+default network's randomly initialised weights) serve the evaluation tests; ``bundle_configs`` gives the
+configs' absolute paths, so that every workflow runs from the repository root as the Model Zoo CI runs it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 import tifffile
+import torch
 
+BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
 SPACING_UM = (0.17, 0.17, 2.0)  # (x, y, z) um, the lab's calibration
 FRAME_INTERVAL_MIN = 10.0
 SHAPE_TZCYX = (4, 6, 3, 12, 10)  # small, and every axis a different size so a mix-up shows
@@ -131,3 +136,39 @@ def dataset_factory(tmp_path):
     def make(**kwargs) -> Path:
         return write_dataset(tmp_path / "dataset", **kwargs)
     return make
+
+
+# ------------------------------------------------------------------------------------------- phantom and model
+@pytest.fixture(scope="session")
+def tiny_phantom(tmp_path_factory) -> Path:
+    """1 experiment, 2 oocytes x 4 frames of 64 x 64 x 8 voxels, with ground_truth_masks/ of every frame."""
+    from scripts.phantom import generate_dataset
+
+    root = tmp_path_factory.mktemp("phantom")
+    generate_dataset(root, n_experiments=1, n_oocytes=2, n_frames=4, shape_xyz=(64, 64, 8), seed=0,
+                     write_true_masks=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_phantom_truth(tiny_phantom) -> dict[tuple[str, str, int], float]:
+    """{(experiment, oocyte, frame): true spindle volume in um^3} of ``tiny_phantom``."""
+    with open(tiny_phantom / "ground_truth_volumes.csv") as f:
+        return {(r["experiment"], r["oocyte"], int(r["frame"])): float(r["volume_um3"]) for r in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="session")
+def random_model(tmp_path_factory) -> Path:
+    """Randomly initialised weights of the default network (the configs' network_def), as a weights-only file."""
+    from scripts.network import AnisotropicAttentionUNet
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    torch.save(AnisotropicAttentionUNet().state_dict(), path)
+    return path
+
+
+def bundle_configs(*names: str) -> str | list[str]:
+    """Absolute paths of bundle/configs/<name>.yaml: one path, or the list a Model Zoo overlay is run with."""
+    paths = [str(BUNDLE_DIR / "configs" / f"{name}.yaml") for name in names]
+    return paths[0] if len(paths) == 1 else paths

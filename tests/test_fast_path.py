@@ -3,7 +3,7 @@
 ``precision: auto`` picks, per device, fp32 + channels_last_3d (CPUs without native bf16, like this AVX2 machine),
 bf16 + channels_last_3d (CPUs with AVX512-BF16 / AMX) or fp16 AMP (CUDA). Each path that auto can pick on this
 machine is compared with fp32 in the default layout on small inputs: the network alone, ``load_network`` +
-``AutocastInferer`` as ``configs/evaluate.yaml`` builds them, and the config's own resolution of the setting.
+``AutocastInferer`` as ``configs/inference.yaml`` builds them, and the config's own resolution of the setting.
 bf16 runs only where it is native (emulated bf16 is ~100x slower here). Also checked: the benchmark's FLOP count
 against a count by hand, and (slow) a ``--quick`` benchmark run end to end.
 """
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
+from scripts.inference import AutocastInferer, load_network
 from scripts.network import AnisotropicAttentionUNet
 from scripts.precision import cpu_has_native_bf16, resolve_precision, use_channels_last
-from scripts.timeseries import AutocastInferer, load_network
 
 REPO = Path(__file__).resolve().parent.parent
 SHAPE = (1, 1, 32, 48, 8)  # (N, C, X, Y, Z): divisible by the total stride (16, 16, 2), every axis different
@@ -67,10 +67,9 @@ def weights(tmp_path) -> Path:
 
 
 def _auto_inferer(device=CPU) -> tuple[str, AutocastInferer]:
-    """The inferer evaluate.yaml builds for ``precision: auto`` on ``device``."""
+    """The inferer inference.yaml builds for ``precision: auto`` on ``device``."""
     precision = resolve_precision("auto", device)
-    return precision, AutocastInferer(amp=precision != "fp32", amp_dtype="float16" if precision == "fp16" else "bfloat16",
-                                      channels_last=use_channels_last(device))
+    return precision, AutocastInferer(precision=precision, channels_last=use_channels_last(device))
 
 
 def test_auto_inferer_gives_fp32_logits_and_masks(weights):
@@ -98,7 +97,7 @@ def test_fp32_switch_is_plain_fp32(weights):
     x = _input()
     net = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False)
     with torch.inference_mode():
-        logits = AutocastInferer(amp=False, channels_last=False)(x, net)
+        logits = AutocastInferer(precision="fp32", channels_last=False)(x, net)
     assert torch.equal(logits, _fp32_logits(net, x))
 
 
@@ -108,38 +107,37 @@ def test_native_bf16_channels_last_masks_match_fp32(weights):
     reference = _fp32_logits(load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=False), x)
     net = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=True)
     with torch.inference_mode():
-        logits = AutocastInferer(amp=True, amp_dtype="bfloat16", channels_last=True)(x, net)
+        logits = AutocastInferer(precision="bf16", channels_last=True)(x, net)
     assert _agreement(logits, reference) >= 0.99
 
 
-def test_evaluate_config_builds_the_auto_path(monkeypatch):
-    """evaluate.yaml's inferer and network layout follow scripts.precision for ``precision: auto`` and ``fp32``."""
+def test_inference_and_train_configs_build_the_auto_path():
+    """The configs' inferers and network layout follow scripts.precision for ``precision: auto`` and ``fp32``."""
+    from conftest import bundle_configs
     from monai.bundle import ConfigParser
 
-    monkeypatch.chdir(REPO / "bundle")  # the configs refer to each other from bundle/, where users run them
-
-    def inferer(**overrides) -> AutocastInferer:
+    def inferer(config_file, inferer_id, **overrides) -> AutocastInferer:
         config = ConfigParser()
-        config.read_config("configs/evaluate.yaml")
+        config.read_config(config_file)
         config.update({"device": "$torch.device('cpu')", **overrides})
-        return config.get_parsed_content("inferer")
+        return config.get_parsed_content(inferer_id)
 
-    auto = inferer()
-    expected = resolve_precision("auto", CPU)
-    assert auto.amp == (expected != "fp32")
-    assert auto.channels_last == use_channels_last(CPU) is True
-    forced = inferer(precision="fp32", channels_last=False)
-    assert forced.amp is False and forced.channels_last is False
+    for config_file, inferer_id in ((bundle_configs("inference"), "inferer"), (bundle_configs("train"), "train#inferer")):
+        auto = inferer(config_file, inferer_id)
+        assert auto.precision == resolve_precision("auto", CPU)
+        assert auto.channels_last == use_channels_last(CPU) is True
+        forced = inferer(config_file, inferer_id, precision="fp32", channels_last=False)
+        assert forced.precision == "fp32" and forced.channels_last is False
 
 
 @pytest.mark.slow
-def test_torch_compile_switch_gives_the_same_logits_and_masks(weights, monkeypatch):
+def test_torch_compile_switch_gives_the_same_logits_and_masks(weights):
     """``--torch_compile true`` (inductor, frozen weights) changes the speed, not the answer."""
+    from conftest import bundle_configs
     from monai.bundle import ConfigParser
 
-    monkeypatch.chdir(REPO / "bundle")
     config = ConfigParser()
-    config.read_config("configs/evaluate.yaml")
+    config.read_config(bundle_configs("inference"))
     config.update({"device": "$torch.device('cpu')", "model_path": str(weights), "torch_compile": "True"})
     compiled, inferer = config.get_parsed_content("network"), config.get_parsed_content("inferer")
     assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
@@ -188,7 +186,7 @@ def test_quick_benchmark_prints_the_table(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick", "--no-compile", "--out", str(out),
          "--cache_dir", str(tmp_path / "cache"), "--skip", "training"],
-        cwd=REPO / "bundle", capture_output=True, text=True, timeout=1200)
+        cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     table = out.read_text()
     assert table in result.stdout
@@ -222,9 +220,10 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
     import json
 
     import tifffile
+    from conftest import bundle_configs
     from monai.bundle import run as bundle_run
+    from scripts.datalist import scan_frame_items
     from scripts.phantom import generate_dataset
-    from scripts.timeseries import scan_items
 
     bundle = REPO / "bundle"
     data = tmp_path / "data"
@@ -232,15 +231,13 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
                      write_true_masks=True, development_frames=2)
     with open(data / "gvbd.csv") as f:
         gvbd = int(next(csv.DictReader(f))["gvbd_frame"])
-    frames = [item for item in scan_items(data) if item["frame"] > gvbd][:3]  # frames with a spindle
+    frames = [item for item in scan_frame_items(data) if item["frame"] > gvbd][:3]  # frames with a spindle
     (data / "datalist.json").write_text(json.dumps({"inference": frames}))
 
     def evaluate(out, **overrides):
         settings = {"dataset_dir": str(data), "output_dir": str(out), "model_path": str(bundle / "models" / "model.pt"),
-                    "baseline": False, "num_workers": 0, **overrides}
-        with pytest.MonkeyPatch.context() as patch:
-            patch.chdir(bundle)
-            bundle_run(run_id="evaluating", config_file=str(bundle / "configs" / "evaluate.yaml"), **settings)
+                    "num_workers": 0, "progress_bar": False, **overrides}
+        bundle_run(run_id="evaluating", config_file=bundle_configs("inference"), **settings)
         with open(out / "volumes.csv") as f:
             volumes = [float(r["volume_um3"]) for r in csv.DictReader(f)]
         return volumes, tifffile.imread(out / "masks" / "exp1" / "oocyte01.tif") > 0

@@ -87,4 +87,4 @@ def test_analyze_config_runs_and_writes_datastats(small_dataset, tmp_path):
     assert stats["stats_summary"]["channel"] == 2 and stats["stats_summary"]["n_labelled_frames"] == 4
     with open(BUNDLE / "configs" / "analyze.yaml") as fh:
         config = yaml.safe_load(fh)
-    assert config["crop"] == [352, 352] and config["channel"] == 1  # the flat defaults the docs promise
+    assert config["crop_size"] == [352, 352, -1] and config["channel"] == 1  # the flat defaults the docs promise

@@ -262,7 +262,7 @@ def test_cli_via_subprocess(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "scripts.phantom", "--out", str(out), "--experiments", "1", "--oocytes", "2",
          "--frames", "3", "--size", "64", "48", "6", "--seed", "5", "--true-masks"],
-        cwd=BUNDLE_DIR, capture_output=True, text=True, timeout=300)
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "wrote 2 oocytes x 3 frames" in result.stdout
     assert tifffile.imread(out / "exp1" / "oocyte02.tif").shape == (3, 6, 3, 48, 64)

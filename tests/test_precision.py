@@ -25,18 +25,6 @@ def test_bad_precision_names_are_refused():
         precision.resolve_precision("fp16", "cpu")
 
 
-def test_channels_last_conv_matches_default_layout_in_fp32():
-    torch.manual_seed(0)
-    conv = torch.nn.Conv3d(2, 4, 3, padding=1)
-    image = torch.randn(1, 2, 16, 16, 8)
-    reference = conv(image)
-    image_cl = precision.to_channels_last(image, "cpu")
-    assert image_cl.is_contiguous(memory_format=torch.channels_last_3d)
-    assert not image.is_contiguous(memory_format=torch.channels_last_3d)
-    fast = precision.to_channels_last(conv, "cpu")(image_cl)
-    torch.testing.assert_close(fast, reference, rtol=1e-4, atol=1e-5)
-
-
 def test_fp32_autocast_context_changes_nothing():
     with precision.autocast_context("fp32", "cpu"):
         out = torch.ones(2, 2) @ torch.ones(2, 2)

@@ -375,13 +375,15 @@ def test_plugin_classes_take_no_catch_all_arguments():
     import importlib
 
     other_modules = [importlib.import_module(f"scripts.{name}") for name in
-                     ("network", "metrics", "timeseries", "baseline", "training", "phantom")]
+                     ("network", "metrics", "inference", "recording", "reports", "timeseries", "baseline", "training",
+                      "phantom")]
     classes = [obj for module in (io_module, datalist_module, fingerprint_module, *other_modules)
                for _, obj in inspect.getmembers(module, inspect.isclass)
                if obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
                and not issubclass(obj, Exception)]
     assert {"LoadFramed", "TimeSeriesTiffReader", "DataAnalyzer", "AnisotropicAttentionUNet", "SpindleVolumeHandler",
-            "TimeSeriesWriter", "OtsuBaselined", "AutocastInferer"} <= {c.__name__ for c in classes}
+            "TimeSeriesWriter", "OtsuBaselined", "AutocastInferer", "MaskStreamWriter", "OocyteRecorder",
+            "FrameProgressBar"} <= {c.__name__ for c in classes}
     catch_all = [c.__name__ for c in classes
                  if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(c.__init__).parameters.values())]
     assert catch_all == []

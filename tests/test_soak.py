@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import tifffile
 import torch
+from conftest import bundle_configs
 from scripts.network import AnisotropicAttentionUNet
 from scripts.phantom import generate_dataset
-from scripts.timeseries import read_rows
+from scripts.reports import read_rows
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundle"
+CONFIGS = "['" + "','".join(bundle_configs("inference", "evaluate")) + "']"
 FRAMES_PER_OOCYTE = 104
 
 
@@ -25,10 +26,10 @@ PEAK_RSS_WRAPPER = (
 
 def _evaluate_in_child(dataset_dir: Path, output_dir: Path, model_path: Path) -> int:
     """Run the documented evaluating command (loader in the main process) and return its peak RSS in KiB."""
-    command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", "configs/evaluate.yaml",
+    command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", CONFIGS,
                "--dataset_dir", str(dataset_dir), "--output_dir", str(output_dir), "--model_path", str(model_path),
-               "--crop_size", "[48,48,-1]", "--num_workers", "0", "--montage_tiles", "2"]
-    result = subprocess.run([sys.executable, "-c", PEAK_RSS_WRAPPER, *command], cwd=BUNDLE, check=True,
+               "--crop_size", "[48,48,-1]", "--num_workers", "0", "--montage_tiles", "2", "--progress_bar", "false"]
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS_WRAPPER, *command], cwd=output_dir.parent, check=True,
                             capture_output=True, text=True, timeout=1200)
     return int(result.stdout.strip().splitlines()[-1])
 

@@ -20,6 +20,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigParser
+from scripts.config import as_bool
 from scripts.network import AnisotropicAttentionUNet
 from scripts.phantom import generate_dataset
 from scripts.training import (
@@ -27,7 +28,6 @@ from scripts.training import (
     LatestCheckpointSaver,
     ResumableEarlyStopHandler,
     TrainerCheckpointLoader,
-    as_bool,
     ensure_datalist,
     training_network,
 )
@@ -185,7 +185,8 @@ def _parser(*overrides: dict, files=(TRAIN_YAML,)) -> ConfigParser:
 def test_train_yaml_holds_the_thesis_hyper_parameters():
     p = _parser()
     assert (p["epochs"], p["lr"], p["lr_factor"], p["lr_patience"], p["min_lr"]) == (250, 5e-5, 0.5, 15, 1e-6)
-    assert p["crop_size"] == [352, 352, -1] and p["pad_divisor"] == [16, 16, 2] and p["patch_size"] == [128, 128, 32]
+    assert p["crop_size"] == [352, 352, -1] and p["patch_size"] == [128, 128, 32]
+    assert p.get_parsed_content("pad_divisor") == [16, 16, 2]  # the network's total stride
     loss = p.get_parsed_content("loss")
     assert (loss.lambda_dice, loss.lambda_focal, loss.focal.gamma) == (0.5, 0.5, 2.0)
     net = p.get_parsed_content("network_def")
@@ -290,7 +291,8 @@ def test_multi_gpu_override_adds_distributed_samplers():
 
 
 # ------------------------------------------------------------------------------------------- CLI runs
-def _run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+def _run_cli(args: list[str], cwd: Path, timeout: int = 600, torchrun: int = 0) -> subprocess.CompletedProcess:
+    """``monai.bundle run training`` from ``cwd`` (not bundle/), with the bundle on PYTHONPATH as documented."""
     env = {
         **os.environ,
         "PYTHONPATH": str(BUNDLE),
@@ -307,7 +309,7 @@ def _run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subproce
     else:
         launcher = [sys.executable]
     cmd = [*launcher, "-m", "monai.bundle", "run", "training", *args]
-    proc = subprocess.run(cmd, cwd=BUNDLE, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, (
         f"{' '.join(cmd)}\n--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     )
@@ -317,9 +319,9 @@ def _run_cli(args: list[str], timeout: int = 600, torchrun: int = 0) -> subproce
 def _train_args(phantom: Path, out: Path, epochs: int, *extra: str) -> list[str]:
     return [
         "--config_file",
-        "configs/train.yaml",
+        str(TRAIN_YAML),
         "--logging_file",
-        "configs/logging.conf",
+        str(BUNDLE / "configs" / "logging.conf"),
         "--dataset_dir",
         str(phantom),
         "--ckpt_dir",
@@ -335,7 +337,7 @@ def _train_args(phantom: Path, out: Path, epochs: int, *extra: str) -> list[str]
 
 @pytest.mark.slow
 def test_cli_two_epochs_write_model_and_resumable_checkpoint(phantom, tmp_path):
-    proc = _run_cli(_train_args(phantom, tmp_path, 2))
+    proc = _run_cli(_train_args(phantom, tmp_path, 2), cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert "Epoch[2] Metrics" in log and "val_mean_dice" in log and "val_volume_error" in log
     state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
@@ -351,7 +353,7 @@ def test_cli_two_epochs_write_model_and_resumable_checkpoint(phantom, tmp_path):
 
 @pytest.mark.slow
 def test_cli_interrupted_run_resumes_at_the_next_epoch_with_saved_lr(phantom, tmp_path):
-    _run_cli(_train_args(phantom, tmp_path, 1))  # the "interrupted" run: stopped after epoch 1
+    _run_cli(_train_args(phantom, tmp_path, 1), cwd=tmp_path)  # the "interrupted" run: stopped after epoch 1
     ckpt_path = tmp_path / "models" / "checkpoint.pt"
     first = torch.load(ckpt_path, weights_only=True)
     assert first["trainer"]["iteration"] == 2
@@ -363,7 +365,7 @@ def test_cli_interrupted_run_resumes_at_the_next_epoch_with_saved_lr(phantom, tm
     torch.save(first, saved)
     shutil.copy(saved, ckpt_path)
 
-    proc = _run_cli(_train_args(phantom, tmp_path, 2, "--resume_from", str(saved)))
+    proc = _run_cli(_train_args(phantom, tmp_path, 2, "--resume_from", str(saved)), cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert "Restored all variables from" in log and "Epoch[1] Metrics" not in log and "Epoch[2] Metrics" in log
     last = torch.load(ckpt_path, weights_only=True)
@@ -376,10 +378,10 @@ def test_cli_interrupted_run_resumes_at_the_next_epoch_with_saved_lr(phantom, tm
 
 @pytest.mark.slow
 def test_cli_ddp_two_gloo_processes_on_cpu(phantom, tmp_path):
-    files = "['configs/train.yaml','configs/multi_gpu_train.yaml']"
+    files = f"['{TRAIN_YAML}','{MULTI_GPU_YAML}']"
     args = _train_args(phantom, tmp_path, 1)
     args[1] = files
-    proc = _run_cli(args, torchrun=2)
+    proc = _run_cli(args, cwd=tmp_path, torchrun=2)
     log = proc.stdout + proc.stderr
     assert "Epoch[1] Metrics" in log
     ckpt = torch.load(tmp_path / "models" / "checkpoint.pt", weights_only=True)
@@ -402,7 +404,7 @@ def test_training_killed_with_sigkill_resumes_with_its_state(phantom, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(BUNDLE), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", *_train_args(phantom, tmp_path, 50)]
     ckpt_path = tmp_path / "models" / "checkpoint.pt"
-    victim = subprocess.Popen(cmd, cwd=BUNDLE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
         # wait for the checkpoint of epoch 2 (written atomically after each epoch), then kill without warning
@@ -422,7 +424,7 @@ def test_training_killed_with_sigkill_resumes_with_its_state(phantom, tmp_path):
     saved = tmp_path / "killed.pt"
     shutil.copy(ckpt_path, saved)
 
-    proc = _run_cli(_train_args(phantom, tmp_path, killed_epoch + 1, "--resume_from", str(saved)))
+    proc = _run_cli(_train_args(phantom, tmp_path, killed_epoch + 1, "--resume_from", str(saved)), cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert f"Epoch[{killed_epoch + 1}] Metrics" in log and f"Epoch[{killed_epoch}] Metrics" not in log
     last = torch.load(ckpt_path, weights_only=True)

@@ -243,14 +243,32 @@ def read_gvbd_table(dataset_dir: str | os.PathLike, series: Sequence[OocyteSerie
     return table
 
 
-def _item(series: OocyteSeries, frame: int, gvbd_frame: int, default_interval_min: float) -> dict:
-    interval = series.frame_interval_min if series.frame_interval_min is not None else default_interval_min
+def frame_item(series: OocyteSeries, frame: int, gvbd_frame: int | None, default_frame_interval_min: float) -> dict:
+    """The datalist item of one frame: the rules that turn a file into times, in one place.
+
+    ``time_min`` = frame x the file's frame interval, or x ``default_frame_interval_min`` where the file states
+    none; ``minutes_since_gvbd`` = (frame - ``gvbd_frame``) x the same interval, None when GVBD is unknown.
+    ``label`` only where the frame has a mask. Paths are relative to the dataset folder.
+    """
+    interval = series.frame_interval_min if series.frame_interval_min is not None else default_frame_interval_min
     item = {"image": series.images[frame], "frame": frame}
     if frame in series.labels:
         item["label"] = series.labels[frame]
     item.update(experiment=series.experiment, oocyte=series.oocyte, time_min=round(frame * interval, 6),
-                minutes_since_gvbd=round((frame - gvbd_frame) * interval, 6))
+                minutes_since_gvbd=None if gvbd_frame is None else round((frame - gvbd_frame) * interval, 6))
     return item
+
+
+def scan_frame_items(dataset_dir: str | os.PathLike, default_frame_interval_min: float = 10.0) -> list[dict]:
+    """Every frame of every oocyte in ``dataset_dir`` as datalist items (``frame_item``), for evaluation.
+
+    Unlike the split lists of ``build_datalist`` this covers all oocytes, and ``gvbd.csv`` is optional: new
+    recordings without it get ``minutes_since_gvbd`` None.
+    """
+    series = scan_dataset(dataset_dir)
+    gvbd = read_gvbd_table(dataset_dir, series) if (Path(dataset_dir) / GVBD_TABLE).is_file() else {}
+    return [frame_item(s, frame, gvbd.get((s.experiment, s.oocyte)), default_frame_interval_min)
+            for s in series for frame in sorted(s.images)]
 
 
 def build_datalist(
@@ -282,7 +300,7 @@ def build_datalist(
 
     def items(series: OocyteSeries, labelled_only: bool) -> list[dict]:
         frames = sorted(series.labels) if labelled_only else sorted(series.images)
-        return [_item(series, t, gvbd[(series.experiment, series.oocyte)], default_frame_interval_min)
+        return [frame_item(series, t, gvbd[(series.experiment, series.oocyte)], default_frame_interval_min)
                 for t in frames]
 
     development = [i for s in all_series if (s.experiment, s.oocyte) not in test for i in items(s, True)]
@@ -329,7 +347,7 @@ def _dense_training_items(dataset_dir: str | os.PathLike, dense_labels_dir: str,
                                    f"(expected TZYX masks of every frame, as the phantom's --true-masks writes)")
         for t in sorted(s.images):
             if (s.experiment, s.oocyte, t) not in held_out:
-                items.append({**_item(s, t, gvbd[(s.experiment, s.oocyte)], default_frame_interval_min), "label": label})
+                items.append({**frame_item(s, t, gvbd[(s.experiment, s.oocyte)], default_frame_interval_min), "label": label})
     return items
 
 

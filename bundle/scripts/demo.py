@@ -1,8 +1,8 @@
 """The main job on built-in data: phantom dataset -> datalist -> evaluating with the shipped model.
 
-``make demo`` runs ``python -m scripts.demo --out DIR`` from ``bundle/``. It uses the bundle exactly as a lab
+``make demo`` runs ``python -m scripts.demo --out DIR`` (from any folder). It uses the bundle exactly as a lab
 would: the phantom writes the canonical dataset folder, ``scripts.datalist`` writes its datalist, and the
-``evaluating`` run of ``configs/evaluate.yaml`` (through ``python -m monai.bundle``) segments EVERY frame of
+``evaluating`` run of ``configs/inference.yaml`` + ``configs/evaluate.yaml`` (``python -m monai.bundle``) segments EVERY frame of
 every oocyte with ``models/model.pt``. Finally the predicted volumes are set beside the phantom's true volume
 of every frame, and the paths of the CSV, summaries and plots are printed.
 """
@@ -89,10 +89,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if eval_dir.exists():
         print(f"      removing the previous demo results in {eval_dir} (they belong to an earlier run)", flush=True)
         shutil.rmtree(eval_dir)
-    command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", "configs/evaluate.yaml",
+    configs = "['" + "','".join(str(BUNDLE_DIR / "configs" / name) for name in ("inference.yaml", "evaluate.yaml")) + "']"
+    command = [sys.executable, "-m", "monai.bundle", "run", "evaluating", "--config_file", configs,
                "--dataset_dir", str(dataset_dir), "--output_dir", str(eval_dir), "--model_path", str(model_path)]
     print(f"[3/3] evaluating every frame: {' '.join(command[1:])}", flush=True)
-    subprocess.run(command, cwd=BUNDLE_DIR, check=True)
+    subprocess.run(command, check=True)
 
     agreement = compare_with_truth(eval_dir / "volumes.csv", dataset_dir / "ground_truth_volumes.csv")
     print("\nPredicted against the phantom's true volume of every frame:")

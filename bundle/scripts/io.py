@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -118,30 +119,48 @@ def remove_abandoned_partial_files(folder: str | os.PathLike) -> list[Path]:
 
 def write_imagej_hyperstack(
     path: str | os.PathLike,
-    array: np.ndarray,
+    data: np.ndarray | Iterable[np.ndarray],
     axes: str,
     spacing_um_xyz: Sequence[float],
     frame_interval_min: float | None = None,
+    shape: Sequence[int] | None = None,
+    dtype: np.dtype | type | None = None,
+    compression: str | None = None,
+    compression_level: int | None = None,
 ) -> Path:
-    """Write ``array`` (axes a sub-sequence of 'TZCYX', e.g. 'TZYX' or 'TZCYX') as a calibrated ImageJ hyperstack.
+    """Write a calibrated ImageJ hyperstack (axes a sub-sequence of 'TZCYX', e.g. 'TZYX' or 'TZCYX'), atomically.
 
-    The file opens in Fiji as a hyperstack with pixel width/height ``spacing_um_xyz[0:2]`` um and voxel
-    depth ``spacing_um_xyz[2]`` um. Written atomically (temporary file + rename).
+    The one place that turns a calibration into ImageJ metadata: the file opens in Fiji as a hyperstack with
+    pixel width/height ``spacing_um_xyz[0:2]`` um, voxel depth ``spacing_um_xyz[2]`` um and, where given, the
+    frame interval (minutes; ImageJ stores seconds). ``data`` is the whole array, or an iterable of frames or
+    pages that is consumed while writing (then ``shape`` and ``dtype`` of the whole hyperstack are required), so
+    a long series never has to be in memory. ``compression`` "zlib" (Fiji reads it) with ``compression_level``,
+    or None. The file appears under ``path`` only when complete (temporary file + rename); an exception raised
+    by the iterable leaves nothing behind.
     """
     axes = axes.upper()
-    if array.ndim != len(axes) or "".join(a for a in "TZCYX" if a in axes) != axes:
-        raise ValueError(f"{path}: axes {axes!r} do not describe an array of shape {array.shape} in TZCYX order")
+    if shape is None:
+        if not isinstance(data, np.ndarray):
+            raise ValueError(f"{path}: frames given one at a time need the hyperstack's shape and dtype")
+        shape = data.shape
+    if len(shape) != len(axes) or "".join(a for a in "TZCYX" if a in axes) != axes:
+        raise ValueError(f"{path}: axes {axes!r} do not describe an array of shape {tuple(shape)} in TZCYX order")
     spacing_x_um, spacing_y_um, spacing_z_um = (float(s) for s in spacing_um_xyz)
     metadata: dict = {"axes": axes, "unit": "um", "spacing": spacing_z_um}
-    if frame_interval_min is not None:
+    if frame_interval_min is not None and math.isfinite(float(frame_interval_min)):
         metadata["finterval"] = float(frame_interval_min) * 60.0  # ImageJ stores the frame interval in seconds
+    compressionargs = {"level": int(compression_level)} if compression and compression_level is not None else None
     with atomic_path(path) as tmp_path:
         tifffile.imwrite(
             tmp_path,
-            array,
+            data,
+            shape=None if isinstance(data, np.ndarray) else tuple(shape),
+            dtype=None if isinstance(data, np.ndarray) else dtype,
             imagej=True,
             resolution=(1.0 / spacing_x_um, 1.0 / spacing_y_um),
             metadata=metadata,
+            compression=compression or None,
+            compressionargs=compressionargs,
         )
     return Path(path)
 

@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tifffile
 from scipy import ndimage
 
 from scripts.io import atomic_path, write_imagej_hyperstack
@@ -958,19 +957,11 @@ def write_hyperstack_frames(path, frames: Iterator[np.ndarray], shape: Sequence[
     """Stream a calibrated ImageJ hyperstack to ``path`` one frame at a time (atomic: temp file + rename).
 
     ``frames`` yields arrays of shape ``shape[1:]`` (e.g. (Z, C, Y, X) for axes 'TZCYX'); the metadata
-    matches ``scripts.io.write_imagej_hyperstack`` so the reader sees no difference, but the series is
-    never held in memory.
+    is ``scripts.io.write_imagej_hyperstack``'s, but the series is never held in memory.
     """
-    axes = axes.upper()
-    if len(shape) != len(axes) or axes[0] != "T":
-        raise ValueError(f"{path}: axes {axes!r} must start with T and match shape {tuple(shape)}")
-    sx, sy, sz = (float(v) for v in spacing_um_xyz)
-    metadata: dict = {"axes": axes, "unit": "um", "spacing": sz}
-    if frame_interval_min is not None:
-        metadata["finterval"] = float(frame_interval_min) * 60.0  # ImageJ stores seconds
-    with atomic_path(path) as tmp, tifffile.TiffWriter(tmp, imagej=True) as tif:
-        tif.write(frames, shape=tuple(shape), dtype=dtype, resolution=(1.0 / sx, 1.0 / sy), metadata=metadata)
-    return Path(path)
+    if not axes.upper().startswith("T"):
+        raise ValueError(f"{path}: axes {axes!r} must start with T")
+    return write_imagej_hyperstack(path, frames, axes, spacing_um_xyz, frame_interval_min, shape=shape, dtype=dtype)
 
 
 def label_frames(gvbd_frame: int, n_frames: int) -> list[int]:

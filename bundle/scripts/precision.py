@@ -54,28 +54,3 @@ def autocast_context(precision: str, device: torch.device | str):
 def use_channels_last(device: torch.device | str) -> bool:
     """channels_last_3d pays off on CPU (oneDNN); on CUDA we keep the default layout."""
     return torch.device(device).type == "cpu"
-
-
-def to_channels_last(obj, device: torch.device | str):
-    """Return a 5D tensor or a module in channels_last_3d layout when that is faster on ``device``."""
-    if not use_channels_last(device):
-        return obj
-    if isinstance(obj, torch.Tensor) and obj.ndim != 5:
-        return obj
-    return obj.to(memory_format=torch.channels_last_3d)
-
-
-def compile_for_inference(network: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
-    """``torch.compile`` (inductor) with weight freezing for inference; ``network`` unchanged when not ``enabled``.
-
-    Freezing folds the weights into the graph as constants so that oneDNN can pre-pack them and inductor can fuse
-    the elementwise ops around the convolutions: on the 2-core AVX2 machine the 352 x 352 x 32 crop went from
-    2.99 s (fp32 + channels_last_3d) to 2.64 s, logits within 2e-4 (benchmarks/forward.py). The first call
-    compiles (~15-30 s, needs a C++ compiler on CPU) and so does any new input shape, which is why it is opt-in:
-    it pays off from a few dozen frames on. In bf16 (CPUs with AMX) it loses: the compiled network ran 1.7x slower
-    inside the evaluating pipeline (benchmarks, 2026-12-02). Inference only: the frozen weights no longer follow the
-    parameters.
-    """
-    if not enabled:
-        return network
-    return torch.compile(network, options={"freezing": True}, dynamic=False)

@@ -26,6 +26,7 @@ from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, EarlyStopHandler
 
 from scripts.datalist import build_datalist, write_datalist
+from scripts.inference import load_network
 from scripts.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ __all__ = [
     "LatestCheckpointSaver",
     "ResumableEarlyStopHandler",
     "TrainerCheckpointLoader",
-    "as_bool",
     "ensure_datalist",
     "unwrap",
 ]
@@ -47,20 +47,6 @@ def _is_main_process() -> bool:
     return not (torch.distributed.is_available() and torch.distributed.is_initialized()) or (
         torch.distributed.get_rank() == 0
     )
-
-
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-
-
-def as_bool(value: object) -> bool:
-    """A config switch as a bool. ``monai.bundle run --patch_mode false`` hands the config the *string* 'false'
-    (truthy in Python); this accepts bools, 0/1 and the strings true/false, yes/no, on/off (any case)."""
-    if isinstance(value, (bool, int)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"expected a switch (true/false), found {value!r}")
 
 
 def unwrap(network: torch.nn.Module) -> torch.nn.Module:
@@ -86,8 +72,6 @@ def training_network(network: torch.nn.Module, device: str | torch.device, chann
     Same clear errors as evaluation for a missing file or weights of another network.
     """
     if init_weights:
-        from scripts.timeseries import load_network  # timeseries pulls in plotting; only needed here
-
         network = load_network(network, init_weights, device, channels_last)
         logger.info(f"network initialised from {init_weights}")
     else:
@@ -98,18 +82,21 @@ def training_network(network: torch.nn.Module, device: str | torch.device, chann
 
 
 def ensure_datalist(
-    dataset_dir: str | os.PathLike, datalist_file: str | os.PathLike = "", seed: int = 0, val_fraction: float = 0.2
+    dataset_dir: str | os.PathLike, datalist_file: str | os.PathLike = "", seed: int = 0, val_fraction: float = 0.2,
+    frame_interval_min: float = 10.0,
 ) -> str:
     """Return the datalist path, ``dataset_dir/datalist.json`` when ``datalist_file`` is empty.
 
     If the file does not exist it is built from ``dataset_dir`` by :func:`scripts.datalist.build_datalist`
-    (split drawn with ``seed``) and written atomically, so every later run uses the same split.
+    (split drawn with ``seed``; ``frame_interval_min`` for files that state no frame interval) and written
+    atomically, so every later run uses the same split.
     """
     path = Path(datalist_file) if str(datalist_file) else Path(dataset_dir) / "datalist.json"
     if not path.exists():
         if not Path(dataset_dir).is_dir():
             raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist (needed to build {path})")
-        datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction)
+        datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction,
+                                  default_frame_interval_min=frame_interval_min)
         write_datalist(datalist, path)
         logger.info(
             f"wrote {path}: {len(datalist['training'])} training, {len(datalist['validation'])} validation frames"

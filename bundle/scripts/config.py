@@ -1,0 +1,27 @@
+"""Small helpers the configs call on their parameters: command-line switches and the bundle's own folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def as_bool(value: object) -> bool:
+    """A config switch as a bool. ``monai.bundle run --patch_mode false`` hands the config the *string* 'false'
+    (truthy in Python); this accepts bools, 0/1 and the strings true/false, yes/no, on/off (any case)."""
+    if isinstance(value, (bool, int)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"expected a switch (true/false), found {value!r}")
+
+
+def bundle_root() -> str:
+    """The bundle folder (the one holding configs/, models/ and this plugin), wherever the command runs from.
+
+    The configs' default ``bundle_root``: MONAI's convention "." only works from inside the bundle, and a config
+    cannot know its own file's location, but the plugin it imports can. ``--bundle_root DIR`` still overrides it.
+    """
+    return str(Path(__file__).resolve().parent.parent)

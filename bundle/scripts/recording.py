@@ -1,0 +1,455 @@
+"""Recording an evaluation run, oocyte by oocyte: per-frame values, mask hyperstacks, and each oocyte's outputs.
+
+``configs/inference.yaml`` runs a MONAI ``SupervisedEvaluator`` over every frame of every oocyte (one frame per
+iteration, oocytes one after the other) and attaches ``TimeSeriesWriter``, which routes each frame's masks to the
+open oocyte's ``OocyteRecorder``:
+
+- per frame: a row of values per method (volume, shape, crop-border flag, and errors where a reference mask
+  exists; ``method_frame_values``) and the primary method's mask appended to the oocyte's mask hyperstack
+  (``MaskStreamWriter``, a background thread: memory stays at about two frames);
+- at the oocyte's last frame: volume jumps flagged (``flag_volume_jumps``), the mask file closed, the volume plot
+  and QC montage drawn, and last the row file that marks the oocyte as finished (``scripts.reports``).
+
+Arrays follow the plugin's axis convention: channel-first, spatial (x, y, z); masks on disk are TZYX (ImageJ).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+from monai.transforms import CenterSpatialCrop
+
+from scripts.io import read_frame, write_imagej_hyperstack
+from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
+from scripts.reports import (
+    ID_COLUMNS,
+    METHOD_COLUMNS,
+    as_float,
+    method_key,
+    oocyte_rows_path,
+    plot_oocyte_volumes,
+    plot_qc_montage,
+    volume_csv_columns,
+    write_csv,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------- mask streaming
+class _Aborted(Exception):
+    """Raised inside the writer thread's page iterator when a recorder is aborted."""
+
+
+class MaskStreamWriter:
+    """Write binary masks as a TZYX uint8 ImageJ hyperstack one frame at a time (``write``), atomically.
+
+    The file is written by a background thread that pulls pages from a queue of at most two frames, so memory
+    stays at about two frames whatever the number of frames, compression overlaps the next forward pass, and the
+    frame count ``n_frames`` is fixed up front (ImageJ stores the hyperstack's shape in its header). The file
+    appears under ``path`` only once all frames are in (``close()`` waits for it); ``abort()`` leaves nothing
+    behind. Calibration by ``scripts.io.write_imagej_hyperstack``: pixel size x/y and voxel depth from
+    ``spacing_um_xyz`` (um), frame interval in minutes. ``compression`` "zlib" (Fiji reads it; a mask compresses
+    ~100x) or None; zlib level 1 compresses a mostly empty full frame in ~0.1 s where level 6 takes ~0.3 s, for a
+    file still a few KB per slice.
+    """
+
+    def __init__(self, path: str | Path, n_frames: int, spacing_um_xyz: Sequence[float],
+                 frame_interval_min: float | None = None, compression: str | None = "zlib",
+                 compression_level: int = 1) -> None:
+        self.path = Path(path)
+        self.n_frames = int(n_frames)
+        self.spacing_um_xyz = tuple(float(s) for s in spacing_um_xyz)
+        self.frame_interval_min = frame_interval_min
+        self.compression = compression or None
+        self.compression_level = int(compression_level)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._shape_zyx: tuple[int, ...] | None = None
+        self.frames_written = 0
+
+    def write(self, mask_xyz: np.ndarray) -> None:
+        """Append one frame, a boolean or 0/1 (X, Y, Z) mask."""
+        mask_xyz = np.asarray(mask_xyz) > 0
+        # transpose only the mask's bounding box into a zeroed (Z, Y, X) frame: a full 750 x 750 x 31 transpose
+        # costs ~0.2 s per frame, the box a few ms
+        frame_zyx = np.zeros(mask_xyz.shape[::-1], dtype=np.uint8)
+        box = bounding_box(mask_xyz)
+        if box is not None:
+            frame_zyx[box[::-1]] = mask_xyz[box].transpose(2, 1, 0)
+        if self.frames_written >= self.n_frames:
+            raise ValueError(f"{self.path}: all {self.n_frames} frames are already written")
+        if self._thread is None:
+            self._shape_zyx = frame_zyx.shape
+            self._thread = threading.Thread(target=self._run, name=f"masks:{self.path.name}", daemon=True)
+            self._thread.start()
+        elif frame_zyx.shape != self._shape_zyx:
+            raise ValueError(f"{self.path}: frame {self.frames_written} has shape (Z, Y, X) {frame_zyx.shape}, "
+                             f"expected {self._shape_zyx} like the first frame")
+        self._put(frame_zyx)
+        self.frames_written += 1
+
+    def _pages(self):
+        for _ in range(self.n_frames):
+            frame = self._queue.get()
+            if frame is None:
+                raise _Aborted
+            yield from frame  # a (Z, Y, X) frame is Z pages of (Y, X)
+
+    def _run(self) -> None:
+        try:
+            write_imagej_hyperstack(self.path, self._pages(), "TZYX", self.spacing_um_xyz, self.frame_interval_min,
+                                    shape=(self.n_frames, *self._shape_zyx), dtype=np.uint8,
+                                    compression=self.compression, compression_level=self.compression_level)
+        except _Aborted:
+            pass  # the temporary file is gone with the exception
+        except BaseException as exc:  # handed to the main thread by _put / close
+            self._error = exc
+
+    def _put(self, item: np.ndarray | None) -> None:
+        while True:
+            if self._error is not None:
+                raise RuntimeError(f"{self.path}: writing the mask hyperstack failed: {self._error!r}") from self._error
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    raise RuntimeError(f"{self.path}: the mask writer stopped after {self.frames_written} frames") from self._error
+
+    def close(self) -> Path:
+        """Wait until the file is in place; raises if fewer than ``n_frames`` frames were written."""
+        if self.frames_written != self.n_frames:
+            self.abort()
+            raise ValueError(f"{self.path}: expected {self.n_frames} frames, {self.frames_written} were written")
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"{self.path}: writing the mask hyperstack failed: {self._error!r}") from self._error
+        return self.path
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary file; the final path is not created."""
+        if self._thread is not None and self._thread.is_alive():
+            while True:  # make room for the stop marker, then wait for the thread to end
+                try:
+                    self._queue.put_nowait(None)
+                    break
+                except queue.Full:
+                    self._queue.get_nowait()
+            self._thread.join()
+
+
+# -------------------------------------------------------------------------------------------------- frame level
+def crop_window_xy(frame_shape_xyz: Sequence[int], crop_size: Sequence[int]) -> tuple[slice, slice]:
+    """The (x, y) slices of the full frame that the network's centre crop covers, clipped to the frame.
+
+    Uses MONAI's ``CenterSpatialCrop`` so the window is the one the preprocessing cut (352 of 750 -> 199:551).
+    """
+    slices = CenterSpatialCrop(roi_size=list(crop_size)).compute_slices(tuple(int(n) for n in frame_shape_xyz))
+    return tuple(slice(max(s.start, 0), min(s.stop, int(n))) for s, n in zip(slices[:2], frame_shape_xyz, strict=False))
+
+
+def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice]) -> bool:
+    """True when the mask has a voxel on the x or y edge of the crop window (the spindle may be cut off there)."""
+    sx, sy = window_xy
+    inside = mask_xyz[sx, sy]
+    if inside.size == 0:
+        return False
+    return bool(inside[0].any() or inside[-1].any() or inside[:, 0].any() or inside[:, -1].any())
+
+
+def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, min_abs_um3: float = 50.0,
+                      half_window: int = 3) -> list[bool]:
+    """Flag frames whose volume is a spike or a dip against BOTH of their sides.
+
+    For frame t, L and R are the medians of the up to ``half_window`` frames before and after it. The frame is
+    flagged when it lies above both or below both, by more than ``rel_threshold`` x max(L, R) and more than
+    ``min_abs_um3`` um^3 on each side. A step (the spindle appearing at GVBD, a sudden but lasting change) has
+    one side close to the frame and is not flagged; the absolute floor keeps tiny, noisy volumes before GVBD
+    quiet. The first and last frames are judged on their one side. A series of one frame is never flagged.
+    """
+    volumes = np.asarray(volumes_um3, dtype=float)
+
+    def side_median(values: np.ndarray) -> float | None:
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if len(values) else None
+
+    flags = []
+    for t in range(len(volumes)):
+        sides = [m for m in (side_median(volumes[max(0, t - half_window):t]),
+                             side_median(volumes[t + 1:t + 1 + half_window])) if m is not None]
+        if not sides or not math.isfinite(volumes[t]):
+            flags.append(False)
+            continue
+        deviations = [volumes[t] - m for m in sides]
+        same_direction = all(d > 0 for d in deviations) or all(d < 0 for d in deviations)
+        smallest = min(abs(d) for d in deviations)
+        flags.append(bool(same_direction and smallest > rel_threshold * max(sides) and smallest > min_abs_um3))
+    return flags
+
+
+def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
+                        window_xy: tuple[slice, slice]) -> dict[str, Any]:
+    """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
+
+    A method that did not segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN
+    values, which the CSV leaves empty and the summaries leave out.
+    """
+    if mask_xyz is None:
+        return {c: math.nan for c in METHOD_COLUMNS if c != "volume_jump"}
+    values: dict[str, Any] = dict(shape_descriptors(mask_xyz, spacing_um_xyz))
+    errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
+    values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
+    values["touches_crop_border"] = touches_window_border(mask_xyz, window_xy)
+    return values
+
+
+
+def _montage_frames(frames: Sequence[int], n_tiles: int, labelled: Sequence[int] = ()) -> set[int]:
+    """Up to ``n_tiles`` frames spread evenly over the series (first and last included).
+
+    Each pick moves to the nearest labelled frame within half the spacing, so the montage shows the reference
+    outline wherever one is close.
+    """
+    if n_tiles <= 0 or not frames:
+        return set()
+    frames = sorted(frames)
+    positions = np.unique(np.round(np.linspace(0, len(frames) - 1, min(n_tiles, len(frames)))).astype(int))
+    half_spacing = (len(frames) - 1) / max(len(positions) - 1, 1) / 2
+    labelled_positions = [i for i, f in enumerate(frames) if f in set(labelled)]
+    chosen: set[int] = set()
+    for p in positions:
+        near = [q for q in labelled_positions if abs(q - p) <= half_spacing and frames[q] not in chosen]
+        chosen.add(frames[min(near, key=lambda q: abs(q - p))] if near else frames[p])
+    return chosen
+
+
+# ---------------------------------------------------------------------------------------------------- recorder
+class OocyteRecorder:
+    """Collect one oocyte's frames, in time order, and write its outputs when the last frame has arrived.
+
+    ``add_frame`` takes the full-frame masks {method: bool (X, Y, Z)}, the reference mask or None, the spacing
+    (um) and, for QC, the network's input crop (X, Y, Z). Kept in memory: one small row per frame and a few 2D
+    projections; masks of the primary method go straight to disk (``MaskStreamWriter``).
+    """
+
+    def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Sequence[str],
+                 crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
+                 mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
+        self.output_dir = Path(output_dir)
+        self.items = list(items)
+        self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
+        self.methods = list(methods)
+        self.crop_size = list(crop_size)
+        self.channel = channel
+        self.jump = {"rel_threshold": jump_rel_threshold, "min_abs_um3": jump_min_um3, "half_window": jump_half_window}
+        self.mask_compression = mask_compression
+        self.montage_frames = _montage_frames([int(it["frame"]) for it in self.items], montage_tiles,
+                                              [int(it["frame"]) for it in self.items if it.get("label")])
+        self.rows: list[dict[str, Any]] = []
+        self.tiles: list[dict[str, Any]] = []
+        self.masks: MaskStreamWriter | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment}_{self.oocyte}"
+
+    @property
+    def complete(self) -> bool:
+        return len(self.rows) == len(self.items)
+
+    def _frame_interval_min(self) -> float | None:
+        times = np.array([as_float(it.get("time_min")) for it in self.items], dtype=float)
+        frames = np.array([int(it["frame"]) for it in self.items], dtype=float)
+        ok = np.isfinite(times)
+        if ok.sum() < 2:
+            return None
+        return float(np.median(np.diff(times[ok]) / np.diff(frames[ok])))
+
+    def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
+                  image_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
+        """Record the next frame (in the order of ``items``); returns its row.
+
+        A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
+        """
+        item = self.items[len(self.rows)]
+        primary = masks.get(self.methods[0])
+        if primary is None:
+            raise ValueError(f"{item.get('image')}: frame {item['frame']}: no mask of the primary method {self.methods[0]!r}")
+        if label is not None and label.shape != primary.shape:
+            raise ValueError(f"{item.get('label')}: frame {item['frame']}: reference mask shape (X, Y, Z) {label.shape} "
+                             f"differs from the image's {primary.shape}")
+        window = crop_window_xy(primary.shape, self.crop_size)
+        row: dict[str, Any] = {c: item.get(c) for c in ID_COLUMNS}
+        row["has_label"] = label is not None
+        for method in self.methods:
+            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window)
+            ref_volume = values.pop("ref_volume_um3", math.nan)
+            if method == self.methods[0]:
+                row["ref_volume_um3"] = ref_volume
+            row.update({method_key(self.methods, method, k): v for k, v in values.items()})
+        if self.masks is None:
+            self.masks = MaskStreamWriter(self.output_dir / "masks" / self.experiment / f"{self.oocyte}.tif",
+                                          len(self.items), spacing_um_xyz, self._frame_interval_min(),
+                                          self.mask_compression)
+        self.masks.write(primary)
+        if int(item["frame"]) in self.montage_frames:
+            self.tiles.append(self._tile(item, row, masks, label, window, image_crop_xyz))
+        self.rows.append(row)
+        return row
+
+    def _tile(self, item, row, masks, label, window, image_crop_xyz) -> dict[str, Any]:
+        sx, sy = window
+        mip = {m: masks[m][sx, sy].any(axis=2) for m in self.methods if masks.get(m) is not None}
+        shape_xy = mip[self.methods[0]].shape
+        if image_crop_xyz is not None:
+            image = image_crop_xyz.max(axis=2)
+            # the crop may be padded beyond a small frame: take its centre so image and masks line up
+            ox, oy = (max(0, (a - b) // 2) for a, b in zip(image.shape, shape_xy, strict=True))
+            image = image[ox:ox + shape_xy[0], oy:oy + shape_xy[1]]
+        else:
+            image = read_frame(item["image"], int(item["frame"]), self.channel)[0][sx, sy].max(axis=2).astype(np.float32)
+        volume = row["volume_um3"]
+        text = f"frame {item['frame']}"
+        if math.isfinite(as_float(item.get("minutes_since_gvbd"))):
+            text += f" ({item['minutes_since_gvbd']:+.0f} min)"
+        text += f"\nV = {volume:.0f} um³"
+        if math.isfinite(as_float(row.get("dice"))):
+            text += f", Dice {row['dice']:.2f}"
+        return {"image": image, "masks": mip, "reference": None if label is None else label[sx, sy].any(axis=2),
+                "label": text}
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Flag volume jumps, close the masks file, write plot and montage, and last the row file (the done marker)."""
+        if not self.complete:
+            raise ValueError(f"{self.name}: expected {len(self.items)} frames, received {len(self.rows)}")
+        for method in self.methods:
+            volumes = [r[method_key(self.methods, method, "volume_um3")] for r in self.rows]
+            for row, flag in zip(self.rows, flag_volume_jumps(volumes, **self.jump), strict=True):
+                row[method_key(self.methods, method, "volume_jump")] = flag
+        self.masks.close()
+        title = f"{self.experiment} / {self.oocyte}"
+        plot_oocyte_volumes(self.rows, self.methods, self.output_dir / "plots" / f"{self.name}.png", title)
+        plot_qc_montage(self.tiles, self.methods, self.output_dir / "qc" / f"{self.name}.png", title)
+        write_csv(oocyte_rows_path(self.output_dir, self.experiment, self.oocyte), volume_csv_columns(self.methods),
+                   self.rows)
+        return self.rows
+
+    def abort(self) -> None:
+        """Drop the partial oocyte: no mask file, no row file (a rerun evaluates it again)."""
+        if self.masks is not None:
+            self.masks.abort()
+
+
+# ---------------------------------------------------------------------------------------------- ignite handler
+class TimeSeriesWriter:
+    """Ignite handler: route each evaluated frame to its oocyte's ``OocyteRecorder`` and finish oocytes in turn.
+
+    Args:
+        output_dir: the output folder (layout in the module docstring).
+        items: the evaluated items (``evaluation_items``), in the data loader's order; each batch item's
+            ``index`` key points into this list.
+        methods: {method name: output key of its (1, X, Y, Z) full-frame mask}; the first is the primary method
+            (the network): unprefixed columns, masks file, QC montage. E.g. {"network": "pred", "baseline": "baseline"}.
+        crop_size: the preprocessing's centre crop (x, y, z voxels; -1 keeps the axis), for the crop-border flag.
+        label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
+        channel: the image channel, for QC tiles read from disk when no input crop is in the output.
+        montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
+
+    An exception in the run aborts the open oocyte (no partial file) and is re-raised.
+    """
+
+    def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
+                 crop_size: Sequence[int], label_key: str = "label", image_key: str = "image", channel: int | None = 1,
+                 montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
+        self.output_dir = Path(output_dir)
+        self.items = list(items)
+        self.methods = dict(methods)
+        if not self.methods:
+            raise ValueError("TimeSeriesWriter needs at least one method, e.g. {'network': 'pred'}")
+        self.label_key, self.image_key = label_key, image_key
+        self.recorder_args = {
+            "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
+            "montage_tiles": montage_tiles, "mask_compression": mask_compression,
+            "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
+        }
+        self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+        for item in self.items:
+            self._groups.setdefault((item["experiment"], item["oocyte"]), []).append(item)
+        self.recorder: OocyteRecorder | None = None
+        self.finished: list[tuple[str, str]] = []
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
+        engine.add_event_handler(Events.COMPLETED, self.completed)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, self.exception_raised)
+
+    def iteration_completed(self, engine: Engine) -> None:
+        batch, output = engine.state.batch, engine.state.output
+        if isinstance(output, Mapping):  # not decollated: a batch of one
+            batch, output = [batch], [output]
+        for batch_item, out in zip(batch, output, strict=True):
+            # post-processed keys that came with the batch (e.g. the baseline mask made by the loader) stay in
+            # engine.state.batch; the network's stay in engine.state.output
+            self.add({**batch_item, **out}, int(batch_item["index"]))
+
+    def add(self, out: Mapping[str, Any], index: int) -> None:
+        """Record one frame: ``out`` holds the method masks (and label, input crop) of ``self.items[index]``."""
+        item = self.items[index]
+        key = (item["experiment"], item["oocyte"])
+        if self.recorder is None or (self.recorder.experiment, self.recorder.oocyte) != key:
+            if self.recorder is not None:
+                raise RuntimeError(f"{self.recorder.name}: frame of {key} arrived before the oocyte was complete; "
+                                   "frames must come in (experiment, oocyte, frame) order (shuffle off)")
+            self.recorder = OocyteRecorder(self.output_dir, self._groups[key], **self.recorder_args)
+        expected = self.recorder.items[len(self.recorder.rows)]
+        if expected["index"] != item["index"]:
+            raise RuntimeError(f"{self.recorder.name}: expected frame {expected['frame']}, received frame {item['frame']}")
+        # a secondary method may skip frames (the baseline on unlabelled ones): no mask under its key
+        masks = {method: binary_foreground(out[key_]) for method, key_ in self.methods.items() if out.get(key_) is not None}
+        label = out.get(self.label_key)
+        label_xyz = binary_foreground(label) if isinstance(label, (torch.Tensor, np.ndarray)) else None
+        image = out.get(self.image_key)
+        image_crop = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else None
+        # the loader's image carries the file's calibration; a bare mask (tests, custom pipelines) may carry its own
+        spacing = spacing_from_meta(image if image is not None else out[next(iter(self.methods.values()))])
+        self.recorder.add_frame(masks, label_xyz, spacing, image_crop)
+        if self.recorder.complete:
+            self.recorder.finish()
+            logger.info(_oocyte_log_line(self.recorder))
+            self.finished.append(key)
+            self.recorder = None
+
+    def completed(self, engine: Engine | None = None) -> None:
+        if self.recorder is not None:
+            name, got, expected = self.recorder.name, len(self.recorder.rows), len(self.recorder.items)
+            self.recorder.abort()
+            self.recorder = None
+            raise RuntimeError(f"{name}: the run ended after {got} of {expected} frames; the oocyte was not written")
+
+    def exception_raised(self, engine: Engine, exc: BaseException) -> None:
+        if self.recorder is not None:
+            self.recorder.abort()
+            self.recorder = None
+        raise exc
+
+
+def _oocyte_log_line(recorder: OocyteRecorder) -> str:
+    rows = recorder.rows
+    line = f"{recorder.name}: {len(rows)} frames, median volume {np.median([r['volume_um3'] for r in rows]):.1f} um^3"
+    dice = [r["dice"] for r in rows if math.isfinite(as_float(r.get("dice")))]
+    if dice:
+        line += f", mean Dice {np.mean(dice):.3f} over {len(dice)} labelled frames"
+    return line

@@ -1,0 +1,175 @@
+"""The configs as the Model Zoo CI and users meet them: from any folder, self-contained, and in agreement.
+
+- no config names another config file (``%configs/x.yaml#id`` resolves against the working directory) or a
+  list index (``#3``): overlays refer to named ids only;
+- train / inference / evaluate / analyze agree on channel, spacing, crop, frame interval, pad divisor,
+  standardisation and network, so the copies cannot drift;
+- every config with a run id has a ``run`` alias;
+- the Model Zoo CI's checks (``ci/verify_bundle.py``: metadata schema, ``verify_net_in_out``, TorchScript export
+  of the shipped weights) and ``check_properties`` pass from a folder that is not bundle/.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import BUNDLE_DIR, bundle_configs
+from monai.bundle import ConfigParser, ConfigWorkflow
+
+CONFIG_DIR = BUNDLE_DIR / "configs"
+SCHEMA = BUNDLE_DIR.parents[1] / "shared" / "schemas" / "meta_schema_20240725.json"
+
+
+def parsed(*names: str) -> ConfigParser:
+    parser = ConfigParser()
+    parser.read_config(bundle_configs(*names))
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------------- self-contained
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_no_config_refers_to_another_config_file_or_a_list_index(path):
+    text = "\n".join(line.split(" #")[0] for line in path.read_text().splitlines())  # YAML comments may say anything
+    assert not re.search(r"%[\w./-]*\.(yaml|yml|json)", text), f"{path.name} refers to another config file"
+    references = re.findall(r"[@%][\w#:]+", text)
+    indexed = [r for r in references if re.search(r"(#|::)\d+", r)]
+    assert not indexed, f"{path.name} refers to list items by index: {indexed} (name the item instead)"
+
+
+def test_every_config_with_a_run_id_has_a_run_alias():
+    for files, run_id in (("train", "training"), ("inference", "evaluating"), ("analyze", "analyzing"),
+                          (("inference", "evaluate"), "evaluating"), (("train", "multi_gpu_train"), "training")):
+        parser = parsed(*([files] if isinstance(files, str) else files))
+        assert run_id in parser and parser["run"] == f"@{run_id}", f"{files}: run should be @{run_id}"
+
+
+def test_run_without_a_run_id_evaluates(tiny_phantom, random_model, tmp_path):
+    from monai.bundle import run as bundle_run
+
+    bundle_run(config_file=bundle_configs("inference"), dataset_dir=str(tiny_phantom), output_dir=str(tmp_path),
+               model_path=str(random_model), crop_size=[48, 48, -1], num_workers=0, progress_bar=False)
+    assert len((tmp_path / "volumes.csv").read_text().splitlines()) == 1 + 8
+
+
+def test_bundle_root_defaults_to_the_bundle_folder_wherever_the_command_runs():
+    for names in (("train",), ("inference",), ("inference", "evaluate"), ("analyze",)):
+        parser = parsed(*names)
+        assert Path(parser.get_parsed_content("bundle_root")) == BUNDLE_DIR
+    assert Path(parsed("inference").get_parsed_content("model_path")) == BUNDLE_DIR / "models" / "model.pt"
+
+
+# ---------------------------------------------------------------------------------------------------- agreement
+def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network():
+    train, inference, evaluate, analyze = parsed("train"), parsed("inference"), parsed("inference", "evaluate"), parsed("analyze")
+    for key in ("channel", "default_spacing_um", "crop_size"):
+        values = [p.get_parsed_content(key) for p in (train, inference, evaluate, analyze)]
+        assert all(v == values[0] for v in values), f"{key} differs between the configs: {values}"
+    assert train["frame_interval_min"] == inference["frame_interval_min"] == evaluate["frame_interval_min"]
+    assert train.get_parsed_content("pad_divisor") == inference.get_parsed_content("pad_divisor") == [16, 16, 2]
+    # the transforms use those values: channel and spacing of the reader, crop window, pad divisor
+    for parser in (train, inference, evaluate):
+        load = parser.get_parsed_content("load_frame")
+        assert load.channel == parser.get_parsed_content("channel")
+        assert list(parser.get_parsed_content("crop").cropper.roi_size) == parser.get_parsed_content("crop_size")
+        assert list(parser.get_parsed_content("pad").padder.k) == parser.get_parsed_content("pad_divisor")
+        assert parser["standardisation"] == train["standardisation"]
+    assert train["standardisation"]["_target_"] == "NormalizeIntensityd"
+    # the network: the same definition, parameter for parameter
+    assert train["network_def"] == inference["network_def"]
+    networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]
+    assert len({repr(net) for net in networks}) == 1
+    for key in ("variant", "attention_levels", "dropout", "bottleneck_dropout", "norm", "out_channels"):
+        assert train[key] == inference[key], f"{key}: train {train[key]!r}, inference {inference[key]!r}"
+
+
+def test_validation_preprocesses_as_training_and_as_inference():
+    train = parsed("train")
+    validate = train.get_parsed_content("validate#preprocessing").transforms
+    inference = parsed("inference").get_parsed_content("preprocessing").transforms
+    assert [type(t).__name__ for t in validate] == [type(t).__name__ for t in inference] == [
+        "LoadFramed", "CenterSpatialCropd", "DivisiblePadd", "NormalizeIntensityd"]
+
+
+def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
+    inference, evaluate = parsed("inference"), parsed("inference", "evaluate")
+    assert list(inference.get_parsed_content("load_frame").keys) == ["image"]
+    assert list(evaluate.get_parsed_content("load_frame").keys) == ["image", "label"]
+    names = [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing").transforms]
+    assert names[-1] == "OtsuBaselined" and evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}
+    evaluate["baseline"] = "false"
+    assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == names[:-1]
+    assert inference.get_parsed_content("methods") == {"network": "pred"}
+
+
+# ---------------------------------------------------------------------------------------------------- Model Zoo
+@pytest.mark.parametrize("workflow_type,files", [
+    ("train", ("train",)), ("infer", ("inference",)), ("infer", ("inference", "evaluate")),
+])
+def test_check_properties(workflow_type, files, tmp_path):
+    workflow = ConfigWorkflow(config_file=bundle_configs(*files), meta_file=str(CONFIG_DIR / "metadata.json"),
+                              logging_file=str(CONFIG_DIR / "logging.conf"), workflow_type=workflow_type,
+                              output_dir=str(tmp_path), ckpt_dir=str(tmp_path))  # initialize prepares output_dir
+    workflow.initialize()
+    assert workflow.check_properties() == []
+
+
+def test_model_zoo_ci_full_mode_passes_from_another_folder(tmp_path):
+    """What the Model Zoo's ci/verify_bundle.py does, with bundle_root set, run from a folder that is not bundle/."""
+    if not SCHEMA.exists():
+        pytest.skip(f"{SCHEMA} not found (../shared is not beside this clone)")
+    shutil.copy(SCHEMA, tmp_path / "schema.json")  # verify_metadata downloads the schema unless it exists
+    script = textwrap.dedent(f"""
+        import os, torch
+        from monai.bundle import ckpt_export, verify_metadata, verify_net_in_out
+        bundle = {str(BUNDLE_DIR)!r}
+        verify_metadata(meta_file=os.path.join(bundle, "configs/metadata.json"), filepath="schema.json")
+        for config in ("configs/inference.yaml", ["configs/inference.yaml", "configs/evaluate.yaml"]):
+            config_file = [os.path.join(bundle, c) for c in config] if isinstance(config, list) else os.path.join(bundle, config)
+            verify_net_in_out(net_id="network_def", meta_file=os.path.join(bundle, "configs/metadata.json"),
+                              config_file=config_file, bundle_root=bundle, device="cpu")
+            print("shape check passed:", config)
+        ckpt_export(net_id="network_def", filepath="verify_model.ts", ckpt_file=os.path.join(bundle, "models/model.pt"),
+                    meta_file=os.path.join(bundle, "configs/metadata.json"),
+                    config_file=os.path.join(bundle, "configs/inference.yaml"), bundle_root=bundle)
+        torch.jit.load("verify_model.ts")
+        print("MODEL ZOO CHECKS PASSED")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MODEL ZOO CHECKS PASSED" in result.stdout
+    assert result.stdout.count("shape check passed:") == 2  # verify_net_in_out raises on a mismatch
+
+
+def test_ckpt_export_writes_torchscript_equal_to_eager(tmp_path):
+    torch.manual_seed(0)
+    eager = parsed("inference").get_parsed_content("network_def").eval()
+    ckpt = tmp_path / "model.pt"
+    torch.save(eager.state_dict(), ckpt)
+    exported = tmp_path / "model.ts"
+    command = [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(exported),
+               "--ckpt_file", str(ckpt), "--meta_file", str(CONFIG_DIR / "metadata.json"),
+               "--config_file", bundle_configs("inference"), "--bundle_root", str(BUNDLE_DIR)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    scripted = torch.jit.load(str(exported))
+    image = torch.randn(1, 1, 64, 48, 8)  # divisible by the total stride (16, 16, 2)
+    with torch.inference_mode():
+        expected, found = eager(image), scripted(image)
+    assert found.shape == (1, 1, 64, 48, 8)
+    torch.testing.assert_close(found, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_metadata_describes_the_network_as_it_is():
+    meta = json.loads((CONFIG_DIR / "metadata.json").read_text())
+    data_format = meta["network_data_format"]
+    assert data_format["inputs"]["image"]["spatial_shape"] == ["16*n", "16*n", "2*n"]
+    assert parsed("inference").get_parsed_content("pad_divisor") == [16, 16, 2]  # the same multiples
+    assert data_format["outputs"]["pred"]["format"] == "logits" and data_format["outputs"]["pred"]["value_range"] == []
+    assert data_format["post_processed_outputs"]["pred"]["value_range"] == [0, 1]
+    assert "tqdm" in meta["required_packages_version"]  # the evaluating progress bar

@@ -1,0 +1,139 @@
+"""scripts.recording: per-frame values, streamed mask hyperstacks, and oocytes recorded from evaluated frames."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from scripts.io import LoadFramed
+from scripts.recording import (
+    MaskStreamWriter,
+    TimeSeriesWriter,
+    _montage_frames,
+    crop_window_xy,
+    flag_volume_jumps,
+    touches_window_border,
+)
+from scripts.reports import read_rows, write_reports
+from scripts.timeseries import evaluation_items
+
+SPACING = (0.17, 0.17, 2.0)
+
+
+def test_crop_window_is_the_centre_crop_clipped_to_the_frame():
+    assert crop_window_xy((750, 750, 31), (352, 352, -1)) == (slice(199, 551), slice(199, 551))
+    assert crop_window_xy((128, 100, 12), (352, 352, -1)) == (slice(0, 128), slice(0, 100))
+
+
+def test_touches_window_border():
+    mask = np.zeros((20, 20, 3), dtype=bool)
+    window = (slice(5, 15), slice(5, 15))
+    mask[8:12, 8:12, 1] = True
+    assert not touches_window_border(mask, window)
+    mask[14, 10, 1] = True  # last x column of the window
+    assert touches_window_border(mask, window)
+
+
+def test_volume_jumps_are_flagged_against_neighbours():
+    volumes = [100, 110, 120, 400, 130, 140, 150]
+    assert flag_volume_jumps(volumes, rel_threshold=0.5, min_abs_um3=50) == [False, False, False, True, False, False, False]
+    # tiny volumes before GVBD: big relative change, below the absolute floor
+    assert not any(flag_volume_jumps([0.0, 2.0, 0.5, 3.0], rel_threshold=0.5, min_abs_um3=50))
+    assert flag_volume_jumps([500.0]) == [False]
+    # a step (the spindle appearing at GVBD, then growing) is biology, not an outlier
+    assert not any(flag_volume_jumps([0.0, 0.0, 0.0, 200.0, 210.0, 220.0, 230.0]))
+    # a one-frame dip in a steady series is flagged
+    assert flag_volume_jumps([1000.0, 1010.0, 1020.0, 300.0, 1040.0, 1050.0]) == [False, False, False, True, False, False]
+
+
+def test_montage_frames_spread_over_the_series_and_prefer_labelled_ones():
+    assert _montage_frames(list(range(30)), 6) == {0, 6, 12, 17, 23, 29}
+    # labels every sixth frame from GVBD at frame 4: the picks move to 4, 10, 16, 22, 28 where close
+    assert _montage_frames(list(range(30)), 6, labelled=[4, 10, 16, 22, 28]) == {0, 4, 10, 16, 22, 28}
+    assert _montage_frames(list(range(3)), 6) == {0, 1, 2}
+
+
+# ---------------------------------------------------------------------------------------------------- masks file
+def test_mask_stream_writer_writes_a_calibrated_tzyx_hyperstack(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.random((40, 30, 5)) > 0.8 for _ in range(3)]  # (X, Y, Z)
+    writer = MaskStreamWriter(tmp_path / "m.tif", n_frames=3, spacing_um_xyz=(0.2, 0.25, 1.5), frame_interval_min=10.0)
+    for frame in frames:
+        writer.write(frame)
+        assert not (tmp_path / "m.tif").exists()  # nothing under the final name before the last frame
+    writer.close()
+    with tifffile.TiffFile(tmp_path / "m.tif") as tif:
+        data, ij = tif.asarray(), tif.imagej_metadata
+        x_res = tif.pages[0].tags["XResolution"].value
+        y_res = tif.pages[0].tags["YResolution"].value
+    assert data.shape == (3, 5, 30, 40) and data.dtype == np.uint8
+    assert (data == np.stack([f.transpose(2, 1, 0) for f in frames])).all()
+    assert ij["frames"] == 3 and ij["slices"] == 5 and ij["unit"] == "um"
+    assert ij["spacing"] == pytest.approx(1.5) and ij["finterval"] == pytest.approx(600.0)
+    assert x_res[1] / x_res[0] == pytest.approx(0.2) and y_res[1] / y_res[0] == pytest.approx(0.25)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.tif"]
+
+
+def test_mask_stream_writer_abort_and_short_series_leave_nothing(tmp_path):
+    writer = MaskStreamWriter(tmp_path / "a.tif", n_frames=3, spacing_um_xyz=SPACING)
+    writer.write(np.ones((8, 8, 2), dtype=bool))
+    writer.abort()
+    short = MaskStreamWriter(tmp_path / "b.tif", n_frames=3, spacing_um_xyz=SPACING)
+    short.write(np.ones((8, 8, 2), dtype=bool))
+    with pytest.raises(ValueError, match="expected 3 frames"):
+        short.close()
+    assert list(tmp_path.iterdir()) == []  # no final file and no temporary left over
+
+
+# ---------------------------------------------------------------------------------------------------- metric path
+def feed_frames(writer, items, mask_of):
+    """Run items through LoadFramed and the writer as the evaluator would, with ``mask_of(item)`` as every method's mask."""
+    load = LoadFramed(keys=["image", "label"], channel=1, allow_missing_keys=True)
+    for item in items:
+        data = load(item)
+        mask = torch.from_numpy(mask_of(item)[None].astype(np.float32))
+        writer.add({"image": data["image"], "label": data.get("label"), "pred": mask, "baseline": mask}, item["index"])
+
+
+def test_perfect_prediction_reproduces_ground_truth_volumes_exactly(tiny_phantom, tiny_phantom_truth, tmp_path):
+    items = evaluation_items(tiny_phantom, tmp_path, skip_finished=False)
+    truth_masks = {}
+
+    def true_mask(item):  # the phantom's true mask of every frame, as (X, Y, Z)
+        key = (item["experiment"], item["oocyte"])
+        if key not in truth_masks:
+            truth_masks[key] = tifffile.imread(tiny_phantom / "ground_truth_masks" / key[0] / f"{key[1]}.tif")
+        return truth_masks[key][item["frame"]].transpose(2, 1, 0) > 0
+
+    writer = TimeSeriesWriter(tmp_path, items, {"network": "pred", "baseline": "baseline"}, crop_size=[48, 48, -1],
+                              montage_tiles=2)
+    feed_frames(writer, items, true_mask)
+    write_reports(tmp_path)
+
+    rows = read_rows(tmp_path / "volumes.csv")
+    expected = tiny_phantom_truth
+    assert len(rows) == len(expected) == 8  # every frame of every oocyte
+    for row in rows:
+        # the truth file rounds to 4 decimals; a voxel is 0.0578 um^3, so this is exact voxel for voxel
+        assert row["volume_um3"] == pytest.approx(expected[(row["experiment"], row["oocyte"], row["frame"])], abs=1e-4)
+        if row["has_label"] == 1:
+            assert row["ref_volume_um3"] == row["volume_um3"]
+            assert row["dice"] == 1.0 and row["abs_volume_error_um3"] == 0.0
+        else:
+            assert math.isnan(row["dice"]) and math.isnan(row["ref_volume_um3"])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    overall = {r["method"]: r for r in summary["per_experiment"] if r["experiment"] == "ALL"}
+    assert overall["network"]["mean_dice"] == 1.0 and overall["network"]["mae_um3"] == 0.0
+    assert overall["network"]["n_frames"] == 8 and overall["network"]["n_labelled"] == sum(r["has_label"] for r in rows)
+
+
+def test_interrupted_oocyte_leaves_no_partial_output(tiny_phantom, tmp_path):
+    items = evaluation_items(tiny_phantom, tmp_path, skip_finished=False)
+    writer = TimeSeriesWriter(tmp_path, items, {"network": "pred"}, crop_size=[48, 48, -1])
+    feed_frames(writer, items[:2], lambda item: np.zeros((64, 64, 8), dtype=bool))
+    with pytest.raises(RuntimeError, match="disk full"):
+        writer.exception_raised(None, RuntimeError("disk full"))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert evaluation_items(tiny_phantom, tmp_path)[0]["oocyte"] == "oocyte01"  # so a rerun starts the oocyte again
