@@ -111,12 +111,17 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
 @pytest.mark.parametrize("workflow_type,files", [
     ("train", ("train",)), ("infer", ("inference",)), ("infer", ("inference", "evaluate")),
 ])
-def test_check_properties(workflow_type, files, tmp_path):
+def test_check_properties(workflow_type, files, dataset_factory, tmp_path):
+    # check_properties instantiates the datasets: a real dataset folder, and every file written goes to tmp_path
+    # (training writes its datalist on demand; evaluation scans the folder)
+    dataset = dataset_factory()
+    written = {"datalist_file": str(tmp_path / "datalist.json"), "ckpt_dir": str(tmp_path / "models")} if workflow_type == "train" else {}
     workflow = ConfigWorkflow(config_file=bundle_configs(*files), meta_file=str(CONFIG_DIR / "metadata.json"),
                               logging_file=str(CONFIG_DIR / "logging.conf"), workflow_type=workflow_type,
-                              output_dir=str(tmp_path), ckpt_dir=str(tmp_path))  # initialize prepares output_dir
+                              dataset_dir=str(dataset), output_dir=str(tmp_path / "out"), **written)
     workflow.initialize()
     assert workflow.check_properties() == []
+    assert not (dataset / "datalist.json").exists()  # the dataset folder is left alone
 
 
 def test_model_zoo_ci_full_mode_passes_from_another_folder(tmp_path):

@@ -1,7 +1,7 @@
 """Tests for scripts.training and the training configs (train.yaml, multi_gpu_train.yaml).
 
 Fast tests check the resumable-state handlers and the config's transforms in-process. The CLI runs
-(`python -m monai.bundle run training ...` from bundle/, as users type it) train for 1-2 epochs on a tiny
+(`python -m monai.bundle run training ...` with the configs' paths, from a folder that is not bundle/) train for 1-2 epochs on a tiny
 phantom: 1 experiment x 3 oocytes x 14 frames of 128 x 128 x 11 voxels (labels on 2 frames per oocyte:
 3 training + 1 validation frame), centre-cropped to 64 x 64 and padded in z to 12.
 """

@@ -78,6 +78,7 @@ def volume_csv_columns(methods: Sequence[str]) -> list[str]:
 
 
 def method_key(methods: Sequence[str], method: str, column: str) -> str:
+    """The column name of ``method``'s ``column``: unprefixed for the primary (first) method, else "<method>_<column>"."""
     return column if method == methods[0] else f"{method}_{column}"
 
 
@@ -94,6 +95,7 @@ def _format(value: Any) -> str:
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    """``rows`` as a CSV with ``columns`` (missing values empty), written atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
