@@ -93,7 +93,7 @@ def test_validation_preprocesses_as_training_and_as_inference():
     validate = train.get_parsed_content("validate#preprocessing").transforms
     inference = parsed("inference").get_parsed_content("preprocessing").transforms
     assert [type(t).__name__ for t in validate] == [type(t).__name__ for t in inference] == [
-        "LoadFramed", "CenterSpatialCropd", "DivisiblePadd", "NormalizeIntensityd"]
+        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd"]
 
 
 def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():

@@ -238,3 +238,31 @@ def test_command_line_exactly_as_documented_from_any_folder(tiny_phantom, random
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(read_rows(tmp_path / "out" / "volumes.csv")) == 8
     assert "exp1/oocyte02 (2/2 oocytes, 8/8 frames)" in result.stderr
+
+
+def test_camera_offset_and_gain_change_no_mask(random_model, tmp_path):
+    """Offsets of 0-2000 counts and gains of 0.5-4x carry no biology: the masks must be the same voxel for voxel.
+
+    31 -> 32-like z padding happens here (7 -> 8 slices), the case where zero-padding before the standardisation
+    let the offset into the statistics. fp32 so that 'the same' can mean identical.
+    """
+    from scripts.phantom import generate_dataset
+
+    source = tmp_path / "source"
+    generate_dataset(source, n_experiments=1, n_oocytes=1, n_frames=3, shape_xyz=(64, 64, 7), seed=4)
+    series = tifffile.imread(source / "exp1" / "oocyte01.tif")  # TZCYX uint16
+    assert series.shape[1] == 7 and int(series.max()) + 2000 <= 65535
+    variants = {f"offset{o}": (series.astype(np.int64) + o).astype(np.uint16) for o in (0, 100, 400, 2000)}
+    variants.update({f"gain{g}": series.astype(np.float32) * g for g in (0.5, 4.0)})
+    masks = {}
+    for name, array in variants.items():
+        data = tmp_path / name
+        write_imagej_hyperstack(data / "exp1" / "oocyte01.tif", array, "TZCYX", (0.17, 0.17, 2.0), 10.0)
+        run_evaluating(data, tmp_path / f"out_{name}", random_model, config_file=bundle_configs("inference"),
+                       precision="fp32", keep_largest_cc=False)
+        masks[name] = tifffile.imread(tmp_path / f"out_{name}" / "masks" / "exp1" / "oocyte01.tif")
+    reference = masks["offset0"]
+    crop_voxels = 3 * 7 * 48 * 48  # the network sees the 48 x 48 centre of each frame
+    assert 0 < reference.sum() < crop_voxels  # neither empty nor the whole crop, so that 'the same' means something
+    for name, mask in masks.items():
+        assert np.array_equal(mask, reference), f"{name}: {int((mask != reference).sum())} voxels differ from offset 0"

@@ -197,6 +197,15 @@ def _random_transform_names(p: ConfigParser) -> list[str]:
     return [type(t).__name__ for t in p.get_parsed_content("train#random_transforms")]
 
 
+def _transform(p: ConfigParser, name: str, section: str = "train#random_transforms"):
+    """The first transform of class ``name`` in a list of the config."""
+    return next(t for t in p.get_parsed_content(section) if type(t).__name__ == name)
+
+
+GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
+APPEARANCE = ["RandGaussianSmoothd", "RandAdjustContrastd", "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised"]
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [
@@ -220,18 +229,71 @@ def test_as_bool_refuses_anything_else(value):
         as_bool(value)
 
 
-def test_patch_mode_adds_the_positive_negative_patch_sampler():
-    assert _random_transform_names(_parser()) == ["RandFlipd", "RandFlipd", "RandRotate90d"]
+def test_random_part_appearance_then_standardise_and_pad_then_geometry():
+    default = APPEARANCE + ["NormalizeIntensityd", "DivisiblePadd"] + GEOMETRY
+    assert _random_transform_names(_parser()) == default
     # `--patch_mode false` on the command line arrives as a string: it must not switch patches on
-    assert _random_transform_names(_parser({"patch_mode": "false"})) == ["RandFlipd", "RandFlipd", "RandRotate90d"]
+    assert _random_transform_names(_parser({"patch_mode": "false"})) == default
+    plain = _parser({"appearance_augmentation": "false"})  # the thesis' augmentation only
+    assert _random_transform_names(plain) == ["DivisiblePadd", "RandFlipd", "RandFlipd", "RandRotate90d"]
     patched = _parser({"patch_mode": "true"})
-    assert _random_transform_names(patched)[0] == "RandCropByPosNegLabeld"
-    crop = patched.get_parsed_content("train#random_transforms")[0]
-    assert list(crop.cropper.spatial_size) == [128, 128, 32]
+    assert _random_transform_names(patched)[len(default) - 3] == "RandCropByPosNegLabeld"  # after the affine
+    assert list(_transform(patched, "RandCropByPosNegLabeld").cropper.spatial_size) == [128, 128, 32]
+
+
+def _smooth_volume(seed: int = 0, shape=(1, 40, 36, 8)) -> torch.Tensor:
+    """A standardised, spatially smooth random image (1, X, Y, Z): what the cached part hands on."""
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(np.random.default_rng(seed).normal(size=shape[1:]), (2, 2, 1))
+    noise = (noise - noise.mean()) / noise.std()
+    return torch.from_numpy(noise[None].astype(np.float32))
+
+
+def test_each_appearance_augmentation_changes_the_image_and_not_the_label():
+    p = _parser()
+    label = torch.zeros(1, 40, 36, 8, dtype=torch.uint8)
+    label[:, 10:30, 12:24, 2:6] = 1
+    image = _smooth_volume()
+    for transform in p.get_parsed_content("train#appearance_transforms"):
+        transform.prob = 1.0
+        transform.set_random_state(3)
+        out = transform({"image": image.clone(), "label": label.clone()})
+        changed = float((torch.as_tensor(out["image"]) - image).abs().mean())
+        assert changed > 0.01, f"{type(transform).__name__} left the image (nearly) unchanged: {changed}"
+        assert torch.equal(torch.as_tensor(out["label"]), label), f"{type(transform).__name__} changed the label"
+
+
+def test_appearance_augmented_input_is_standardised_again():
+    p = _parser()
+    transforms = p.get_parsed_content("train#appearance_transforms")
+    for transform in transforms:
+        transform.prob = 1.0
+        transform.set_random_state(5)
+    data = {"image": _smooth_volume(seed=1) * 3.0 + 2.0}
+    for transform in [*transforms, p.get_parsed_content("standardisation")]:
+        data = transform(data)
+    image = torch.as_tensor(data["image"])
+    assert float(image.mean()) == pytest.approx(0.0, abs=1e-4) and float(image.std()) == pytest.approx(1.0, abs=1e-2)
+
+
+def test_in_plane_affine_never_moves_content_between_z_slices():
+    affine = _transform(_parser(), "RandAffined")
+    affine.prob = 1.0
+    image = torch.zeros(1, 48, 48, 6)
+    image[:, 8:40, 8:40, 3] = 1.0  # one bright slice
+    label = (image > 0).to(torch.uint8)
+    for seed in range(5):
+        affine.set_random_state(seed)
+        out = affine({"image": image.clone(), "label": label.clone()})
+        moved = torch.as_tensor(out["image"])
+        assert float(moved[..., 3].sum()) > 0.5 * float(image.sum())  # rotated / scaled within its slice ...
+        assert float(moved[..., [0, 1, 2, 4, 5]].abs().max()) == 0.0  # ... and nowhere else: no z tilt, no z zoom
+        assert float(torch.as_tensor(out["label"])[..., [0, 1, 2, 4, 5]].max()) == 0.0
 
 
 def test_rot90_draws_each_quarter_turn_with_probability_one_quarter():
-    rot = _parser().get_parsed_content("train#random_transforms")[2]
+    rot = _transform(_parser(), "RandRotate90d")
     rot.set_random_state(0)
     ks = []
     for _ in range(4000):
@@ -247,7 +309,9 @@ def test_deterministic_transforms_crop_pad_and_standardise(phantom):
     out = p.get_parsed_content("validate#preprocessing")(items[0])
     image, label = out["image"], out["label"]
     assert tuple(image.shape) == tuple(label.shape) == (1, 64, 64, 12)  # z 11 padded to a multiple of 2
-    assert float(image.mean()) == pytest.approx(0.0, abs=1e-4) and float(image.std()) == pytest.approx(1.0, abs=1e-2)
+    data = image[..., :11]  # standardised before padding: the padded slice is not in the statistics ...
+    assert float(data.mean()) == pytest.approx(0.0, abs=1e-4) and float(data.std()) == pytest.approx(1.0, abs=1e-2)
+    assert float(image[..., 11].abs().max()) == 0.0  # ... and sits at the mean
     assert label.dtype == torch.uint8 and set(np.unique(label.numpy())) <= {0, 1} and label.sum() > 0
     assert out["frame"] == items[0]["frame"]
 
