@@ -10,6 +10,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,13 @@ from conftest import bundle_configs
 from monai.bundle import run as bundle_run
 from scripts.io import write_imagej_hyperstack
 from scripts.reports import read_rows
-from scripts.timeseries import FrameProgressBar, evaluation_items, prepare_output_dir
+from scripts.timeseries import (
+    FrameProgressBar,
+    evaluation_items,
+    oocyte_provenance,
+    prepare_output_dir,
+    provenance_changes,
+)
 
 EVALUATE = bundle_configs("inference", "evaluate")
 
@@ -266,3 +273,58 @@ def test_camera_offset_and_gain_change_no_mask(random_model, tmp_path):
     assert 0 < reference.sum() < crop_voxels  # neither empty nor the whole crop, so that 'the same' means something
     for name, mask in masks.items():
         assert np.array_equal(mask, reference), f"{name}: {int((mask != reference).sum())} voxels differ from offset 0"
+
+
+def test_a_rerun_with_other_settings_or_other_files_evaluates_again(tiny_phantom, random_model, tmp_path):
+    """Skipping finished oocytes by name alone reported the OLD volumes after a corrected --channel or new files."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_phantom, data)
+    out = tmp_path / "out"
+    run_evaluating(data, out, random_model, baseline=False)
+    masks = {o: out / "masks" / "exp1" / f"{o}.tif" for o in ("oocyte01", "oocyte02")}
+    stamps = {o: m.stat().st_mtime_ns for o, m in masks.items()}
+    record = json.loads((out / "oocytes" / "exp1" / "oocyte01.json").read_text())
+    assert record["settings"]["channel"] == 1 and len(record["frames"]) == 4
+    assert [Path(i["path"]).name for i in record["inputs"]][0] == "oocyte01.tif"
+
+    run_evaluating(data, out, random_model, baseline=False)  # nothing changed: nothing evaluated again
+    assert {o: m.stat().st_mtime_ns for o, m in masks.items()} == stamps
+
+    run_evaluating(data, out, random_model, baseline=False, channel=0)  # the corrected channel
+    assert all(m.stat().st_mtime_ns != stamps[o] for o, m in masks.items())
+    assert json.loads((out / "oocytes" / "exp1" / "oocyte01.json").read_text())["settings"]["channel"] == 0
+
+    stamps = {o: m.stat().st_mtime_ns for o, m in masks.items()}
+    series = tifffile.imread(data / "exp1" / "oocyte02.tif")  # another recording under the same name
+    write_imagej_hyperstack(data / "exp1" / "oocyte02.tif", series[:, :, :, ::-1], "TZCYX", (0.17, 0.17, 2.0), 10.0)
+    run_evaluating(data, out, random_model, baseline=False, channel=0)
+    assert masks["oocyte01"].stat().st_mtime_ns == stamps["oocyte01"]  # unchanged: skipped
+    assert masks["oocyte02"].stat().st_mtime_ns != stamps["oocyte02"]  # new file: evaluated again
+
+
+def test_a_datalist_in_the_dataset_folder_is_used_only_when_named(tiny_phantom, tmp_path, caplog):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_phantom, data)
+    one_frame = {"inference": [{"image": "exp1/oocyte02.tif", "frame": 3, "experiment": "exp1", "oocyte": "oocyte02",
+                                "time_min": 30.0, "minutes_since_gvbd": 20.0}]}
+    (data / "datalist.json").write_text(json.dumps(one_frame))  # as training leaves it
+    with caplog.at_level("WARNING", logger="scripts.timeseries"):
+        assert len(evaluation_items(data, tmp_path / "out")) == 8  # every frame of every oocyte
+    assert "datalist.json is not used" in caplog.text and "--datalist_file" in caplog.text
+    assert len(evaluation_items(data, tmp_path / "out", datalist_file=data / "datalist.json")) == 1
+
+
+def test_provenance_changes_say_what_differs(tmp_path):
+    image = tmp_path / "a.tif"
+    image.write_bytes(b"x" * 10)
+    items = [{"image": str(image), "frame": t, "time_min": 10.0 * t, "minutes_since_gvbd": None} for t in range(3)]
+    stored = oocyte_provenance(items, {"channel": 1, "crop_size": [352, 352, -1]})
+    assert provenance_changes(stored, oocyte_provenance(items, {"channel": 1, "crop_size": [352, 352, -1]})) == []
+    assert provenance_changes(stored, oocyte_provenance(items, {"channel": 0, "crop_size": [352, 352, -1]})) == [
+        "channel 1 -> 0"]
+    image.write_bytes(b"y" * 11)
+    assert provenance_changes(stored, oocyte_provenance(items, stored["settings"]))[0].startswith("1 input files differ")
+    shifted = [{**it, "minutes_since_gvbd": 10.0 * it["frame"] - 20.0} for it in items]  # a GVBD frame added
+    assert provenance_changes(oocyte_provenance(items, {}), oocyte_provenance(shifted, {}))[-1].startswith(
+        "frames or their times differ")
+    assert provenance_changes(None, stored) == ["no provenance record (finished by an older version)"]

@@ -15,6 +15,7 @@ Arrays follow the plugin's axis convention: channel-first, spatial (x, y, z); ma
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import queue
@@ -28,7 +29,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.transforms import CenterSpatialCrop
 
-from scripts.io import read_frame, write_imagej_hyperstack
+from scripts.io import atomic_path, read_frame, write_imagej_hyperstack
 from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
 from scripts.reports import (
     ID_COLUMNS,
@@ -41,6 +42,7 @@ from scripts.reports import (
     volume_csv_columns,
     write_csv,
 )
+from scripts.timeseries import oocyte_provenance, oocyte_record_path
 
 logger = logging.getLogger(__name__)
 
@@ -246,8 +248,10 @@ class OocyteRecorder:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Sequence[str],
                  crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3,
+                 settings: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
+        self.settings = dict(settings or {})
         self.items = list(items)
         self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
         self.methods = list(methods)
@@ -331,7 +335,8 @@ class OocyteRecorder:
                 "label": text}
 
     def finish(self) -> list[dict[str, Any]]:
-        """Flag volume jumps, close the masks file, write plot and montage, and last the row file (the done marker)."""
+        """Flag volume jumps, close the masks file, write plot, montage and provenance, and last the row file (the
+        done marker)."""
         if not self.complete:
             raise ValueError(f"{self.name}: expected {len(self.items)} frames, received {len(self.rows)}")
         for method in self.methods:
@@ -342,6 +347,8 @@ class OocyteRecorder:
         title = f"{self.experiment} / {self.oocyte}"
         plot_oocyte_volumes(self.rows, self.methods, self.output_dir / "plots" / f"{self.name}.png", title)
         plot_qc_montage(self.tiles, self.methods, self.output_dir / "qc" / f"{self.name}.png", title)
+        with atomic_path(oocyte_record_path(self.output_dir, self.experiment, self.oocyte)) as tmp:
+            tmp.write_text(json.dumps(oocyte_provenance(self.items, self.settings), indent=1) + "\n")
         write_csv(oocyte_rows_path(self.output_dir, self.experiment, self.oocyte), volume_csv_columns(self.methods),
                    self.rows)
         return self.rows
@@ -366,6 +373,9 @@ class TimeSeriesWriter:
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
+        settings: the values that change the answer (the configs' ``run_settings``), stored with each finished
+            oocyte's provenance (``scripts.timeseries.oocyte_provenance``) so that a rerun can tell whether its
+            results still hold.
 
     An exception in the run aborts the open oocyte (no partial file) and is re-raised.
     """
@@ -373,7 +383,8 @@ class TimeSeriesWriter:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
                  crop_size: Sequence[int], label_key: str = "label", image_key: str = "image", channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 3) -> None:
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3,
+                 settings: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
         self.methods = dict(methods)
@@ -384,6 +395,7 @@ class TimeSeriesWriter:
             "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
             "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
+            "settings": settings,
         }
         self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for item in self.items:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from scripts.datalist import scan_frame_items
 from scripts.io import atomic_path, remove_abandoned_partial_files
-from scripts.reports import as_float, finished_oocytes
+from scripts.reports import OOCYTE_ROWS_DIR, as_float, finished_oocytes
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,58 @@ def prepare_output_dir(output_dir: str | Path, model_path: str | Path, skip_fini
     check_model_record(output_dir, model_path, finished_oocytes(output_dir) if skip_finished else set())
 
 
+def oocyte_record_path(output_dir: str | Path, experiment: str, oocyte: str) -> Path:
+    """Where a finished oocyte's provenance is kept: beside its row file, ``oocytes/<experiment>/<oocyte>.json``."""
+    return Path(output_dir) / OOCYTE_ROWS_DIR / experiment / f"{oocyte}.json"
+
+
+def oocyte_provenance(items: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What produced an oocyte's results: its input files, frames and times, and the settings that change them.
+
+    ``items`` are the oocyte's evaluation items (absolute paths); every image and label file is identified by its
+    resolved path, size and modification time (reading the pixels of a 10 GB series again would cost minutes).
+    ``settings`` are the values that change the answer (channel, crop, spacing, precision, ...; the configs'
+    ``run_settings``). JSON-ready: what ``OocyteRecorder`` stores and a rerun compares.
+    """
+    paths = sorted({str(Path(it[key]).resolve()) for it in items for key in ("image", "label") if it.get(key)})
+    inputs = []
+    for path in paths:
+        stat = Path(path).stat()
+        inputs.append({"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+    frames = [[int(it["frame"]), _json_number(it.get("time_min")), _json_number(it.get("minutes_since_gvbd"))]
+              for it in sorted(items, key=lambda it: int(it["frame"]))]
+    return json.loads(json.dumps({"inputs": inputs, "frames": frames, "settings": dict(settings)}))
+
+
+def _json_number(value: Any) -> float | None:
+    number = as_float(value)
+    return number if math.isfinite(number) else None
+
+
+def provenance_changes(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
+    """What differs between a finished oocyte's stored provenance and the current run's, in words ([] = same)."""
+    if stored is None:
+        return ["no provenance record (finished by an older version)"]
+    changes = []
+    old_settings, new_settings = stored.get("settings", {}), current["settings"]
+    for key in sorted(set(old_settings) | set(new_settings)):
+        if old_settings.get(key) != new_settings.get(key):
+            changes.append(f"{key} {old_settings.get(key)!r} -> {new_settings.get(key)!r}")
+    old_inputs = {i["path"]: i for i in stored.get("inputs", [])}
+    new_inputs = {i["path"]: i for i in current["inputs"]}
+    changed = sorted(p for p in set(old_inputs) | set(new_inputs) if old_inputs.get(p) != new_inputs.get(p))
+    if changed:
+        changes.append(f"{len(changed)} input files differ (path, size or modification time), e.g. {changed[0]}")
+    if stored.get("frames") != current["frames"]:
+        changes.append("frames or their times differ (frame list, frame interval or GVBD)")
+    return changes
+
+
+def read_oocyte_provenance(output_dir: str | Path, experiment: str, oocyte: str) -> dict[str, Any] | None:
+    path = oocyte_record_path(output_dir, experiment, oocyte)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 # -------------------------------------------------------------------------------------------------------- items
 def evaluation_items(
     dataset_dir: str | Path,
@@ -90,40 +143,43 @@ def evaluation_items(
     subset: str = "inference",
     skip_finished: bool = True,
     frame_interval_min: float = 10.0,
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dict]:
     """The frames to evaluate, one datalist item per frame, sorted by (experiment, oocyte, frame).
 
-    From ``datalist_file`` (default ``<dataset_dir>/datalist.json`` when it exists) its ``subset`` list (the
-    ``inference`` list: every frame of the test oocytes); without a datalist, every frame of every oocyte in
-    ``dataset_dir`` (``scripts.datalist.scan_frame_items``; ``frame_interval_min`` for files that state no frame
-    interval). Paths become absolute (datalist paths are relative to ``dataset_dir``); ``time_min`` and
+    Every frame of every oocyte in ``dataset_dir`` (``scripts.datalist.scan_frame_items``; ``frame_interval_min``
+    for files that state no frame interval), or, when ``datalist_file`` is given, its ``subset`` list (e.g. the
+    ``inference`` list: every frame of the test oocytes). A ``datalist.json`` that training left in the dataset
+    folder is not used unless named: it would silently restrict the run to the test oocytes. Paths become absolute (datalist paths are relative to ``dataset_dir``); ``time_min`` and
     ``minutes_since_gvbd`` become floats (NaN when unknown); each item gets ``index``, its position in the
     returned list. With ``skip_finished``, oocytes whose row file exists in ``output_dir`` are left out, so an
     interrupted run resumes where it stopped (``prepare_output_dir`` has checked they came from the same weights).
-    Reads only: nothing in ``output_dir`` is changed.
+    Given ``settings`` (the configs' ``run_settings``), a finished oocyte is skipped only if its stored provenance
+    (``oocyte_provenance``: input files, frames, settings) is the current one; otherwise it is evaluated again, with
+    a warning saying what changed. Reads only: nothing in ``output_dir`` is changed.
     """
     dataset_dir = Path(dataset_dir)
     if not dataset_dir.is_dir():
         raise FileNotFoundError(f"dataset_dir {dataset_dir} is not a folder (expected EXPERIMENT/OOCYTE.tif files and gvbd.csv)")
-    datalist_path = Path(datalist_file) if datalist_file else dataset_dir / "datalist.json"
-    if datalist_path.is_file():
+    if datalist_file:
+        datalist_path = Path(datalist_file)
+        if not datalist_path.is_file():
+            raise FileNotFoundError(f"datalist_file {datalist_path} does not exist")
         with open(datalist_path) as f:
             datalist = json.load(f)
         if subset not in datalist:
             raise KeyError(f"{datalist_path}: no {subset!r} list in the datalist (found {sorted(datalist)})")
         raw_items = datalist[subset]
         source = f"{datalist_path} [{subset}]"
-    elif datalist_file:
-        raise FileNotFoundError(f"datalist_file {datalist_path} does not exist")
     else:
         raw_items = scan_frame_items(dataset_dir, frame_interval_min)
-        source = f"a scan of {dataset_dir}"
-    finished = finished_oocytes(output_dir) if skip_finished else set()
+        source = f"a scan of {dataset_dir} (every frame of every oocyte)"
+        if (dataset_dir / "datalist.json").is_file():
+            logger.warning(f"{dataset_dir / 'datalist.json'} is not used: every frame of every oocyte is evaluated; "
+                           f"pass --datalist_file {dataset_dir / 'datalist.json'} to evaluate its {subset!r} list")
     items = []
     for raw in raw_items:
         item = dict(raw)
-        if (item["experiment"], item["oocyte"]) in finished:
-            continue
         for key in ("image", "label"):
             if item.get(key):
                 item[key] = str(dataset_dir / item[key])
@@ -133,6 +189,8 @@ def evaluation_items(
         item["time_min"] = as_float(item.get("time_min"))
         item["minutes_since_gvbd"] = as_float(item.get("minutes_since_gvbd"))
         items.append(item)
+    finished = _still_valid(finished_oocytes(output_dir), items, output_dir, settings) if skip_finished else set()
+    items = [it for it in items if (it["experiment"], it["oocyte"]) not in finished]
     items.sort(key=lambda it: (it["experiment"], it["oocyte"], it["frame"]))
     for index, item in enumerate(items):
         item["index"] = index
@@ -140,6 +198,29 @@ def evaluation_items(
     logger.info(f"evaluating {len(items)} frames of {n_oocytes} oocytes from {source}; "
                 f"{len(finished)} oocytes already finished in {output_dir} are skipped")
     return items
+
+
+def _still_valid(finished: set[tuple[str, str]], items: Sequence[Mapping[str, Any]], output_dir: str | Path,
+                 settings: Mapping[str, Any] | None) -> set[tuple[str, str]]:
+    """The finished oocytes whose results still hold: same input files, frames and settings (``settings`` None:
+    all of them, by name)."""
+    if settings is None:
+        return finished
+    by_oocyte: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for item in items:
+        by_oocyte.setdefault((item["experiment"], item["oocyte"]), []).append(item)
+    valid = set()
+    for key in sorted(finished):
+        if key not in by_oocyte:
+            valid.add(key)  # not part of this run: left as it is
+            continue
+        changes = provenance_changes(read_oocyte_provenance(output_dir, *key), oocyte_provenance(by_oocyte[key], settings))
+        if changes:
+            logger.warning(f"{key[0]}/{key[1]} was finished in {output_dir} from other inputs or settings "
+                           f"({'; '.join(changes)}): it is evaluated again")
+        else:
+            valid.add(key)
+    return valid
 
 
 

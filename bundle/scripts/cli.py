@@ -1,0 +1,142 @@
+"""Guard rails for ``python -m monai.bundle run ...``: misspelt settings refused, the actionable error printed last.
+
+The configs call ``guard_command_line()`` first thing in ``initialize``. Only in a process started as the MONAI
+bundle command line (``python -m monai.bundle run|run_workflow ...``, also under torchrun) does it do anything:
+
+- every ``--name value`` on the command line must name a setting of the config files given (or one of
+  ``monai.bundle run``'s own arguments): MONAI adds unknown names silently, so ``--chanel 0`` used to run on
+  channel 1 and ``--dataset_dri X`` on the demo data. An unknown name stops the run with the nearest valid names.
+- an exception that ends the run prints its full traceback as usual, then, as the LAST lines, the message of the
+  error that caused it (MONAI wraps every failure in ``RuntimeError: Failed to evaluate ConfigExpression`` after up
+  to hundreds of traceback lines; the message that says which file and what to do was buried in the middle).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+# monai.bundle run's own arguments (not config settings)
+RUN_ARGUMENTS = ("config_file", "meta_file", "logging_file", "run_id", "init_id", "final_id", "tracking", "args_file")
+_RUN_COMMANDS = ("run", "run_workflow")
+
+
+class UnknownSettingError(ValueError):
+    """A command-line ``--name`` that is no setting of the configs (a typo would otherwise be ignored)."""
+
+
+def started_from_the_bundle_cli(argv: Sequence[str] | None = None) -> bool:
+    """True in a process started as ``python -m monai.bundle run ...`` (not in tests or other callers)."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] not in _RUN_COMMANDS:
+        return False
+    main = Path(argv[0])
+    return main.name == "__main__.py" and main.parent.name == "bundle" and main.parent.parent.name == "monai"
+
+
+def command_line_settings(argv: Sequence[str]) -> dict[str, str | None]:
+    """``{name: value}`` of the ``--name value`` / ``--name=value`` pairs of a command line (value None for a flag)."""
+    settings: dict[str, str | None] = {}
+    tokens = list(argv)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and len(token) > 2:
+            name, equals, value = token[2:].partition("=")
+            if not equals and i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                value = tokens[i + 1]
+                i += 1
+            settings[name] = value if (equals or value) else None
+        i += 1
+    return settings
+
+
+def _config_files(value: str) -> list[str]:
+    value = value.strip()
+    if value.startswith("["):
+        return [str(f) for f in ast.literal_eval(value)]
+    return [f.strip() for f in value.split(",") if f.strip()]
+
+
+def check_settings(names: Sequence[str], known: Sequence[str], config_files: Sequence[str]) -> None:
+    """Raise ``UnknownSettingError`` for a name (its first ``#`` / ``::`` part) that is neither a key of the
+    configs (``known``) nor a ``monai.bundle run`` argument, naming the closest valid settings."""
+    valid = set(known) | set(RUN_ARGUMENTS)
+    for name in names:
+        top = name.replace("::", "#").split("#")[0]
+        if top in valid:
+            continue
+        close = difflib.get_close_matches(top, sorted(valid), n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join('--' + c for c in close)}?" if close else ""
+        raise UnknownSettingError(
+            f"unknown setting --{name}: it is not a setting of {', '.join(config_files)}{hint} MONAI would ignore it "
+            f"and run with the default (e.g. a misspelt --channel runs on channel 1). The settings are the names at "
+            f"the top of the config files")
+
+
+def check_command_line(argv: Sequence[str] | None = None) -> None:
+    """Refuse command-line names that no config file given defines (``check_settings``); bundle CLI only."""
+    from monai.bundle import ConfigParser
+
+    argv = list(sys.argv if argv is None else argv)
+    if not started_from_the_bundle_cli(argv):
+        return
+    settings = command_line_settings(argv[2:])
+    files = _config_files(settings.get("config_file") or "")
+    if not files:
+        return  # monai.bundle reports the missing --config_file itself
+    known = list(ConfigParser.load_config_files(files))
+    check_settings([n for n in settings if n not in RUN_ARGUMENTS], known, files)
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of ``error``'s chain (``raise ... from`` or raised while handling another)."""
+    seen = {id(error)}
+    while True:
+        nxt = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if nxt is None or id(nxt) in seen:
+            return error
+        seen.add(id(nxt))
+        error = nxt
+
+
+# an exception line of a printed traceback: "scripts.io.SpindleDataError: <message>" (not indented)
+_EXCEPTION_LINE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
+
+
+def readable_error(error: BaseException) -> str:
+    """The lines to end the output with: what went wrong, in the words of the error that caused the failure.
+
+    An error in a DataLoader worker reaches the main process as a RuntimeError whose message is the worker's
+    printed traceback; there the first exception line of that text (the innermost error of the chain) is used.
+    """
+    cause = root_cause(error)
+    kind, message = type(cause).__name__, str(cause).strip() or type(cause).__name__
+    if "Original Traceback" in message:
+        found = [m for m in map(_EXCEPTION_LINE.match, message.splitlines()) if m]
+        if found:
+            kind, message = found[0].group(1).rsplit(".", 1)[-1], found[0].group(2)
+    return f"{'=' * 100}\nERROR ({kind}; the full traceback is above):\n{message}"
+
+
+def _print_traceback_then_error(kind, error, tb) -> None:
+    traceback.print_exception(kind, error, tb)
+    if not isinstance(error, KeyboardInterrupt):
+        print(readable_error(error), file=sys.stderr, flush=True)
+
+
+def install_readable_errors() -> None:
+    """Make an exception that ends the process print its traceback, then the causing error's message last."""
+    sys.excepthook = _print_traceback_then_error
+
+
+def guard_command_line() -> None:
+    """What the configs run first in ``initialize``: readable errors, then the command line's names checked."""
+    if started_from_the_bundle_cli():
+        install_readable_errors()
+        check_command_line()
