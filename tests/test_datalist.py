@@ -152,3 +152,77 @@ def test_dense_labels_train_on_every_frame_and_keep_the_same_split(dataset_facto
     with pytest.raises(SpindleDataError, match="no dense mask hyperstack"):
         build_datalist(root, seed=0, dense_labels_dir="ground_truth_masks")
 
+
+
+# ------------------------------------------------------------------------------------------- silent wrong answers
+def _no_warnings(call):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return call()
+
+
+def test_axes_that_look_swapped_are_warned_about_and_a_plausible_series_is_not(tmp_path, dataset_factory):
+    _no_warnings(lambda: scan_dataset(dataset_factory()))  # 4 slices x 3 channels x 7 frames: plausible
+    c_and_z = tmp_path / "cz" / "exp1" / "oocyte01.tif"  # a 31-slice, 3-channel series saved as 3 slices x 31 channels
+    write_imagej(c_and_z, random_series((2, 3, 31, 12, 10)), "TZCYX")
+    with pytest.warns(UserWarning, match=r"oocyte01\.tif: implausible .*more channels \(31\) than z slices \(3.*"
+                                         r"C and Z may be swapped.*Re-order Hyperstack"):
+        scan_dataset(tmp_path / "cz")
+    t_and_z = tmp_path / "tz" / "exp1" / "oocyte01.tif"  # 6 frames of 31 slices saved as 31 frames of 6 slices
+    write_imagej(t_and_z, random_series((31, 6, 2, 12, 10)), "TZCYX")
+    with pytest.warns(UserWarning, match=r"few z slices \(6, a z extent of 12 um\) and many more time points \(31\)"):
+        scan_dataset(tmp_path / "tz")
+
+
+def test_per_frame_files_with_a_missing_frame_are_refused(dataset_factory):
+    root = dataset_factory(layout="per_frame", n_experiments=1, n_oocytes=1)
+    (root / "exp1" / "oocyte01" / "t0003.tif").unlink()
+    with pytest.raises(SpindleDataError, match=r"oocyte01: per-frame files t0000\.\.t0006 with frames missing: t0003"):
+        scan_dataset(root)
+
+
+def test_a_mask_folder_with_another_name_is_not_taken_for_an_oocyte(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=1)
+    (root / "exp1" / "oocyte01_masks").rename(root / "exp1" / "oocyte01_mask")
+    with pytest.raises(SpindleDataError, match=r"oocyte01_mask: looks like the masks of exp1/oocyte01.*oocyte01_masks/"):
+        scan_dataset(root)
+
+
+def test_files_matching_no_expected_name_get_one_warning_listing_them(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=1)
+    masks = root / "exp1" / "oocyte01_masks"
+    (masks / "t0001.tif").rename(masks / "t0001_mask.tif")  # a lab's own naming: silently 0 labelled frames before
+    (root / "exp1" / "notes.txt").write_text("imaged on Tuesday")
+    with pytest.warns(UserWarning, match=r"exp1: 2 entries match no expected name and are ignored: "
+                                         r"\['notes\.txt', 'oocyte01_masks/t0001_mask\.tif'\].*tNNNN\.tif"):
+        series = scan_dataset(root)
+    assert sorted(series[0].labels) == [4]
+
+
+def test_gvbd_outside_the_series_is_warned_about(dataset_factory):
+    from scripts.datalist import read_gvbd_table
+
+    root = dataset_factory(n_experiments=1, n_oocytes=2)
+    (root / "gvbd.csv").write_text("experiment,oocyte,gvbd_frame\nexp1,oocyte01,50\nexp1,oocyte02,-2\n")
+    series = scan_dataset(root)
+    with pytest.warns(UserWarning) as record:
+        assert read_gvbd_table(root, series) == {("exp1", "oocyte01"): 50, ("exp1", "oocyte02"): -2}
+    messages = [str(w.message) for w in record]
+    assert any("GVBD frame 50 of exp1/oocyte01 lies after the last frame of its series (frames 0..6)" in m
+               for m in messages)
+    assert any("GVBD frame -2 of exp1/oocyte02 lies before the first frame" in m for m in messages)
+
+
+def test_names_match_whatever_unicode_form_the_file_system_and_the_table_use(tmp_path):
+    import unicodedata
+
+    from scripts.datalist import read_gvbd_table
+
+    nfd = unicodedata.normalize("NFD", "oocyte_é")  # macOS file systems store names decomposed
+    write_imagej(tmp_path / "exp1" / f"{nfd}.tif", random_series((3, 12, 2, 12, 10)), "TZCYX")
+    (tmp_path / "gvbd.csv").write_text(f"experiment,oocyte,gvbd_frame\nexp1,{unicodedata.normalize('NFC', nfd)},1\n",
+                                       encoding="utf-8")
+    series = scan_dataset(tmp_path)
+    assert read_gvbd_table(tmp_path, series) == {("exp1", unicodedata.normalize("NFC", nfd)): 1}

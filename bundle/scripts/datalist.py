@@ -40,6 +40,7 @@ import json
 import os
 import random
 import re
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,17 +131,67 @@ def _frame_files(folder: Path) -> dict[int, Path]:
     return frames
 
 
+# fewer z slices than this, in a series of many frames, is more likely a time series saved with T and Z swapped
+# than a z-stack (a light-sheet oocyte frame has ~31 slices; a spindle spans 10-30 um)
+FEW_Z_SLICES = 8
+# folder names a lab may give masks that are not the expected OOCYTE_masks/
+_MASK_LIKE_DIR = re.compile(r"^(.+?)[_-]?(mask|masks|label|labels|seg|segmentation)$", re.IGNORECASE)
+
+
+def implausible_layout(info: ImageInfo) -> list[str]:
+    """Reasons why a series' axes look mixed up for a spindle recording ([] when they look right). Header only.
+
+    ImageJ stores the channel / slice / frame counts in its header; a stack saved with C and Z (or T and Z)
+    swapped reads without error and gives volume 0 on every frame, or a "time series" of a few slices.
+    """
+    shape_xyz = info.spatial_shape_xyz
+    if shape_xyz is None:
+        return []
+    n_z, reasons = shape_xyz[2], []
+    dz = info.spacing_um[2]
+    extent = f", a z extent of {n_z * dz:g} um" if dz is not None else ""
+    if info.n_channels > n_z:
+        reasons.append(f"more channels ({info.n_channels}) than z slices ({n_z}{extent}): C and Z may be swapped")
+    if n_z < FEW_Z_SLICES and info.n_frames > 2 * n_z:
+        reasons.append(f"few z slices ({n_z}{extent}) and many more time points ({info.n_frames}): T and Z may be "
+                       "swapped")
+    return reasons
+
+
+def _warn_implausible(info: ImageInfo) -> None:
+    reasons = implausible_layout(info)
+    if reasons:
+        warnings.warn(f"{info.path}: implausible for a spindle recording: {'; '.join(reasons)} (axes {info.axes!r}, "
+                      f"shape {info.shape}). If the axes are mixed up, fix them in Fiji (Image > Hyperstacks > "
+                      "Re-order Hyperstack, then save) before trusting any volume", stacklevel=3)
+
+
+def _check_no_gaps(folder: Path, frames: Sequence[int]) -> None:
+    """Per-frame files must number every frame: the mask hyperstack (one page per frame) would otherwise shift
+    every later frame in time when Fiji shows it beside the images."""
+    missing = sorted(set(range(min(frames), max(frames) + 1)) - set(frames))
+    if missing:
+        names = ", ".join(f"t{t:04d}" for t in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise SpindleDataError(f"{folder}: per-frame files t{min(frames):04d}..t{max(frames):04d} with frames missing: "
+                               f"{names}; expected one file per frame (frame numbers give the time): add the missing "
+                               "frames, or number the files consecutively and set the frame interval")
+
+
 def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
     series: dict[str, OocyteSeries] = {}
-    experiment = experiment_dir.name
+    experiment = unicodedata.normalize("NFC", experiment_dir.name)
+    unknown: list[str] = []  # files and folders that match no expected name
 
     def add(oocyte: str, images: dict[int, str], info: ImageInfo, source: Path) -> None:
         if oocyte in series:
             raise SpindleDataError(f"{source}: oocyte {experiment}/{oocyte} found twice (expected either "
                                    f"{oocyte}.tif or a folder {oocyte}/ of per-frame files, not both)")
-        series[oocyte] = OocyteSeries(experiment, oocyte, images, frame_interval_min=info.frame_interval_min,
-                                      shape_xyz=spatial_shape_xyz(info))
+        _warn_implausible(info)
+        series[oocyte] = OocyteSeries(experiment, unicodedata.normalize("NFC", oocyte), images,
+                                      frame_interval_min=info.frame_interval_min, shape_xyz=spatial_shape_xyz(info))
 
+    stems = {m.group(1) for e in experiment_dir.iterdir() if (m := _SERIES_FILE.match(e.name))} | {
+        e.name for e in experiment_dir.iterdir() if e.is_dir()}
     for entry in sorted(experiment_dir.iterdir()):
         if entry.name.startswith(".") or entry.name.endswith(MASK_DIR_SUFFIX):
             continue
@@ -150,8 +201,18 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
             rel = entry.relative_to(root).as_posix()
             add(match.group(1), dict.fromkeys(range(info.n_frames), rel), info, entry)
         elif entry.is_dir():
+            mask_like = _MASK_LIKE_DIR.match(entry.name)
+            if mask_like and mask_like.group(1) in stems and mask_like.group(1) != entry.name:
+                raise SpindleDataError(f"{entry}: looks like the masks of {experiment}/{mask_like.group(1)}, but mask "
+                                       f"folders must be named {mask_like.group(1)}{MASK_DIR_SUFFIX}/ (it would be "
+                                       "read as an oocyte of its own): rename it")
             frames = {t: p for t, p in _frame_files(entry).items() if _SERIES_FILE.match(p.name)}
+            unknown += [f"{entry.name}/{p.name}" for p in sorted(entry.iterdir())
+                        if not p.name.startswith(".") and not _FRAME_FILE.match(p.name)]
+            if not frames:
+                unknown.append(f"{entry.name}/")
             if frames:
+                _check_no_gaps(entry, sorted(frames))
                 first_frame = min(frames)
                 first = inspect_image(frames[first_frame])
                 for frame, path in sorted(frames.items()):  # headers only: a few ms per file
@@ -162,10 +223,14 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
                                                f"found {info.n_frames} time points (axes {info.axes!r})")
                     _check_same_layout(first, info, frame, first_frame)
                 add(entry.name, {t: p.relative_to(root).as_posix() for t, p in frames.items()}, first, entry)
+        elif entry.is_file():
+            unknown.append(entry.name)
     for oocyte, item in series.items():
         mask_dir = experiment_dir / f"{oocyte}{MASK_DIR_SUFFIX}"
         if not mask_dir.is_dir():
             continue
+        unknown += [f"{mask_dir.name}/{p.name}" for p in sorted(mask_dir.iterdir())
+                    if not p.name.startswith(".") and not _FRAME_FILE.match(p.name)]
         for frame, path in _frame_files(mask_dir).items():
             if frame not in item.images:
                 raise SpindleDataError(f"{path} (frame {frame}): a mask for a frame the image does not have: "
@@ -177,6 +242,11 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
     if orphans:
         raise SpindleDataError(f"{experiment_dir}: mask folders {orphans} have no image series "
                                f"(expected OOCYTE.tif or OOCYTE/ beside OOCYTE{MASK_DIR_SUFFIX}/)")
+    if unknown:
+        warnings.warn(f"{experiment_dir}: {len(unknown)} entries match no expected name and are ignored: "
+                      f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}. Expected OOCYTE.tif (a TZCYX hyperstack), "
+                      f"OOCYTE/tNNNN.tif (one file per frame) and OOCYTE{MASK_DIR_SUFFIX}/tNNNN.tif or .nii.gz (the mask "
+                      "of frame NNNN)", stacklevel=3)
     return list(series.values())
 
 
@@ -220,6 +290,7 @@ def read_gvbd_table(dataset_dir: str | os.PathLike, series: Sequence[OocyteSerie
         if not any(values):
             continue  # a blank line (e.g. ",," written by a spreadsheet)
         experiment, oocyte, frame_text = values
+        experiment, oocyte = (unicodedata.normalize("NFC", n) for n in (experiment, oocyte))
         try:
             if not experiment or not oocyte:
                 raise ValueError("empty name")
@@ -240,6 +311,14 @@ def read_gvbd_table(dataset_dir: str | os.PathLike, series: Sequence[OocyteSerie
     missing = sorted(known - set(table))
     if missing:
         raise SpindleDataError(f"{path}: no GVBD frame for oocytes {['/'.join(k) for k in missing]}")
+    for s in series:
+        gvbd_frame, first, last = table[(s.experiment, s.oocyte)], min(s.images), max(s.images)
+        if not first <= gvbd_frame <= last:
+            where = "before the first" if gvbd_frame < first else "after the last"
+            warnings.warn(f"{path}: GVBD frame {gvbd_frame} of {s.experiment}/{s.oocyte} lies {where} frame of its "
+                          f"series (frames {first}..{last}): every frame is counted as "
+                          f"{'after' if gvbd_frame < first else 'before'} GVBD. Right if GVBD happened outside the "
+                          "recording; otherwise correct gvbd.csv (frames count from 0)", stacklevel=2)
     return table
 
 
