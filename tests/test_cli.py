@@ -90,3 +90,18 @@ def test_a_data_error_in_the_loader_is_the_last_line(tiny_phantom, random_model,
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "channel out of range" in last and "found channel 7" in last and "--channel" in last
+
+
+def test_values_that_cannot_work_are_refused_naming_the_setting(monkeypatch):
+    import torch
+    from scripts.cli import SettingValueError, check_values
+
+    check_values({"crop_size": "[352,352,-1]", "channel": "0", "default_spacing_um": "[0.2,0.2,1.5]", "device": "cpu"})
+    with pytest.raises(SettingValueError, match=r"--crop_size \[352,352\]: expected 3 numbers \(x, y, z\), e\.g\. "
+                                                r"--crop_size '\[352,352,-1\]'"):
+        check_values({"crop_size": "[352,352]"})
+    with pytest.raises(SettingValueError, match=r"--channel -1: expected the microtubule channel's index"):
+        check_values({"channel": "-1"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SettingValueError, match=r"--device cuda: PyTorch sees no CUDA GPU.*leave --device out"):
+        check_values({"device": "cuda"})

@@ -137,3 +137,41 @@ def test_interrupted_oocyte_leaves_no_partial_output(tiny_phantom, tmp_path):
         writer.exception_raised(None, RuntimeError("disk full"))
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     assert evaluation_items(tiny_phantom, tmp_path)[0]["oocyte"] == "oocyte01"  # so a rerun starts the oocyte again
+
+
+def test_touching_the_crop_border_allows_for_the_networks_margin_and_a_reference_beyond_the_crop():
+    window = (slice(10, 30), slice(10, 30))
+    mask = np.zeros((40, 40, 3), dtype=bool)
+    mask[14:26, 14:26, 1] = True
+    assert not touches_window_border(mask, window)  # 4 voxels from every edge
+    mask[12, 20, 1] = True  # 2 voxels from the x edge: where the network's masks stop at a cut spindle
+    assert touches_window_border(mask, window)
+    assert not touches_window_border(mask, window, margin_vox=1)
+    reference = np.zeros((40, 40, 3), dtype=bool)
+    reference[5:35, 18:22, 1] = True  # longer than the crop is wide
+    assert touches_window_border(reference, window)
+    assert not touches_window_border(np.zeros((40, 40, 3), dtype=bool), window)
+
+
+def test_a_crop_smaller_than_the_spindle_is_flagged_on_every_frame_with_one(tiny_phantom, tmp_path):
+    items = evaluation_items(tiny_phantom, tmp_path, skip_finished=False)
+    truth = {o: tifffile.imread(tiny_phantom / "ground_truth_masks" / "exp1" / f"{o}.tif") for o in ("oocyte01", "oocyte02")}
+
+    def centre_only(item):  # what a network sees of the spindle through a 16 x 16 crop
+        mask = truth[item["oocyte"]][item["frame"]].transpose(2, 1, 0) > 0
+        cut = np.zeros_like(mask)
+        cut[26:38, 26:38] = mask[26:38, 26:38]  # 2 voxels inside the 24:40 window
+        return cut
+
+    writer = TimeSeriesWriter(tmp_path, items, {"network": "pred"}, crop_size=[16, 16, -1], montage_tiles=0)
+    feed_frames(writer, items, centre_only)
+    write_reports(tmp_path)
+    rows = read_rows(tmp_path / "volumes.csv")
+
+    def cut_off(row) -> bool:  # the true spindle reaches outside the 24:40 x 24:40 window
+        inside = np.zeros((64, 64), dtype=bool)
+        inside[24:40, 24:40] = True
+        return bool((truth[row["oocyte"]][row["frame"]].max(axis=0).T > 0)[~inside].any())
+
+    cut = [r for r in rows if cut_off(r)]
+    assert len(cut) >= 2 and all(r["touches_crop_border"] == 1 for r in cut)

@@ -328,3 +328,16 @@ def test_provenance_changes_say_what_differs(tmp_path):
     assert provenance_changes(oocyte_provenance(items, {}), oocyte_provenance(shifted, {}))[-1].startswith(
         "frames or their times differ")
     assert provenance_changes(None, stored) == ["no provenance record (finished by an older version)"]
+
+
+def test_an_output_dir_that_is_a_file_and_a_datalist_naming_a_missing_file_are_named(tiny_phantom, tmp_path):
+    not_a_folder = tmp_path / "results"
+    not_a_folder.write_text("")
+    with pytest.raises(NotADirectoryError, match=r"output_dir .*results is a file, expected a folder"):
+        prepare_output_dir(not_a_folder, tmp_path / "model.pt")
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"inference": [{"image": "exp1/oocyte09.tif", "frame": 0, "experiment": "exp1",
+                                                   "oocyte": "oocyte09", "time_min": 0.0}]}))
+    with pytest.raises(FileNotFoundError, match=r"datalist\.json \[inference\] names exp1/oocyte09 frame 0 with image "
+                                                r".*oocyte09\.tif, which does not exist"):
+        evaluation_items(tiny_phantom, tmp_path / "out", datalist_file=datalist)

@@ -6,6 +6,8 @@ bundle command line (``python -m monai.bundle run|run_workflow ...``, also under
 - every ``--name value`` on the command line must name a setting of the config files given (or one of
   ``monai.bundle run``'s own arguments): MONAI adds unknown names silently, so ``--chanel 0`` used to run on
   channel 1 and ``--dataset_dri X`` on the demo data. An unknown name stops the run with the nearest valid names.
+  Values that would fail deep inside the run with a message that does not name them are refused up front: a
+  crop, patch or spacing without 3 values, a negative or non-integer channel, ``--device cuda`` without a GPU.
 - an exception that ends the run prints its full traceback as usual, then, as the LAST lines, the message of the
   error that caused it (MONAI wraps every failure in ``RuntimeError: Failed to evaluate ConfigExpression`` after up
   to hundreds of traceback lines; the message that says which file and what to do was buried in the middle).
@@ -79,8 +81,50 @@ def check_settings(names: Sequence[str], known: Sequence[str], config_files: Seq
             f"the top of the config files")
 
 
+class SettingValueError(ValueError):
+    """A command-line value that cannot work (e.g. a 2-value crop size, a GPU on a machine without one)."""
+
+
+# settings that take one value per axis (x, y, z), and what each means
+_THREE_VALUES = {
+    "crop_size": "'[352,352,-1]' (voxels; -1 keeps every z slice)",
+    "patch_size": "'[128,128,32]' (voxels)",
+    "default_spacing_um": "'[0.17,0.17,2.0]' (um)",
+}
+
+
+def _literal(value: str | None):
+    try:
+        return ast.literal_eval(value) if value is not None else None
+    except (ValueError, SyntaxError):
+        return value  # a plain string such as cpu or labelled
+
+
+def check_values(settings: dict[str, str | None]) -> None:
+    """Refuse command-line values that would fail deep inside the run with a message that does not name them."""
+    for name, example in _THREE_VALUES.items():
+        if name in settings:
+            value = _literal(settings[name])
+            if not (isinstance(value, (list, tuple)) and len(value) == 3
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise SettingValueError(f"--{name} {settings[name]}: expected 3 numbers (x, y, z), e.g. --{name} {example}")
+    if "channel" in settings:
+        value = _literal(settings["channel"])
+        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            raise SettingValueError(f"--channel {settings['channel']}: expected the microtubule channel's index, an "
+                                    "integer from 0 (channels count from 0 in the order of the file)")
+    device = str(_literal(settings.get("device")) or "")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SettingValueError(f"--device {device}: PyTorch sees no CUDA GPU on this machine (torch "
+                                    f"{torch.__version__}); leave --device out to run on the CPU")
+
+
 def check_command_line(argv: Sequence[str] | None = None) -> None:
-    """Refuse command-line names that no config file given defines (``check_settings``); bundle CLI only."""
+    """Refuse command-line names that no config file given defines (``check_settings``) and values that cannot work
+    (``check_values``); bundle CLI only."""
     from monai.bundle import ConfigParser
 
     argv = list(sys.argv if argv is None else argv)
@@ -92,6 +136,7 @@ def check_command_line(argv: Sequence[str] | None = None) -> None:
         return  # monai.bundle reports the missing --config_file itself
     known = list(ConfigParser.load_config_files(files))
     check_settings([n for n in settings if n not in RUN_ARGUMENTS], known, files)
+    check_values(settings)
 
 
 def root_cause(error: BaseException) -> BaseException:

@@ -161,13 +161,20 @@ def crop_window_xy(frame_shape_xyz: Sequence[int], crop_size: Sequence[int]) -> 
     return tuple(slice(max(s.start, 0), min(s.stop, int(n))) for s, n in zip(slices[:2], frame_shape_xyz, strict=False))
 
 
-def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice]) -> bool:
-    """True when the mask has a voxel on the x or y edge of the crop window (the spindle may be cut off there)."""
-    sx, sy = window_xy
-    inside = mask_xyz[sx, sy]
-    if inside.size == 0:
+# The network's masks stop a voxel or two short of the crop's edge even where the spindle goes on (its 'same'
+# padding sees zeros there): a mask this close to the edge counts as touching it.
+CROP_BORDER_MARGIN_VOX = 2
+
+
+def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice],
+                          margin_vox: int = CROP_BORDER_MARGIN_VOX) -> bool:
+    """True when the mask comes within ``margin_vox`` voxels of the x or y edge of the crop window (the spindle may
+    be cut off there), or reaches outside the window (a reference mask can)."""
+    box = bounding_box(np.asarray(mask_xyz) > 0)  # the mask's extremes: a few ms even on a full frame
+    if box is None:
         return False
-    return bool(inside[0].any() or inside[-1].any() or inside[:, 0].any() or inside[:, -1].any())
+    margin = int(margin_vox)
+    return any(b.start <= w.start + margin or b.stop >= w.stop - margin for b, w in zip(box[:2], window_xy, strict=True))
 
 
 def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, min_abs_um3: float = 50.0,
@@ -212,7 +219,9 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
     values: dict[str, Any] = dict(shape_descriptors(mask_xyz, spacing_um_xyz))
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
-    values["touches_crop_border"] = touches_window_border(mask_xyz, window_xy)
+    # the network cannot see beyond the crop: where the reference goes past it, this frame's mask is cut off too
+    values["touches_crop_border"] = touches_window_border(mask_xyz, window_xy) or (
+        label_xyz is not None and touches_window_border(label_xyz, window_xy))
     return values
 
 
@@ -441,6 +450,7 @@ class TimeSeriesWriter:
         if self.recorder.complete:
             self.recorder.finish()
             logger.info(_oocyte_log_line(self.recorder))
+            _warn_about_the_crop(self.recorder)
             self.finished.append(key)
             self.recorder = None
 
@@ -456,6 +466,15 @@ class TimeSeriesWriter:
             self.recorder.abort()
             self.recorder = None
         raise exc
+
+
+def _warn_about_the_crop(recorder: OocyteRecorder) -> None:
+    """One warning per oocyte whose network masks reach the crop's edge: its spindles may be cut off."""
+    flagged = sum(bool(r["touches_crop_border"]) for r in recorder.rows)
+    if flagged:
+        logger.warning(f"{recorder.name}: the spindle reaches the edge of the {recorder.crop_size[0]} x "
+                       f"{recorder.crop_size[1]} crop on {flagged} of {len(recorder.rows)} frames (touches_crop_border "
+                       "in volumes.csv): its volume may be cut off there; a larger --crop_size (multiples of 16) sees more")
 
 
 def _oocyte_log_line(recorder: OocyteRecorder) -> str:

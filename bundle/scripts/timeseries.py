@@ -78,6 +78,9 @@ def prepare_output_dir(output_dir: str | Path, model_path: str | Path, skip_fini
     ``skip_finished``, refuses a folder whose finished oocytes came from other weights (``check_model_record``).
     Without ``skip_finished`` every oocyte is evaluated again and the record is rewritten.
     """
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise NotADirectoryError(f"output_dir {output_dir} is a file, expected a folder for the results: choose "
+                                 "another --output_dir")
     for path in remove_abandoned_partial_files(output_dir):
         logger.info(f"removed {path}: a partial file of an earlier run that was killed")
     check_model_record(output_dir, model_path, finished_oocytes(output_dir) if skip_finished else set())
@@ -183,6 +186,10 @@ def evaluation_items(
         for key in ("image", "label"):
             if item.get(key):
                 item[key] = str(dataset_dir / item[key])
+                if not Path(item[key]).is_file():
+                    raise FileNotFoundError(f"{source} names {item['experiment']}/{item['oocyte']} frame {item.get('frame')} "
+                                            f"with {key} {item[key]}, which does not exist: the dataset changed since "
+                                            "the datalist was written; write it again (python -m scripts.datalist)")
             else:
                 item.pop(key, None)
         item["frame"] = int(item.get("frame", 0))
