@@ -25,7 +25,7 @@ from scripts import fingerprint as fingerprint_module
 from scripts import io as io_module
 from scripts.datalist import build_datalist, load_datalist, write_datalist
 from scripts.fingerprint import DataAnalyzer
-from scripts.io import LoadFramed, SpindleDataError, TimeSeriesTiffReader, read_frame
+from scripts.io import LoadFramed, SpindleDataError, TimeSeriesTiffReader, inspect_image, read_frame
 
 
 def xyz(zyx: np.ndarray) -> np.ndarray:
@@ -394,3 +394,13 @@ def test_reader_read_refuses_unknown_arguments(imagej_hyperstack):
     with pytest.raises(TypeError, match=r"TimeSeriesTiffReader\.read: unexpected arguments \['chanel'\]"):
         TimeSeriesTiffReader().read(path, chanel=1)
 
+
+
+def test_an_ome_tiff_with_several_series_is_refused_with_the_count(tmp_path):
+    path = tmp_path / "two_positions.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as writer:  # two positions (oocytes) in one file
+        writer.write(random_series((3, 2, 16, 16)), metadata={"axes": "ZCYX"})
+        writer.write(random_series((3, 2, 16, 16), seed=1), metadata={"axes": "ZCYX"})
+    with pytest.raises(SpindleDataError, match=r"two_positions\.ome\.tif: OME-TIFF with 2 image series .*one series, "
+                                               r"one oocyte, per file"):
+        inspect_image(path)

@@ -475,6 +475,12 @@ def _checked_tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
 
 
 def _tiff_info(tif: tifffile.TiffFile, path: Path) -> ImageInfo:
+    if tif.is_ome and len(tif.series) > 1:
+        # several positions (oocytes) in one OME file: reading the first only would drop the others silently
+        shapes = ", ".join(str(tuple(s.shape)) for s in tif.series[:4]) + (" ..." if len(tif.series) > 4 else "")
+        raise _error(path, None, f"OME-TIFF with {len(tif.series)} image series (shapes {shapes}): expected one series, "
+                                 "one oocyte, per file; save each series as its own file (Fiji: File > Import > "
+                                 "Bio-Formats with 'Open all series', then save each as EXPERIMENT/OOCYTE.tif)")
     series = tif.series[0]
     if tif.is_ome:
         spacing, source, interval = _ome_calibration(tif, path)
