@@ -362,12 +362,28 @@ def test_a_failing_write_leaves_the_earlier_file_intact_and_no_partial_file(tmp_
 
     target = tmp_path / "volumes.csv"
     target.write_text("finished work\n")
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OSError, match=r"cannot write .*volumes\.csv: No space left") as info:
         with atomic_path(target) as tmp:
             tmp.write_text("half of the new conte")
             raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.errno == errno.ENOSPC  # the output's path in the message, the system's error code kept
     assert target.read_text() == "finished work\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["volumes.csv"]
+
+
+def test_a_folder_that_cannot_be_written_is_named_not_a_temporary_file(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from scripts.io import atomic_path
+
+    def refuse(*args, **kwargs):  # simulated: tests may run as root, for whom file permissions do not apply
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / ".x.pid1.abc.part"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"cannot write .*summary\.json: Permission denied"):
+        with atomic_path(tmp_path / "summary.json"):
+            pass
 
 
 def test_partial_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):

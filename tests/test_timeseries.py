@@ -248,7 +248,8 @@ def test_command_line_exactly_as_documented_from_any_folder(tiny_phantom, random
 
 
 def test_camera_offset_and_gain_change_no_mask(random_model, tmp_path):
-    """Offsets of 0-2000 counts and gains of 0.5-4x carry no biology: the masks must be the same voxel for voxel.
+    """Offsets of 0-2000 counts (or a float series shifted below 0) and gains of 0.5-4x carry no biology: the masks
+    must be the same voxel for voxel.
 
     31 -> 32-like z padding happens here (7 -> 8 slices), the case where zero-padding before the standardisation
     let the offset into the statistics. fp32 so that 'the same' can mean identical.
@@ -261,6 +262,7 @@ def test_camera_offset_and_gain_change_no_mask(random_model, tmp_path):
     assert series.shape[1] == 7 and int(series.max()) + 2000 <= 65535
     variants = {f"offset{o}": (series.astype(np.int64) + o).astype(np.uint16) for o in (0, 100, 400, 2000)}
     variants.update({f"gain{g}": series.astype(np.float32) * g for g in (0.5, 4.0)})
+    variants["float_minus1000"] = series.astype(np.float32) - 1000.0  # float data with negative values
     masks = {}
     for name, array in variants.items():
         data = tmp_path / name

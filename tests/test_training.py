@@ -496,3 +496,17 @@ def test_training_killed_with_sigkill_resumes_with_its_state(phantom, tmp_path):
     assert last["optimizer"]["state"][0]["step"] == killed["optimizer"]["state"][0]["step"] + 2  # 2 steps per epoch
     assert last["lr_scheduler"]["last_epoch"] == killed["lr_scheduler"]["last_epoch"] + 1
     assert last["best_model"]["best_metric"] >= killed["best_model"]["best_metric"]
+
+
+def test_a_read_only_dataset_folder_names_the_datalist_and_the_fix(phantom, tmp_path, monkeypatch):
+    import errno
+
+    import scripts.training
+
+    def refuse(datalist, path):  # simulated: tests may run as root, for whom file permissions do not apply
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(scripts.training, "write_datalist", refuse)
+    with pytest.raises(PermissionError, match=r"cannot write the datalist .*datalist\.json .*read-only; pass "
+                                              r"--datalist_file"):
+        ensure_datalist(phantom, tmp_path / "datalist.json")

@@ -67,10 +67,13 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     and no half-written file under the final name.
     """
     final_path = Path(final_path)
-    final_path.parent.mkdir(parents=True, exist_ok=True)
-    # the writer's PID in the name lets a later run tell an abandoned file from one being written right now
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.pid{os.getpid()}.", suffix=".part",
-                                    dir=final_path.parent)
+    try:
+        final_path.parent.mkdir(parents=True, exist_ok=True)
+        # the writer's PID in the name lets a later run tell an abandoned file from one being written right now
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.pid{os.getpid()}.", suffix=".part",
+                                        dir=final_path.parent)
+    except OSError as exc:  # a read-only or full folder: name the output, not a temporary file
+        raise type(exc)(exc.errno, f"cannot write {final_path}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp_path = Path(tmp_name)
     # mkstemp creates the file readable by its owner only; outputs in a lab's shared folder must get the
@@ -79,6 +82,10 @@ def atomic_path(final_path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, final_path)
+    except OSError as exc:  # disk full, read-only folder: the message names the temporary file, not the output
+        if str(final_path) in str(exc):
+            raise
+        raise type(exc)(exc.errno, f"cannot write {final_path}: {exc.strerror or exc}") from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -97,7 +97,11 @@ def ensure_datalist(
             raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist (needed to build {path})")
         datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction,
                                   default_frame_interval_min=frame_interval_min)
-        write_datalist(datalist, path)
+        try:
+            write_datalist(datalist, path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the datalist {path} ({exc.strerror or exc}): the dataset folder may "
+                                     "be read-only; pass --datalist_file with a path you can write to") from exc
         logger.info(
             f"wrote {path}: {len(datalist['training'])} training, {len(datalist['validation'])} validation frames"
         )
