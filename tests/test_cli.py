@@ -105,3 +105,9 @@ def test_values_that_cannot_work_are_refused_naming_the_setting(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SettingValueError, match=r"--device cuda: PyTorch sees no CUDA GPU.*leave --device out"):
         check_values({"device": "cuda"})
+
+
+def test_a_run_without_a_dataset_says_so_instead_of_evaluating_the_demo(random_model, tmp_path):
+    result = _evaluate(tmp_path, "--output_dir", str(tmp_path / "out"), "--model_path", str(random_model))
+    assert result.returncode != 0
+    assert "no dataset given: pass --dataset_dir DIR" in result.stderr.strip().splitlines()[-1]

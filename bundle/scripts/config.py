@@ -25,3 +25,15 @@ def bundle_root() -> str:
     cannot know its own file's location, but the plugin it imports can. ``--bundle_root DIR`` still overrides it.
     """
     return str(Path(__file__).resolve().parent.parent)
+
+
+def required_dataset_dir(value: object) -> Path:
+    """The ``dataset_dir`` setting as a path; a clear error when it was not given.
+
+    The configs have no default dataset: a default pointing at the demo data made a run with a misspelt or
+    forgotten ``--dataset_dir`` evaluate the demo instead, and exit 0.
+    """
+    if value is None or not str(value).strip():
+        raise ValueError("no dataset given: pass --dataset_dir DIR, the folder with gvbd.csv and EXPERIMENT/OOCYTE.tif "
+                         "(or EXPERIMENT/OOCYTE/t0000.tif) files; `make demo` generates one and shows the whole run")
+    return Path(str(value))

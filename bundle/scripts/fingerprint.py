@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from scripts.config import required_dataset_dir
 from scripts.datalist import scan_dataset
 from scripts.io import DEFAULT_SPACING_UM, atomic_path, checked_default_spacing, read_frame, read_mask
 from scripts.metrics import shape_descriptors
@@ -124,7 +125,7 @@ class DataAnalyzer:
         unlabelled_frame_stride: int = 6,
         max_samples_per_frame: int = 100_000,
     ):
-        self.dataset_dir = Path(dataset_dir)
+        self.dataset_dir = required_dataset_dir(dataset_dir)
         self.output_path = Path(output_path) if output_path is not None else None
         self.channel = int(channel)
         self.crop = tuple(int(c) for c in crop)

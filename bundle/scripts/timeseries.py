@@ -27,6 +27,7 @@ from typing import Any
 from ignite.engine import Engine, Events
 from tqdm import tqdm
 
+from scripts.config import required_dataset_dir
 from scripts.datalist import scan_frame_items
 from scripts.io import atomic_path, remove_abandoned_partial_files
 from scripts.reports import OOCYTE_ROWS_DIR, as_float, finished_oocytes
@@ -161,7 +162,7 @@ def evaluation_items(
     (``oocyte_provenance``: input files, frames, settings) is the current one; otherwise it is evaluated again, with
     a warning saying what changed. Reads only: nothing in ``output_dir`` is changed.
     """
-    dataset_dir = Path(dataset_dir)
+    dataset_dir = required_dataset_dir(dataset_dir)
     if not dataset_dir.is_dir():
         raise FileNotFoundError(f"dataset_dir {dataset_dir} is not a folder (expected EXPERIMENT/OOCYTE.tif files and gvbd.csv)")
     if datalist_file:

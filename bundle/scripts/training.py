@@ -25,6 +25,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, EarlyStopHandler
 
+from scripts.config import required_dataset_dir
 from scripts.datalist import build_datalist, write_datalist
 from scripts.inference import load_network
 from scripts.io import atomic_path
@@ -91,9 +92,9 @@ def ensure_datalist(
     (split drawn with ``seed``; ``frame_interval_min`` for files that state no frame interval) and written
     atomically, so every later run uses the same split.
     """
-    path = Path(datalist_file) if str(datalist_file) else Path(dataset_dir) / "datalist.json"
+    path = Path(datalist_file) if str(datalist_file) else required_dataset_dir(dataset_dir) / "datalist.json"
     if not path.exists():
-        if not Path(dataset_dir).is_dir():
+        if not required_dataset_dir(dataset_dir).is_dir():
             raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist (needed to build {path})")
         datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction,
                                   default_frame_interval_min=frame_interval_min)
