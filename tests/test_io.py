@@ -406,3 +406,18 @@ def test_partial_files_of_killed_writers_are_removed_and_live_ones_kept(tmp_path
         assert live.exists()
     assert not abandoned.exists() and finished.exists() and unrelated.exists()
     assert remove_abandoned_partial_files(tmp_path / "missing") == []
+
+
+def test_a_nifti_mask_whose_affine_swaps_x_and_y_is_read_in_the_images_order(tmp_path):
+    """A mask stored as (Y, X, Z) on a square image has the image's shape: only the affine tells the swap."""
+    from scripts.io import read_mask
+
+    mask_xyz = np.zeros((12, 12, 4), np.uint8)
+    mask_xyz[2:9, 5:7, 1:3] = 1  # long in x, narrow in y: a transposition shows
+    swapped = np.array([[0.0, 0.17, 0, 0], [0.17, 0, 0, 0], [0, 0, 2.0, 0], [0, 0, 0, 1]])  # voxel i runs along y
+    nib.save(nib.Nifti1Image(mask_xyz.transpose(1, 0, 2), swapped), tmp_path / "swapped.nii.gz")
+    nib.save(nib.Nifti1Image(mask_xyz, np.diag([-0.17, -0.17, 2.0, 1.0])), tmp_path / "lps.nii.gz")  # ITK's flips
+    for name in ("swapped.nii.gz", "lps.nii.gz"):
+        data, meta = read_mask(tmp_path / name, image_shape_xyz=(12, 12, 4))
+        assert np.array_equal(data, mask_xyz), name  # flips stay as stored: drawn on the image's voxel grid
+        np.testing.assert_allclose(meta["spacing_um"], (0.17, 0.17, 2.0), rtol=1e-5)

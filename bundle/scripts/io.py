@@ -511,15 +511,36 @@ def _nifti_load(path):
         raise _error(path, None, f"not a readable NIfTI file, it is corrupt or truncated ({exc})") from exc
 
 
+def _nifti_axis_order(img) -> tuple[int, int, int]:
+    """For world x, y and z, the voxel axis of ``img`` that runs along each, from its affine.
+
+    (0, 1, 2) for the usual (i, j, k) = (x, y, z) and whenever the affine says nothing usable. A mask written with
+    its axes swapped (e.g. (Y, X, Z) by a tool that records the swap in the affine) is thereby read in the image's
+    (X, Y, Z) order instead of silently transposed. Flips (e.g. ITK's LPS) are left as stored: the mask was drawn on
+    the image's voxel grid, which has no orientation of its own.
+    """
+    try:
+        world_of_axis = nib.orientations.io_orientation(img.affine)[:3, 0]
+    except Exception:
+        return (0, 1, 2)
+    if np.isnan(world_of_axis).any() or sorted(int(w) for w in world_of_axis) != [0, 1, 2]:
+        return (0, 1, 2)
+    return tuple(int(np.flatnonzero(world_of_axis == w)[0]) for w in range(3))
+
+
 def _nifti_info(img, path: Path) -> ImageInfo:
-    """NIfTI voxel axes (i, j, k[, t]) are read as (x, y, z[, t]), the bundle's tensor order, without
-    reorientation. Spacing from the zooms in the header's unit ('unknown' is read as um when not 1)."""
+    """NIfTI voxel axes are read as (x, y, z[, t]), the bundle's tensor order: (i, j, k) unless the affine says
+    they run along other axes (``_nifti_axis_order``). Spacing from the zooms in the header's unit ('unknown' is
+    read as um when not 1)."""
+    order = _nifti_axis_order(img)
     shape = tuple(int(s) for s in img.shape)
+    if len(shape) >= 3:
+        shape = tuple(shape[a] for a in order) + shape[3:]
     axes = "XYZT"[: len(shape)] if len(shape) <= 4 else "XYZT" + "Q" * (len(shape) - 4)
     space_unit, time_unit = img.header.get_xyzt_units()
     factor = {"micron": 1.0, "mm": 1e3, "meter": 1e6}.get(space_unit, 1.0)
     zooms = img.header.get_zooms()
-    spacing = [_stated(zooms[i]) * factor if i < len(zooms) else None for i in range(3)]
+    spacing = [_stated(zooms[order[i]]) * factor if order[i] < len(zooms) else None for i in range(3)]
     interval = None
     if len(shape) >= 4 and len(zooms) >= 4 and _positive(zooms[3]):
         interval = zooms[3] * {"sec": 1 / 60, "msec": 1 / 60000, "usec": 1 / 6e7}.get(time_unit, 1 / 60)
@@ -795,6 +816,9 @@ def _read_nifti_xyz(path: Path, frame: int) -> tuple[np.ndarray, ImageInfo]:
         data = np.asarray(img.dataobj[..., t] if len(info.shape) == 4 else img.dataobj[...])
     except Exception as exc:  # nibabel / gzip / numpy errors on a cut or damaged file
         raise _error(path, frame, f"corrupt or truncated NIfTI, the data cannot be read ({exc})") from exc
+    order = _nifti_axis_order(img)
+    if order != (0, 1, 2):
+        data = np.ascontiguousarray(data.transpose(order))  # the voxel axes the affine says run along x, y, z
     return data.astype(data.dtype.newbyteorder("="), copy=False), info
 
 
