@@ -100,8 +100,10 @@ def _check_same_layout(first: ImageInfo, other: ImageInfo, frame: int, first_fra
                                    f"{a} um {ref}, found {b} um")
 
 
-def _check_mask_header(mask_path: Path, frame: int, image_shape_xyz: tuple[int, int, int]) -> None:
-    """A mask's header must describe the image's voxel grid; a reversed shape hints at an XYZ/ZYX mix-up."""
+def _check_mask_header(mask_path: Path, frame: int, image_shape_xyz: tuple[int, int, int],
+                       image_layout: Sequence[str] = ()) -> None:
+    """A mask's header must describe the image's voxel grid; a reversed shape hints at an XYZ/ZYX mix-up, and
+    ``image_layout`` (``implausible_layout`` of the image) at an image whose axes are mixed up."""
     info = inspect_image(mask_path)
     try:
         found = spatial_shape_xyz(info, mask=True)
@@ -113,6 +115,9 @@ def _check_mask_header(mask_path: Path, frame: int, image_shape_xyz: tuple[int, 
     if found != tuple(image_shape_xyz):
         hint = (" (the mask's axes look reversed: save it as ZYX, as ImageJ does, or NIfTI as XYZ)"
                 if found == tuple(image_shape_xyz)[::-1] else "")
+        if image_layout:
+            hint += (f"; the IMAGE's axes look mixed up ({'; '.join(image_layout)}): fix them in Fiji (Image > "
+                     "Hyperstacks > Re-order Hyperstack, then save)")
         raise SpindleDataError(f"{mask_path} (frame {frame}): mask shape differs from the image: expected "
                                f"(X, Y, Z) = {tuple(image_shape_xyz)}, found {found}{hint}")
 
@@ -158,12 +163,13 @@ def implausible_layout(info: ImageInfo) -> list[str]:
     return reasons
 
 
-def _warn_implausible(info: ImageInfo) -> None:
+def _warn_implausible(info: ImageInfo) -> list[str]:
     reasons = implausible_layout(info)
     if reasons:
         warnings.warn(f"{info.path}: implausible for a spindle recording: {'; '.join(reasons)} (axes {info.axes!r}, "
                       f"shape {info.shape}). If the axes are mixed up, fix them in Fiji (Image > Hyperstacks > "
                       "Re-order Hyperstack, then save) before trusting any volume", stacklevel=3)
+    return reasons
 
 
 def _check_no_gaps(folder: Path, frames: Sequence[int]) -> None:
@@ -181,12 +187,13 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
     series: dict[str, OocyteSeries] = {}
     experiment = unicodedata.normalize("NFC", experiment_dir.name)
     unknown: list[str] = []  # files and folders that match no expected name
+    layouts: dict[str, list[str]] = {}  # oocyte -> implausible_layout of its image
 
     def add(oocyte: str, images: dict[int, str], info: ImageInfo, source: Path) -> None:
         if oocyte in series:
             raise SpindleDataError(f"{source}: oocyte {experiment}/{oocyte} found twice (expected either "
                                    f"{oocyte}.tif or a folder {oocyte}/ of per-frame files, not both)")
-        _warn_implausible(info)
+        layouts[oocyte] = _warn_implausible(info)
         series[oocyte] = OocyteSeries(experiment, unicodedata.normalize("NFC", oocyte), images,
                                       frame_interval_min=info.frame_interval_min, shape_xyz=spatial_shape_xyz(info))
 
@@ -235,7 +242,7 @@ def _scan_experiment(root: Path, experiment_dir: Path) -> list[OocyteSeries]:
             if frame not in item.images:
                 raise SpindleDataError(f"{path} (frame {frame}): a mask for a frame the image does not have: "
                                        f"expected frames {min(item.images)}..{max(item.images)}, found {frame}")
-            _check_mask_header(path, frame, item.shape_xyz)
+            _check_mask_header(path, frame, item.shape_xyz, layouts.get(oocyte, ()))
             item.labels[frame] = path.relative_to(root).as_posix()
     orphans = [p.name for p in experiment_dir.glob(f"*{MASK_DIR_SUFFIX}")
                if p.name[: -len(MASK_DIR_SUFFIX)] not in series]

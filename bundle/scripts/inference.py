@@ -45,13 +45,25 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
     try:
         network.load_state_dict(state)  # strict: every weight must match, or the masks would be silently wrong
     except RuntimeError as error:
-        raise ValueError(f"model file {model_path} does not match the configured network "
-                         f"{type(network).__name__}: {error}. Set the network parameters (variant, attention_levels, "
-                         "norm, out_channels) to those the model was trained with") from error
+        raise ValueError(f"model file {model_path} does not match the configured network {type(network).__name__} "
+                         f"({_weights_mismatch(network.state_dict(), state)}): set the network parameters (variant, "
+                         "attention_levels, norm, out_channels) to those the model was trained with") from error
     network = network.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last_3d)
     return network.eval()
+
+
+def _weights_mismatch(expected: dict, found: dict) -> str:
+    """One line on how two state dicts differ: missing / unexpected keys and shape mismatches, with examples."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    reshaped = [k for k in expected if k in found and tuple(expected[k].shape) != tuple(getattr(found[k], "shape", ()))]
+    parts = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", reshaped)):
+        if keys:
+            parts.append(f"{len(keys)} weights {label}, e.g. {keys[0]}")
+    return "; ".join(parts) or "the weights differ"
 
 
 class AutocastInferer(Inferer):

@@ -1,0 +1,351 @@
+"""The bad-input campaign: realistic mistakes and damaged inputs against the command line, with a verdict for each.
+
+    .venv/bin/python benchmarks/bad_inputs.py [--out FILE.md] [--only NAME ...]
+
+Every case builds its own small inputs (a 1-experiment, 2-oocyte, 4-frame phantom of 64 x 64 x 8 voxels and a
+randomly initialised network: plumbing, not accuracy), runs ``python -m monai.bundle run ...`` exactly as a user
+types it, from a folder that is not bundle/, and classifies the outcome:
+
+- ``clear error``: the run failed and its LAST lines say what is wrong (the phrases the case expects);
+- ``handled``: the run succeeded and the outputs are right (the case's check), after a warning where one is due;
+- ``unclear``: the run failed, but its last lines do not say why;
+- ``silent wrong``: the run succeeded with wrong or missing results, or without the warning that was due.
+
+The table ends with the count of each verdict; the target is 0 unclear and 0 silent wrong. ``tests/test_bad_inputs.py``
+runs the campaign and asserts that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+BUNDLE_DIR = REPO_DIR / "bundle"
+if str(BUNDLE_DIR) not in sys.path:  # the bundle's plugin is imported as `scripts`, as its configs do
+    sys.path.insert(0, str(BUNDLE_DIR))
+
+import numpy as np  # noqa: E402
+import tifffile  # noqa: E402
+import torch  # noqa: E402
+
+CONFIGS = {name: str(BUNDLE_DIR / "configs" / f"{name}.yaml") for name in ("inference", "evaluate", "train", "analyze")}
+EVALUATE = f"['{CONFIGS['inference']}','{CONFIGS['evaluate']}']"
+VERDICTS = ("clear error", "handled", "unclear", "silent wrong")
+
+
+@dataclass
+class Result:
+    returncode: int
+    output: str  # stdout + stderr
+    last_lines: str  # the last 3 non-empty lines of stderr
+    output_dir: Path
+
+
+@dataclass
+class Case:
+    """One mistake: ``prepare(work)`` returns the command-line arguments after ``run``; ``expect`` is "error" (fail,
+    ``phrases`` in the last lines), "warn" (succeed, ``phrases`` somewhere in the output, ``check`` true) or "ok"
+    (succeed, ``check`` true)."""
+
+    name: str
+    what: str
+    prepare: Callable[[Path], list[str]]
+    expect: str
+    phrases: list[str] = field(default_factory=list)
+    check: Callable[[Result], bool] | None = None
+    before: Callable[[Path, list[str]], None] | None = None  # e.g. an earlier run into the same folder
+
+
+# ----------------------------------------------------------------------------------------------------- inputs
+def make_inputs(root: Path) -> dict[str, Path]:
+    """The clean dataset and a random model every case starts from."""
+    from scripts.network import AnisotropicAttentionUNet
+    from scripts.phantom import generate_dataset
+
+    dataset = root / "dataset"
+    generate_dataset(dataset, n_experiments=1, n_oocytes=2, n_frames=4, shape_xyz=(64, 64, 8), seed=0)
+    torch.manual_seed(0)
+    model = root / "model.pt"
+    torch.save(AnisotropicAttentionUNet().state_dict(), model)
+    other = root / "other_variant.pt"
+    torch.save(AnisotropicAttentionUNet(variant="baseline").state_dict(), other)
+    return {"dataset": dataset, "model": model, "other_variant": other}
+
+
+def copy_dataset(inputs: dict[str, Path], work: Path) -> Path:
+    target = work / "dataset"
+    shutil.copytree(inputs["dataset"], target)
+    return target
+
+
+def evaluate_args(dataset: Path, work: Path, model: Path, *extra: str) -> list[str]:
+    return ["evaluating", "--config_file", EVALUATE, "--dataset_dir", str(dataset), "--output_dir", str(work / "out"),
+            "--model_path", str(model), "--crop_size", "[48,48,-1]", "--progress_bar", "false", *extra]
+
+
+def rows(result: Result) -> list[dict]:
+    from scripts.reports import read_rows
+
+    path = result.output_dir / "volumes.csv"
+    return read_rows(path) if path.is_file() else []
+
+
+def run_cli(args: list[str], work: Path, timeout: float = 600.0) -> Result:
+    command = [sys.executable, "-m", "monai.bundle", "run", *args]
+    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    return Result(proc.returncode, proc.stdout + proc.stderr, "\n".join(lines[-3:]), work / "out")
+
+
+def verdict(case: Case, result: Result) -> str:
+    if case.expect == "error":
+        if result.returncode == 0:
+            return "silent wrong"
+        return "clear error" if all(p in result.last_lines for p in case.phrases) else "unclear"
+    if result.returncode != 0:
+        return "unclear"  # a run that should have worked failed
+    warned = all(p in result.output for p in case.phrases)
+    return "handled" if warned and (case.check is None or case.check(result)) else "silent wrong"
+
+
+# ----------------------------------------------------------------------------------------------------- cases
+def cases(inputs: dict[str, Path]) -> list[Case]:
+    data, model = inputs["dataset"], inputs["model"]
+
+    def clean(*extra: str):
+        return lambda work: evaluate_args(data, work, model, *extra)
+
+    def edited(edit: Callable[[Path], None], *extra: str):
+        def prepare(work: Path) -> list[str]:
+            dataset = copy_dataset(inputs, work)
+            edit(dataset)
+            return evaluate_args(dataset, work, model, *extra)
+        return prepare
+
+    def n_rows(n: int):
+        return lambda result: len(rows(result)) == n
+
+    def write_series(dataset: Path, name: str, array: np.ndarray, axes: str = "TZCYX"):
+        from scripts.io import write_imagej_hyperstack
+
+        write_imagej_hyperstack(dataset / "exp1" / name, array, axes, (0.17, 0.17, 2.0), 10.0)
+
+    def series(dataset: Path) -> np.ndarray:
+        return tifffile.imread(dataset / "exp1" / "oocyte01.tif")
+
+    def truncate(dataset: Path):
+        path = dataset / "exp1" / "oocyte01.tif"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    def per_frame_with_gap(dataset: Path):
+        from scripts.io import write_imagej_hyperstack
+
+        frames = series(dataset)
+        (dataset / "exp1" / "oocyte01.tif").unlink()
+        for t in (0, 1, 3):  # t0002 is missing
+            write_imagej_hyperstack(dataset / "exp1" / "oocyte01" / f"t{t:04d}.tif", frames[t], "ZCYX",
+                                    (0.17, 0.17, 2.0))
+
+    def rename_masks(dataset: Path, new: str):
+        (dataset / "exp1" / "oocyte01_masks").rename(dataset / "exp1" / new)
+
+    def two_series(dataset: Path):
+        frames = series(dataset)
+        (dataset / "exp1" / "oocyte01.tif").unlink()
+        with tifffile.TiffWriter(dataset / "exp1" / "oocyte01.ome.tif", ome=True) as writer:
+            writer.write(frames, metadata={"axes": "TZCYX"})
+            writer.write(frames, metadata={"axes": "TZCYX"})
+
+    def swap_c_and_z(dataset: Path):
+        frames = series(dataset)  # T, Z(8), C(3), Y, X -> saved as 3 slices of 8 channels
+        write_series(dataset, "oocyte01.tif", np.ascontiguousarray(frames.transpose(0, 2, 1, 3, 4)))
+
+    def odd_mask_name(dataset: Path):
+        masks = sorted((dataset / "exp1" / "oocyte01_masks").iterdir())
+        masks[0].rename(masks[0].with_name(masks[0].stem + "_mask.tif"))
+
+    def gvbd(text: str):
+        return lambda dataset: (dataset / "gvbd.csv").write_text(text)
+
+    def offset(dataset: Path):
+        write_series(dataset, "oocyte01.tif", (series(dataset).astype(np.int64) + 2000).astype(np.uint16))
+        write_series(dataset, "oocyte02.tif", (tifffile.imread(dataset / "exp1" / "oocyte02.tif").astype(np.int64)
+                                               + 2000).astype(np.uint16))
+
+    def datalist_left_by_training(dataset: Path):
+        from scripts.datalist import build_datalist, write_datalist
+
+        write_datalist(build_datalist(dataset), dataset / "datalist.json")
+
+    def datalist_naming_missing(work: Path) -> list[str]:
+        listed = work / "list.json"
+        listed.write_text(json.dumps({"inference": [{"image": "exp1/oocyte09.tif", "frame": 0, "experiment": "exp1",
+                                                     "oocyte": "oocyte09", "time_min": 0.0}]}))
+        return evaluate_args(data, work, model, "--datalist_file", str(listed))
+
+    def nan_frame(dataset: Path):
+        frames = series(dataset).astype(np.float32)
+        frames[2, 4, 1, 30, 30] = np.nan
+        write_series(dataset, "oocyte01.tif", frames)
+
+    def output_is_a_file(work: Path) -> list[str]:
+        (work / "out").write_text("")
+        return evaluate_args(data, work, model)
+
+    def earlier_run(*extra: str):
+        def before(work: Path, args: list[str]) -> None:
+            run_cli(evaluate_args(Path(args[args.index("--dataset_dir") + 1]), work, model, *extra), work)
+        return before
+
+    def same_masks_as_clean(result: Result) -> bool:
+        clean_masks = REFERENCE.get("masks")
+        found = tifffile.imread(result.output_dir / "masks" / "exp1" / "oocyte01.tif")
+        return clean_masks is not None and np.array_equal(found, clean_masks)
+
+    def redone_with_channel_0(result: Result) -> bool:
+        record = json.loads((result.output_dir / "oocytes" / "exp1" / "oocyte01.json").read_text())
+        return record["settings"]["channel"] == 0 and len(rows(result)) == 8
+
+    def no_partial_files(result: Result) -> bool:
+        return len(rows(result)) == 8 and not list(result.output_dir.rglob("*.part"))
+
+    def killed_run(work: Path, args: list[str]) -> None:
+        command = [sys.executable, "-m", "monai.bundle", "run", *args]
+        victim = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and victim.poll() is None:
+            if list((work / "out").rglob("*.part")) or (work / "out" / "oocytes").is_dir():
+                break  # writing has started
+            time.sleep(0.2)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+
+    return [
+        Case("clean", "a correct run (the reference for the other cases)", clean("--precision", "fp32"), "ok",
+             check=n_rows(8)),
+        Case("misspelt setting", "--chanel 0", clean("--chanel", "0"), "error", ["unknown setting --chanel",
+                                                                                "did you mean --channel"]),
+        Case("misspelt dataset", "--dataset_dri DIR instead of --dataset_dir",
+             lambda work: ["evaluating", "--config_file", EVALUATE, "--dataset_dri", str(data), "--output_dir",
+                           str(work / "out"), "--model_path", str(model)], "error", ["did you mean --dataset_dir"]),
+        Case("no dataset", "--dataset_dir forgotten",
+             lambda work: ["evaluating", "--config_file", EVALUATE, "--output_dir", str(work / "out"), "--model_path",
+                           str(model)], "error", ["no dataset given", "--dataset_dir"]),
+        Case("channel out of range", "--channel 7 on a 3-channel series", clean("--channel", "7"), "error",
+             ["channel out of range", "found channel 7"]),
+        Case("negative channel", "--channel -1", clean("--channel", "-1"), "error", ["--channel -1", "index"]),
+        Case("2-value crop", "--crop_size '[352,352]'", clean("--crop_size", "[352,352]"), "error",
+             ["--crop_size", "expected 3 numbers"]),
+        Case("cuda without GPU", "--device cuda on a CPU-only machine", clean("--device", "cuda"),
+             "error" if not torch.cuda.is_available() else "ok", ["--device cuda", "no CUDA GPU"],
+             check=n_rows(8)),
+        Case("output is a file", "--output_dir names a file", output_is_a_file, "error", ["is a file"]),
+        Case("missing dataset folder", "--dataset_dir that does not exist",
+             lambda work: evaluate_args(work / "nowhere", work, model), "error", ["nowhere", "is not a folder"]),
+        Case("missing model", "--model_path that does not exist",
+             lambda work: evaluate_args(data, work, work / "nomodel.pt"), "error", ["nomodel.pt", "not found"]),
+        Case("weights of another network", "a model of variant 'baseline' with the default AD network",
+             lambda work: evaluate_args(data, work, inputs["other_variant"]), "error",
+             ["does not match the configured network"]),
+        Case("truncated hyperstack", "half a file (interrupted copy)", edited(truncate), "error",
+             ["oocyte01.tif", "truncated"]),
+        Case("missing per-frame file", "t0002 missing in a per-frame folder", edited(per_frame_with_gap), "error",
+             ["frames missing: t0002"]),
+        Case("mask folder misnamed", "oocyte01_mask/ instead of oocyte01_masks/",
+             edited(lambda d: rename_masks(d, "oocyte01_mask")), "error", ["looks like the masks of exp1/oocyte01"]),
+        Case("OME with two series", "two positions in one OME-TIFF", edited(two_series), "error", ["2 image series"]),
+        Case("NaN in a frame", "a float series with a NaN voxel", edited(nan_frame), "error", ["oocyte01.tif", "NaN"]),
+        Case("gvbd names unknown oocyte", "gvbd.csv lists an oocyte that is not in the dataset",
+             edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,1\nexp1,oocyte02,1\nexp1,oocyte03,1\n")),
+             "error", ["oocyte03", "not in the dataset"]),
+        Case("datalist names missing file", "--datalist_file naming an oocyte that is gone", datalist_naming_missing,
+             "error", ["oocyte09", "does not exist"]),
+        Case("C and Z swapped", "a labelled hyperstack saved with C and Z swapped", edited(swap_c_and_z), "error",
+             ["mask shape differs from the image", "C and Z may be swapped"]),
+        Case("C and Z swapped, no labels", "an unlabelled hyperstack saved with C and Z swapped",
+             edited(lambda d: (swap_c_and_z(d), shutil.rmtree(d / "exp1" / "oocyte01_masks"))), "warn",
+             ["C and Z may be swapped"], check=n_rows(8)),
+        Case("mask under another name", "t0001_mask.tif in the masks folder", edited(odd_mask_name), "warn",
+             ["match no expected name", "t0001_mask.tif"], check=n_rows(8)),
+        Case("GVBD after the series", "gvbd.csv puts GVBD after the last frame",
+             edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,40\nexp1,oocyte02,1\n")), "warn",
+             ["lies after the last frame"], check=n_rows(8)),
+        Case("datalist left by training", "datalist.json in the dataset folder", edited(datalist_left_by_training),
+             "warn", ["is not used"], check=n_rows(8)),
+        Case("crop smaller than spindle", "--crop_size '[16,16,-1]'", clean("--crop_size", "[16,16,-1]"), "warn",
+             ["reaches the edge of the 16 x 16 crop"],
+             check=n_rows(8)),
+        Case("camera offset", "+2000 counts on every voxel (fp32)", edited(offset, "--precision", "fp32"), "ok",
+             check=same_masks_as_clean),
+        Case("rerun with corrected channel", "a rerun into the same folder with --channel 0",
+             clean("--channel", "0"), "warn", ["channel 1 -> 0", "evaluated again"], check=redone_with_channel_0,
+             before=earlier_run()),
+        Case("rerun with other weights", "a rerun into a folder finished by another model",
+             lambda work: evaluate_args(data, work, inputs["other_variant"], "--variant", "baseline"), "error",
+             ["finished oocytes of another model"], before=earlier_run()),
+        Case("killed run, rerun", "SIGKILL during the first run, then the same command", clean(), "ok",
+             check=no_partial_files, before=killed_run),
+        Case("analyzing without dataset", "run analyzing with no --dataset_dir",
+             lambda work: ["analyzing", "--config_file", CONFIGS["analyze"]], "error", ["no dataset given"]),
+        Case("training: misspelt setting", "run training --epoch 2",
+             lambda work: ["training", "--config_file", CONFIGS["train"], "--dataset_dir", str(data), "--epoch", "2"],
+             "error", ["unknown setting --epoch", "did you mean --epochs"]),
+    ]
+
+
+REFERENCE: dict[str, np.ndarray] = {}
+
+
+def run_campaign(only: list[str] | None = None) -> tuple[str, dict[str, int]]:
+    """Run every case (or those named in ``only``); return the markdown table and the count of each verdict."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    lines = ["| case | what | expected | verdict | last line |", "| --- | --- | --- | --- | --- |"]
+    with tempfile.TemporaryDirectory(prefix="bad_inputs_") as tmp:
+        root = Path(tmp)
+        inputs = make_inputs(root)
+        for case in cases(inputs):
+            if only and case.name not in only and case.name != "clean":
+                continue
+            work = root / case.name.replace(" ", "_").replace(":", "")
+            work.mkdir()
+            args = case.prepare(work)
+            if case.before is not None:
+                case.before(work, args)
+            result = run_cli(args, work)
+            if case.name == "clean" and result.returncode == 0:
+                REFERENCE["masks"] = tifffile.imread(result.output_dir / "masks" / "exp1" / "oocyte01.tif")
+            found = verdict(case, result)
+            counts[found] += 1
+            last = result.last_lines.splitlines()[-1] if result.last_lines else ""
+            last = last.replace("|", "\\|")[:160]
+            lines.append(f"| {case.name} | {case.what} | {case.expect} | {found} | {last} |")
+            print(lines[-1], flush=True)
+    lines.append("")
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({sum(counts.values())} cases)")
+    return "\n".join(lines) + "\n", counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=None, help="also write the table to this markdown file")
+    parser.add_argument("--only", nargs="*", default=None, help="case names to run (the clean case always runs)")
+    args = parser.parse_args(argv)
+    table, counts = run_campaign(args.only)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table)
+    return 0 if counts["unclear"] == 0 and counts["silent wrong"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
