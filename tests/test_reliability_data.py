@@ -404,3 +404,11 @@ def test_an_ome_tiff_with_several_series_is_refused_with_the_count(tmp_path):
     with pytest.raises(SpindleDataError, match=r"two_positions\.ome\.tif: OME-TIFF with 2 image series .*one series, "
                                                r"one oocyte, per file"):
         inspect_image(path)
+
+
+def test_an_rgb_hyperstack_is_refused_as_rgb_not_as_corrupt(tmp_path):
+    path = tmp_path / "rgb.tif"  # a Fiji RGB hyperstack: colour samples, not channels
+    tifffile.imwrite(path, np.zeros((2, 4, 16, 16, 3), np.uint8), imagej=True, photometric="rgb",
+                     metadata={"axes": "TZYXS"})
+    with pytest.raises(SpindleDataError, match=r"rgb\.tif: RGB image \(axes 'TZYXS'.*Make Composite"):
+        inspect_image(path)

@@ -367,6 +367,11 @@ def _tiff_axes(tif: tifffile.TiffFile, series) -> str:
 def _check_complete(tif: tifffile.TiffFile, series, path) -> None:
     """Refuse a truncated file early: tifffile falls back to reading the first page alone when an
     ImageJ file is cut short, which would otherwise look like a valid 2D image."""
+    if "S" in series.axes and series.shape[series.axes.index("S")] > 1:
+        # an RGB (or RGBA) stack: colour samples per pixel, not intensities per microscope channel
+        raise _error(path, None, f"RGB image (axes {series.axes!r}, shape {tuple(series.shape)}): expected one "
+                                 "intensity value per voxel and channel, found colour samples; in Fiji convert it "
+                                 "with Image > Color > Make Composite (or Image > Type > 16-bit per channel), then save")
     ij = tif.imagej_metadata or {}
     n_planes = int(np.prod(series.shape)) // max(1, int(np.prod(series.shape[-2:])))
     if "images" in ij and int(ij["images"]) != n_planes:
