@@ -193,6 +193,13 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
                                                      "oocyte": "oocyte09", "time_min": 0.0}]}))
         return evaluate_args(data, work, model, "--datalist_file", str(listed))
 
+    def rgb(dataset: Path):
+        frames = series(dataset)  # T, Z, C, Y, X -> T, Z, Y, X, S (8-bit colour)
+        (dataset / "exp1" / "oocyte01.tif").unlink()
+        colour = (frames.transpose(0, 1, 3, 4, 2) // 256).astype(np.uint8)
+        tifffile.imwrite(dataset / "exp1" / "oocyte01.tif", colour, imagej=True, photometric="rgb",
+                         metadata={"axes": "TZYXS"})
+
     def nan_frame(dataset: Path):
         frames = series(dataset).astype(np.float32)
         frames[2, 4, 1, 30, 30] = np.nan
@@ -264,6 +271,8 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
         Case("mask folder misnamed", "oocyte01_mask/ instead of oocyte01_masks/",
              edited(lambda d: rename_masks(d, "oocyte01_mask")), "error", ["looks like the masks of exp1/oocyte01"]),
         Case("OME with two series", "two positions in one OME-TIFF", edited(two_series), "error", ["2 image series"]),
+        Case("RGB hyperstack", "a Fiji RGB hyperstack (colour samples, not channels)", edited(rgb), "error",
+             ["RGB image", "Make Composite"]),
         Case("NaN in a frame", "a float series with a NaN voxel", edited(nan_frame), "error", ["oocyte01.tif", "NaN"]),
         Case("gvbd names unknown oocyte", "gvbd.csv lists an oocyte that is not in the dataset",
              edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,1\nexp1,oocyte02,1\nexp1,oocyte03,1\n")),

@@ -111,3 +111,20 @@ def test_a_run_without_a_dataset_says_so_instead_of_evaluating_the_demo(random_m
     result = _evaluate(tmp_path, "--output_dir", str(tmp_path / "out"), "--model_path", str(random_model))
     assert result.returncode != 0
     assert "no dataset given: pass --dataset_dir DIR" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_plugins_own_message_wins_over_the_library_error_it_wraps(tmp_path):
+    import torch
+    from scripts.inference import load_network
+    from scripts.network import AnisotropicAttentionUNet
+
+    weights = tmp_path / "baseline.pt"
+    torch.save(AnisotropicAttentionUNet(variant="baseline").state_dict(), weights)
+    try:
+        try:
+            load_network(AnisotropicAttentionUNet(), weights, channels_last=False)  # ValueError from torch's RuntimeError
+        except ValueError as ours:
+            raise RuntimeError("Failed to evaluate ConfigExpression: ...") from ours
+    except RuntimeError as outer:
+        last = readable_error(outer).splitlines()[-1]
+    assert "does not match the configured network" in last and "set the network parameters" in last

@@ -139,15 +139,32 @@ def check_command_line(argv: Sequence[str] | None = None) -> None:
     check_values(settings)
 
 
+PLUGIN_DIR = Path(__file__).resolve().parent
+
+
+def _raised_by_the_plugin(error: BaseException) -> bool:
+    """Whether ``error`` was raised in this plugin's code (whose messages are written for the user)."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).resolve().parent == PLUGIN_DIR
+
+
 def root_cause(error: BaseException) -> BaseException:
-    """The innermost exception of ``error``'s chain (``raise ... from`` or raised while handling another)."""
-    seen = {id(error)}
+    """The exception of ``error``'s chain (``raise ... from`` or raised while handling another) that says what went
+    wrong: the innermost one raised by this plugin (its messages name the file and what to do; what it wraps is a
+    library's detail), else the innermost one."""
+    chain, seen = [error], {id(error)}
     while True:
-        nxt = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        nxt = chain[-1].__cause__ or (None if chain[-1].__suppress_context__ else chain[-1].__context__)
         if nxt is None or id(nxt) in seen:
-            return error
+            break
         seen.add(id(nxt))
-        error = nxt
+        chain.append(nxt)
+    ours = [e for e in chain if _raised_by_the_plugin(e)]
+    return ours[-1] if ours else chain[-1]
 
 
 # an exception line of a printed traceback: "scripts.io.SpindleDataError: <message>" (not indented)
