@@ -336,7 +336,7 @@ def run_campaign(only: list[str] | None = None) -> tuple[str, dict[str, int]]:
             found = verdict(case, result)
             counts[found] += 1
             last = result.last_lines.splitlines()[-1] if result.last_lines else ""
-            last = last.replace("|", "\\|")[:160]
+            last = last.replace(str(root), "TMP").replace("|", "\\|")[:160]
             lines.append(f"| {case.name} | {case.what} | {case.expect} | {found} | {last} |")
             print(lines[-1], flush=True)
     lines.append("")
