@@ -19,6 +19,7 @@ import tifffile
 from common import Table
 
 EPS = 1e-6  # Dice smoothing as in SPEC: (2TP + eps) / (2TP + FP + FN + eps); two empty masks agree (Dice 1)
+MIN_AGREEMENT_VOXELS = 100  # frames whose masks are smaller are left out of the agreement (~6 um^3, no spindle)
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -52,7 +53,8 @@ def compare(fast_dir: Path, fp32_dir: Path, dataset_dir: Path) -> dict:
         for t, (m_fast, m_fp32, m_true) in enumerate(zip(mask_frames(fast_masks), mask_frames(fp32_masks),
                                                           mask_frames(truth), strict=False)):
             per_frame.append({"frame": t, "dice_fast": dice(m_fast, m_true), "dice_fp32": dice(m_fp32, m_true),
-                              "agreement": dice(m_fast, m_fp32)})
+                              "agreement": dice(m_fast, m_fp32),
+                              "voxels": max(np.count_nonzero(m_fast), np.count_nonzero(m_fp32))})
     v_fast, v_fp32 = read_volumes(fast_dir), read_volumes(fp32_dir)
     rel = [abs(v_fast[f] - v_fp32[f]) / v_fp32[f] if v_fp32[f] > 0 else float(v_fast[f] > 0) for f in v_fp32]
     ddice = [abs(r["dice_fast"] - r["dice_fp32"]) for r in per_frame]
@@ -61,7 +63,9 @@ def compare(fast_dir: Path, fp32_dir: Path, dataset_dir: Path) -> dict:
         "max_abs_ddice": max(ddice),
         "mean_dice_fast": float(np.mean([r["dice_fast"] for r in per_frame])),
         "mean_dice_fp32": float(np.mean([r["dice_fp32"] for r in per_frame])),
-        "min_agreement": min(r["agreement"] for r in per_frame),
+        # a few stray voxels on a frame without a spindle make Dice(fast, fp32) meaningless (2 voxels against 1: 0.67)
+        "min_agreement": min([r["agreement"] for r in per_frame if r["voxels"] >= MIN_AGREEMENT_VOXELS] or [1.0]),
+        "n_agreement_frames": sum(r["voxels"] >= MIN_AGREEMENT_VOXELS for r in per_frame),
         "max_rel_volume_diff": max(rel),
     }
 
@@ -76,5 +80,7 @@ def run(table: Table, fast_dir: Path, fp32_dir: Path, dataset_dir: Path, trained
               f"{res['mean_dice_fast']:.4f}, fp32 {res['mean_dice_fp32']:.4f}")
     table.add(section, "max relative volume difference", f"{100 * res['max_rel_volume_diff']:.3f}%",
               f"target <= 1%: {'met' if res['max_rel_volume_diff'] <= 0.01 else 'NOT met'}")
-    table.add(section, "min mask agreement Dice(fast, fp32)", f"{res['min_agreement']:.4f}", "1 = identical masks")
+    table.add(section, "min mask agreement Dice(fast, fp32)", f"{res['min_agreement']:.4f}",
+              f"1 = identical masks; over the {res['n_agreement_frames']} frames whose masks have >= "
+              f"{MIN_AGREEMENT_VOXELS} voxels")
     return res

@@ -236,7 +236,7 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
 
     def evaluate(out, **overrides):
         settings = {"dataset_dir": str(data), "output_dir": str(out), "model_path": str(bundle / "models" / "model.pt"),
-                    "num_workers": 0, "progress_bar": False, **overrides}
+                    "datalist_file": str(data / "datalist.json"), "num_workers": 0, "progress_bar": False, **overrides}
         bundle_run(run_id="evaluating", config_file=bundle_configs("inference"), **settings)
         with open(out / "volumes.csv") as f:
             volumes = [float(r["volume_um3"]) for r in csv.DictReader(f)]
