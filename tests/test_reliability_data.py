@@ -412,3 +412,13 @@ def test_an_rgb_hyperstack_is_refused_as_rgb_not_as_corrupt(tmp_path):
                      metadata={"axes": "TZYXS"})
     with pytest.raises(SpindleDataError, match=r"rgb\.tif: RGB image \(axes 'TZYXS'.*Make Composite"):
         inspect_image(path)
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 5, 16, 16), (2, 4, 3, 16, 16)])  # the second one tifffile takes for RGB
+def test_a_file_without_axis_metadata_gets_advice_that_fits(tmp_path, shape):
+    from scripts.io import check_image_info
+
+    path = tmp_path / "plain5d.tif"
+    tifffile.imwrite(path, np.zeros(shape, np.uint16))  # no imagej=True, no axes: tifffile's own shape record only
+    with pytest.raises(SpindleDataError, match=r"plain5d\.tif: no axis metadata: .*imagej=True, metadata=\{'axes'"):
+        check_image_info(inspect_image(path))

@@ -367,7 +367,7 @@ def _tiff_axes(tif: tifffile.TiffFile, series) -> str:
 def _check_complete(tif: tifffile.TiffFile, series, path) -> None:
     """Refuse a truncated file early: tifffile falls back to reading the first page alone when an
     ImageJ file is cut short, which would otherwise look like a valid 2D image."""
-    if "S" in series.axes and series.shape[series.axes.index("S")] > 1:
+    if "S" in series.axes and series.shape[series.axes.index("S")] > 1 and "Q" not in series.axes:
         # an RGB (or RGBA) stack: colour samples per pixel, not intensities per microscope channel
         raise _error(path, None, f"RGB image (axes {series.axes!r}, shape {tuple(series.shape)}): expected one "
                                  "intensity value per voxel and channel, found colour samples; in Fiji convert it "
@@ -578,6 +578,11 @@ def _checked_axes(info: ImageInfo, frame, mask: bool) -> str:
     """The semantic axes, after refusing axes other than TZCYX (of size > 1) and files without Z, Y and X."""
     axes, shape, path = _semantic_axes(info, mask), info.shape, info.path
     unknown = [a for a, n in zip(axes, shape, strict=True) if a not in "TZCYX" and n > 1]
+    if "Q" in unknown:  # tifffile's letter for an axis the file does not name (the S it guesses with them too)
+        raise _error(path, frame, f"no axis metadata: the file does not say which of its axes (shape {shape}) are "
+                                  "time, z, channel, y and x; expected an ImageJ hyperstack or an OME-TIFF that names "
+                                  "them: save it from Fiji (Image > Hyperstacks > Stack to Hyperstack, then save), or "
+                                  "write it with tifffile.imwrite(path, data, imagej=True, metadata={'axes': 'TZCYX'})")
     if unknown:
         raise _error(path, frame, f"unsupported axes {info.axes!r} shape {shape}: expected a subset of 'TZCYX' "
                                   f"(axes {unknown} are not time, z, channel, y or x)")
