@@ -1,6 +1,6 @@
 """`make bench`: speed, memory and accuracy of the spindle bundle on this machine, as ONE markdown table.
 
-    cd bundle && ../.venv/bin/python ../benchmarks/run_all.py [--quick] [--out ../benchmarks/results.md]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--out benchmarks/results.md]     (from any folder)
 
 Every figure is measured in the same run on the same machine: the machine's GEMM peak, the forward pass per
 crop (fp32 eager against the shipped fast path and candidates), end-to-end ``evaluating`` throughput against
