@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,7 @@ class Case:
     phrases: list[str] = field(default_factory=list)
     check: Callable[[Result], bool] | None = None
     before: Callable[[Path, list[str]], None] | None = None  # e.g. an earlier run into the same folder
+    file_size_limit_bytes: int | None = None  # simulates a full disk: larger writes fail (RLIMIT_FSIZE)
 
 
 # ----------------------------------------------------------------------------------------------------- inputs
@@ -100,9 +102,19 @@ def rows(result: Result) -> list[dict]:
     return read_rows(path) if path.is_file() else []
 
 
-def run_cli(args: list[str], work: Path, timeout: float = 600.0) -> Result:
+def _limit_file_size(limit_bytes: int) -> Callable[[], None]:
+    def apply() -> None:  # in the child: a write past the limit fails with EFBIG, as on a full disk, instead of killing
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def run_cli(args: list[str], work: Path, timeout: float = 600.0, file_size_limit_bytes: int | None = None) -> Result:
     command = [sys.executable, "-m", "monai.bundle", "run", *args]
-    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout)
+    limit = _limit_file_size(file_size_limit_bytes) if file_size_limit_bytes else None
+    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return Result(proc.returncode, proc.stdout + proc.stderr, "\n".join(lines[-3:]), work / "out")
 
@@ -237,6 +249,108 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
 
+    def first_mask(dataset: Path) -> Path:
+        return sorted((dataset / "exp1" / "oocyte01_masks").iterdir())[0]
+
+    def mask_values_255(dataset: Path):
+        path = first_mask(dataset)
+        tifffile.imwrite(path, tifffile.imread(path) * 255, imagej=True, metadata={"axes": "ZYX"})
+
+    def mask_other_shape(dataset: Path):
+        path = first_mask(dataset)
+        tifffile.imwrite(path, tifffile.imread(path)[:, :32, :32], imagej=True, metadata={"axes": "ZYX"})
+
+    def mask_beyond_series(dataset: Path):
+        shutil.copy(first_mask(dataset), dataset / "exp1" / "oocyte01_masks" / "t0009.tif")
+
+    def uncalibrated(dataset: Path):
+        tifffile.imwrite(dataset / "exp1" / "oocyte01.tif", series(dataset), imagej=True, metadata={"axes": "TZCYX"})
+
+    def spacing_in_nm(dataset: Path):
+        from scripts.io import write_imagej_hyperstack
+
+        write_imagej_hyperstack(dataset / "exp1" / "oocyte01.tif", series(dataset), "TZCYX", (170.0, 170.0, 2.0), 10.0)
+
+    def two_d(dataset: Path):
+        tifffile.imwrite(dataset / "exp1" / "oocyte01.tif", series(dataset)[0, 4], imagej=True, metadata={"axes": "CYX"})
+
+    def empty_dataset(dataset: Path):
+        shutil.rmtree(dataset / "exp1")
+
+    def constant_frame(dataset: Path):
+        frames = series(dataset)
+        frames[1] = 100
+        write_series(dataset, "oocyte01.tif", frames)
+
+    def per_frame(dataset: Path, spacing=lambda t: (0.17, 0.17, 2.0), frame_of=lambda frames, t: frames[t]):
+        from scripts.io import write_imagej_hyperstack
+
+        frames = series(dataset)
+        (dataset / "exp1" / "oocyte01.tif").unlink()
+        for t in range(len(frames)):
+            data = frame_of(frames, t)
+            write_imagej_hyperstack(dataset / "exp1" / "oocyte01" / f"t{t:04d}.tif", data,
+                                    "TZCYX"[5 - data.ndim:], spacing(t))
+
+    def both_layouts(dataset: Path):
+        from scripts.io import write_imagej_hyperstack
+
+        write_imagej_hyperstack(dataset / "exp1" / "oocyte01" / "t0000.tif", series(dataset)[0], "ZCYX",
+                                (0.17, 0.17, 2.0))
+
+    def two_files_one_frame(dataset: Path):
+        per_frame(dataset)
+        shutil.copy(dataset / "exp1" / "oocyte01" / "t0001.tif", dataset / "exp1" / "oocyte01" / "t0001.tiff")
+
+    def retyped(dtype):
+        def edit(dataset: Path):
+            for name in ("oocyte01.tif", "oocyte02.tif"):
+                frames = tifffile.imread(dataset / "exp1" / name)
+                write_series(dataset, name, (frames // 256).astype(dtype) if dtype == np.uint8 else frames.astype(dtype))
+        return edit
+
+    def nifti_masks(dataset: Path):
+        import nibabel as nib
+
+        for path in sorted((dataset / "exp1" / "oocyte01_masks").iterdir()):
+            mask_xyz = tifffile.imread(path).transpose(2, 1, 0)
+            nib.save(nib.Nifti1Image(mask_xyz, np.diag([0.17, 0.17, 2.0, 1.0])), path.with_name(path.stem + ".nii.gz"))
+            path.unlink()
+
+    def no_labels(dataset: Path):
+        for oocyte in ("oocyte01", "oocyte02"):
+            shutil.rmtree(dataset / "exp1" / f"{oocyte}_masks")
+
+    def training_args(dataset: Path, work: Path, *extra: str) -> list[str]:
+        return ["training", "--config_file", CONFIGS["train"], "--dataset_dir", str(dataset), "--ckpt_dir",
+                str(work / "models"), "--output_dir", str(work / "runs"), "--epochs", "1", "--crop_size", "[48,48,-1]",
+                "--progress_bar", "false", *extra]
+
+    def unknown_subset(work: Path) -> list[str]:
+        dataset = copy_dataset(inputs, work)
+        datalist_left_by_training(dataset)
+        return evaluate_args(dataset, work, model, "--datalist_file", str(dataset / "datalist.json"),
+                             "--datalist_subset", "tests")
+
+    def concurrent(work: Path, args: list[str]) -> None:
+        command = [sys.executable, "-m", "monai.bundle", "run", *args]
+        BACKGROUND[work] = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def both_runs_complete(result: Result) -> bool:
+        other = BACKGROUND.pop(result.output_dir.parent)
+        return other.wait(timeout=600) == 0 and no_partial_files(result)
+
+    def baseline_off(result: Result) -> bool:
+        found = rows(result)
+        return len(found) == 8 and "baseline_volume_um3" not in found[0]
+
+    def times_from_default_interval(result: Result) -> bool:
+        return [r["time_min"] for r in rows(result) if r["oocyte"] == "oocyte01"] == [0.0, 10.0, 20.0, 30.0]
+
+    def no_gvbd(result: Result) -> bool:
+        found = rows(result)
+        return len(found) == 8 and all(r["minutes_since_gvbd"] != r["minutes_since_gvbd"] for r in found)  # NaN
+
     return [
         Case("clean", "a correct run (the reference for the other cases)", clean("--precision", "fp32"), "ok",
              check=n_rows(8)),
@@ -304,6 +418,74 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
              ["finished oocytes of another model"], before=earlier_run()),
         Case("killed run, rerun", "SIGKILL during the first run, then the same command", clean(), "ok",
              check=no_partial_files, before=killed_run),
+        Case("mask values 0/255", "a mask saved with 255 for the spindle", edited(mask_values_255), "error",
+             ["mask values outside {0, 1}"]),
+        Case("mask of another shape", "a mask cropped to 32 x 32", edited(mask_other_shape), "error",
+             ["mask shape differs from the image"]),
+        Case("mask beyond the series", "t0009.tif for a 4-frame series", edited(mask_beyond_series), "error",
+             ["a mask for a frame the image does not have"]),
+        Case("uncalibrated file", "a hyperstack without pixel size", edited(uncalibrated), "warn",
+             ["no calibration for axes", "default"], check=n_rows(8)),
+        Case("spacing in nm", "x-y pixel size 170 'um' (nanometres stored as um)", edited(spacing_in_nm), "error",
+             ["implausible x spacing"]),
+        Case("2D image", "one z slice saved as the series", edited(two_d), "error", ["wrong number of dimensions"]),
+        Case("empty dataset", "a dataset folder with no oocytes", edited(empty_dataset), "error", ["empty dataset"]),
+        Case("gvbd not an integer", "gvbd.csv with 'ten' as a frame",
+             edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,ten\nexp1,oocyte02,1\n")), "error",
+             ["line 2", "integer frame"]),
+        Case("gvbd listed twice", "gvbd.csv with two different rows for one oocyte",
+             edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,1\nexp1,oocyte01,2\nexp1,oocyte02,1\n")),
+             "error", ["listed twice"]),
+        Case("gvbd missing an oocyte", "gvbd.csv without oocyte02",
+             edited(gvbd("experiment,oocyte,gvbd_frame\nexp1,oocyte01,1\n")), "error",
+             ["no GVBD frame for oocytes", "oocyte02"]),
+        Case("gvbd from a spreadsheet", "gvbd.csv with a byte-order mark and CRLF line ends",
+             edited(lambda d: (d / "gvbd.csv").write_bytes(b"\xef\xbb\xbfexperiment,oocyte,gvbd_frame\r\n"
+                                                           b"exp1,oocyte01,1\r\nexp1,oocyte02,1\r\n")), "ok",
+             check=n_rows(8)),
+        Case("no gvbd table", "new recordings without gvbd.csv", edited(lambda d: (d / "gvbd.csv").unlink()), "ok",
+             check=no_gvbd),
+        Case("constant frame", "a blank frame (laser off)", edited(constant_frame), "warn", ["constant frame"],
+             check=n_rows(8)),
+        Case("per-frame files", "one ZCYX file per frame instead of a hyperstack", edited(per_frame), "ok",
+             check=n_rows(8)),
+        Case("per-frame shapes differ", "one per-frame file cropped smaller",
+             edited(lambda d: per_frame(d, frame_of=lambda f, t: f[t][:, :, :48, :48] if t == 2 else f[t])), "error",
+             ["frame shape differs within one oocyte"]),
+        Case("per-frame calibration differs", "one per-frame file with another pixel size",
+             edited(lambda d: per_frame(d, spacing=lambda t: (0.2, 0.2, 2.0) if t == 2 else (0.17, 0.17, 2.0))),
+             "error", ["calibration differs within one oocyte"]),
+        Case("per-frame file with a series", "a per-frame file holding two time points",
+             edited(lambda d: per_frame(d, frame_of=lambda f, t: f[t:t + 2] if t == 1 else f[t])), "error",
+             ["a per-frame file must hold one frame"]),
+        Case("oocyte twice", "both oocyte01.tif and oocyte01/t0000.tif", edited(both_layouts), "error",
+             ["found twice"]),
+        Case("two files for one frame", "t0001.tif and t0001.tiff", edited(two_files_one_frame), "error",
+             ["two files for frame 1"]),
+        Case("8-bit data", "a uint8 hyperstack", edited(retyped(np.uint8)), "ok", check=n_rows(8)),
+        Case("float data", "a float32 hyperstack (same values, fp32)", edited(retyped(np.float32), "--precision", "fp32"),
+             "ok", check=same_masks_as_clean),
+        Case("NIfTI masks", "masks as tNNNN.nii.gz", edited(nifti_masks), "ok",
+             check=lambda r: sum(row["has_label"] == 1 for row in rows(r)) == 2),
+        Case("unknown datalist subset", "--datalist_subset tests (the list is called testing)", unknown_subset,
+             "error", ["no 'tests' list in the datalist", "testing"]),
+        # the limit applies to every file of the process, shared memory too: the loader in the main process
+        Case("disk full", "the disk fills up while writing the results (file size limit 20 kB)",
+             clean("--num_workers", "0"), "error",
+             ["cannot write", "File too large"], file_size_limit_bytes=20_000),
+        Case("two runs at once", "two evaluating runs into the same folder at the same time", clean(), "ok",
+             check=both_runs_complete, before=concurrent),
+        Case("rerun everything", "a rerun with --skip_finished false", clean("--skip_finished", "false"), "ok",
+             check=no_partial_files, before=earlier_run()),
+        Case("baseline off", "--baseline false", clean("--baseline", "false"), "ok", check=baseline_off),
+        Case("no frame interval", "files without a frame interval", edited(uncalibrated), "ok",
+             check=times_from_default_interval),
+        Case("inference config", "the inference config alone", lambda work: ["--config_file", CONFIGS["inference"],
+             "--dataset_dir", str(data), "--output_dir", str(work / "out"), "--model_path", str(model), "--crop_size",
+             "[48,48,-1]", "--progress_bar", "false"], "ok", check=n_rows(8)),
+        Case("training without labels", "run training on a dataset without masks",
+             lambda work: training_args(copy_dataset_edited(inputs, work, no_labels), work), "error",
+             ["has no items", "labelled frames"]),
         Case("analyzing without dataset", "run analyzing with no --dataset_dir",
              lambda work: ["analyzing", "--config_file", CONFIGS["analyze"]], "error", ["no dataset given"]),
         Case("training: misspelt setting", "run training --epoch 2",
@@ -313,6 +495,13 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
 
 
 REFERENCE: dict[str, np.ndarray] = {}
+BACKGROUND: dict[Path, subprocess.Popen] = {}  # runs started beside a case's own run, by work folder
+
+
+def copy_dataset_edited(inputs: dict[str, Path], work: Path, edit: Callable[[Path], None]) -> Path:
+    dataset = copy_dataset(inputs, work)
+    edit(dataset)
+    return dataset
 
 
 def run_campaign(only: list[str] | None = None) -> tuple[str, dict[str, int]]:
@@ -325,12 +514,12 @@ def run_campaign(only: list[str] | None = None) -> tuple[str, dict[str, int]]:
         for case in cases(inputs):
             if only and case.name not in only and case.name != "clean":
                 continue
-            work = root / case.name.replace(" ", "_").replace(":", "")
+            work = root / re.sub(r"\W+", "_", case.name)
             work.mkdir()
             args = case.prepare(work)
             if case.before is not None:
                 case.before(work, args)
-            result = run_cli(args, work)
+            result = run_cli(args, work, file_size_limit_bytes=case.file_size_limit_bytes)
             if case.name == "clean" and result.returncode == 0:
                 REFERENCE["masks"] = tifffile.imread(result.output_dir / "masks" / "exp1" / "oocyte01.tif")
             found = verdict(case, result)

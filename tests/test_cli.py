@@ -128,3 +128,19 @@ def test_the_plugins_own_message_wins_over_the_library_error_it_wraps(tmp_path):
     except RuntimeError as outer:
         last = readable_error(outer).splitlines()[-1]
     assert "does not match the configured network" in last and "set the network parameters" in last
+
+
+def test_the_message_written_for_the_user_wins_over_the_builtin_error_under_it(tmp_path):
+    from scripts.datalist import read_gvbd_table, scan_dataset
+    from scripts.phantom import generate_dataset
+
+    generate_dataset(tmp_path, n_experiments=1, n_oocytes=1, n_frames=2, shape_xyz=(32, 32, 4), seed=0)
+    (tmp_path / "gvbd.csv").write_text("experiment,oocyte,gvbd_frame\nexp1,oocyte01,ten\n")
+    try:
+        try:
+            read_gvbd_table(tmp_path, scan_dataset(tmp_path))  # SpindleDataError from int()'s ValueError
+        except SpindleDataError as ours:
+            raise RuntimeError("Failed to evaluate ConfigExpression: ...") from ours
+    except RuntimeError as outer:
+        last = readable_error(outer).splitlines()[-1]
+    assert "gvbd.csv line 2: expected experiment,oocyte,gvbd_frame with an integer frame" in last

@@ -154,8 +154,9 @@ def _raised_by_the_plugin(error: BaseException) -> bool:
 
 def root_cause(error: BaseException) -> BaseException:
     """The exception of ``error``'s chain (``raise ... from`` or raised while handling another) that says what went
-    wrong: the innermost one raised by this plugin (its messages name the file and what to do; what it wraps is a
-    library's detail), else the innermost one."""
+    wrong: the outermost one raised in this plugin's code (the message written for the user; what it wraps, such as
+    int()'s ValueError or torch's RuntimeError, is a detail, and what wraps it is MONAI's "Failed to evaluate"),
+    else the innermost one."""
     chain, seen = [error], {id(error)}
     while True:
         nxt = chain[-1].__cause__ or (None if chain[-1].__suppress_context__ else chain[-1].__context__)
@@ -164,7 +165,7 @@ def root_cause(error: BaseException) -> BaseException:
         seen.add(id(nxt))
         chain.append(nxt)
     ours = [e for e in chain if _raised_by_the_plugin(e)]
-    return ours[-1] if ours else chain[-1]
+    return ours[0] if ours else chain[-1]
 
 
 # an exception line of a printed traceback: "scripts.io.SpindleDataError: <message>" (not indented)

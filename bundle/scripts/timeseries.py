@@ -172,7 +172,8 @@ def evaluation_items(
         with open(datalist_path) as f:
             datalist = json.load(f)
         if subset not in datalist:
-            raise KeyError(f"{datalist_path}: no {subset!r} list in the datalist (found {sorted(datalist)})")
+            raise ValueError(f"{datalist_path}: no {subset!r} list in the datalist (found {sorted(datalist)}); "
+                             "set --datalist_subset to one of them")
         raw_items = datalist[subset]
         source = f"{datalist_path} [{subset}]"
     else:
