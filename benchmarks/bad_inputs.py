@@ -332,6 +332,15 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
         return evaluate_args(dataset, work, model, "--datalist_file", str(dataset / "datalist.json"),
                              "--datalist_subset", "tests")
 
+    def two_frame_datalist(work: Path) -> str:
+        """One labelled frame for training and one for validation: enough for training to start."""
+        from scripts.datalist import scan_frame_items
+
+        labelled = [i for i in scan_frame_items(data) if i.get("label")]
+        path = work / "datalist.json"
+        path.write_text(json.dumps({"training": labelled[:1], "validation": labelled[1:2]}))
+        return str(path)
+
     def concurrent(work: Path, args: list[str]) -> None:
         command = [sys.executable, "-m", "monai.bundle", "run", *args]
         BACKGROUND[work] = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -486,6 +495,9 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
         Case("training without labels", "run training on a dataset without masks",
              lambda work: training_args(copy_dataset_edited(inputs, work, no_labels), work), "error",
              ["has no items", "labelled frames"]),
+        Case("training: patch larger than the frame", "--patch_mode true with 128-voxel patches on 48-voxel crops",
+             lambda work: training_args(data, work, "--patch_mode", "true", "--datalist_file", two_frame_datalist(work)),
+             "error", ["smaller than patch_size", "--patch_size"]),
         Case("analyzing without dataset", "run analyzing with no --dataset_dir",
              lambda work: ["analyzing", "--config_file", CONFIGS["analyze"]], "error", ["no dataset given"]),
         Case("training: misspelt setting", "run training --epoch 2",

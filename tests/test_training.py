@@ -237,8 +237,23 @@ def test_random_part_appearance_then_standardise_and_pad_then_geometry():
     plain = _parser({"appearance_augmentation": "false"})  # the thesis' augmentation only
     assert _random_transform_names(plain) == ["DivisiblePadd", "RandFlipd", "RandFlipd", "RandRotate90d"]
     patched = _parser({"patch_mode": "true"})
-    assert _random_transform_names(patched)[len(default) - 3] == "RandCropByPosNegLabeld"  # after the affine
+    names = _random_transform_names(patched)
+    assert names[len(default) - 3:len(default) - 1] == ["PatchFitsd", "RandCropByPosNegLabeld"]  # after the affine
     assert list(_transform(patched, "RandCropByPosNegLabeld").cropper.spatial_size) == [128, 128, 32]
+
+
+def test_a_frame_smaller_than_the_patch_is_refused_naming_file_and_settings():
+    from monai.data import MetaTensor
+    from scripts.training import PatchFitsd
+
+    check = PatchFitsd(keys="image", patch_size=[128, 128, 32])
+    fits = {"image": MetaTensor(torch.zeros(1, 128, 160, 32)), "frame": 3}
+    assert check(fits) is fits
+    small = {"image": MetaTensor(torch.zeros(1, 64, 64, 32), meta={"filename_or_obj": "exp1/oocyte01.tif"}), "frame": 3}
+    with pytest.raises(ValueError, match=r"exp1/oocyte01\.tif \(frame 3\): the cropped frame \(x, y, z\) = "
+                                         r"\(64, 64, 32\) voxels is smaller than patch_size \(128, 128, 32\): set "
+                                         r"--patch_size"):
+        check(small)
 
 
 def _smooth_volume(seed: int = 0, shape=(1, 40, 36, 8)) -> torch.Tensor:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, EarlyStopHandler
+from monai.transforms import MapTransform
 
 from scripts.config import required_dataset_dir
 from scripts.datalist import build_datalist, write_datalist
@@ -34,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "BestWeightsSaver",
+    "PatchFitsd",
     "LatestCheckpointSaver",
     "ResumableEarlyStopHandler",
     "TrainerCheckpointLoader",
@@ -231,3 +233,26 @@ class ResumableEarlyStopHandler(EarlyStopHandler):
             self._pending_state = state
         else:
             self._handler.load_state_dict(state)
+
+
+class PatchFitsd(MapTransform):
+    """Refuse a frame smaller than the training patch, naming the file, the sizes and the settings to change.
+
+    Patch mode samples ``patch_size`` (x, y, z voxels) patches from the cropped, padded frame; from a smaller frame
+    MONAI's sampler fails with a message that names neither the frame nor ``patch_size``. Passes the data through.
+    """
+
+    def __init__(self, keys: str | Sequence[str], patch_size: Sequence[int], allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.patch_size = [int(n) for n in patch_size]
+
+    def __call__(self, data: Mapping) -> Mapping:
+        for key in self.key_iterator(data):
+            shape = [int(n) for n in data[key].shape[1:]]
+            if any(n < p for n, p in zip(shape, self.patch_size, strict=True)):
+                meta = getattr(data[key], "meta", {})
+                raise ValueError(f"{meta.get('filename_or_obj', key)} (frame {data.get('frame')}): the cropped frame "
+                                 f"(x, y, z) = {tuple(shape)} voxels is smaller than patch_size "
+                                 f"{tuple(self.patch_size)}: set --patch_size to at most the frame's size (multiples "
+                                 "of 16, 16, 2) or train on whole crops (--patch_mode false)")
+        return data
