@@ -88,3 +88,17 @@ def test_analyze_config_runs_and_writes_datastats(small_dataset, tmp_path):
     with open(BUNDLE / "configs" / "analyze.yaml") as fh:
         config = yaml.safe_load(fh)
     assert config["crop_size"] == [352, 352, -1] and config["channel"] == 1  # the flat defaults the docs promise
+
+
+def test_a_read_only_dataset_names_the_datastats_file_and_output_path(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from scripts.fingerprint import write_datastats
+
+    def refuse(*args, **kwargs):  # simulated: tests may run as root, for whom file permissions do not apply
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError, match=r"datastats\.yaml cannot be written; pass --output_path"):
+        write_datastats({"stats_summary": {}}, tmp_path / "datastats.yaml")

@@ -224,9 +224,13 @@ class DataAnalyzer:
 def write_datastats(stats: dict, path: str | os.PathLike) -> Path:
     """YAML for .yaml/.yml, JSON otherwise; written atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            tmp.write_text(yaml.safe_dump(stats, sort_keys=False))
-        else:
-            tmp.write_text(json.dumps(stats, indent=1) + "\n")
+    try:
+        with atomic_path(path) as tmp:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                tmp.write_text(yaml.safe_dump(stats, sort_keys=False))
+            else:
+                tmp.write_text(json.dumps(stats, indent=1) + "\n")
+    except OSError as exc:  # the default output goes beside the data, which may be read-only
+        raise type(exc)(exc.errno, f"{exc.strerror or exc}: {path} cannot be written; pass --output_path with a "
+                                   "file you can write to") from exc
     return path
