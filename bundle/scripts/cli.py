@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # monai.bundle run's own arguments (not config settings)
-RUN_ARGUMENTS = ("config_file", "meta_file", "logging_file", "run_id", "init_id", "final_id", "tracking", "args_file")
+RUN_ARGUMENTS = ("config_file", "meta_file", "logging_file", "run_id", "init_id", "final_id", "tracking", "args_file",
+                 "workflow_name", "workflow_type", "properties_path")  # the last three: run_workflow's
 _RUN_COMMANDS = ("run", "run_workflow")
 
 
