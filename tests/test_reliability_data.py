@@ -376,14 +376,14 @@ def test_plugin_classes_take_no_catch_all_arguments():
 
     other_modules = [importlib.import_module(f"scripts.{name}") for name in
                      ("network", "metrics", "inference", "recording", "reports", "timeseries", "baseline", "training",
-                      "phantom")]
+                      "phantom", "augmentation")]
     classes = [obj for module in (io_module, datalist_module, fingerprint_module, *other_modules)
                for _, obj in inspect.getmembers(module, inspect.isclass)
                if obj.__module__ == module.__name__ and not obj.__name__.startswith("_")
                and not issubclass(obj, Exception)]
     assert {"LoadFramed", "TimeSeriesTiffReader", "DataAnalyzer", "AnisotropicAttentionUNet", "SpindleVolumeHandler",
             "TimeSeriesWriter", "OtsuBaselined", "AutocastInferer", "MaskStreamWriter", "OocyteRecorder",
-            "FrameProgressBar"} <= {c.__name__ for c in classes}
+            "FrameProgressBar", "RandLowResolutionXYd", "PatchFitsd"} <= {c.__name__ for c in classes}
     catch_all = [c.__name__ for c in classes
                  if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(c.__init__).parameters.values())]
     assert catch_all == []

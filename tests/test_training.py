@@ -203,7 +203,8 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
-APPEARANCE = ["RandGaussianSmoothd", "RandAdjustContrastd", "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised"]
+APPEARANCE = ["RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd", "RandAdjustContrastd",
+              "RandBiasFieldd", "RandGaussianNoised"]
 
 
 @pytest.mark.parametrize(
@@ -525,3 +526,20 @@ def test_a_read_only_dataset_folder_names_the_datalist_and_the_fix(phantom, tmp_
     with pytest.raises(PermissionError, match=r"cannot write the datalist .*datalist\.json .*read-only; pass "
                                               r"--datalist_file"):
         ensure_datalist(phantom, tmp_path / "datalist.json")
+
+
+def test_low_resolution_in_x_y_leaves_z_alone():
+    from scripts.augmentation import RandLowResolutionXYd
+
+    image = torch.zeros(1, 32, 32, 4)
+    image[0, ::2, :, :] = 1.0  # one-voxel stripes in x: detail a coarser x-y grid cannot hold
+    image[0, :, :, 3] += 5.0  # ... and slices of different brightness in z
+    transform = RandLowResolutionXYd(keys="image", prob=1.0, zoom_range=(0.5, 0.5))
+    transform.set_random_state(0)
+    out = transform({"image": image.clone()})["image"]
+    assert out.shape == image.shape
+    assert float(out[0, :, :, :3].std()) < 0.1 * float(image[0, :, :, :3].std())  # the stripes are gone
+    for z in range(4):  # every z slice keeps its own mean: nothing leaks between slices
+        assert float(out[0, :, :, z].mean()) == pytest.approx(float(image[0, :, :, z].mean()), abs=1e-4)
+    with pytest.raises(ValueError, match="zoom_range"):
+        RandLowResolutionXYd(keys="image", zoom_range=(0.5, 2.0))
