@@ -5,9 +5,10 @@
 - ``prepare_output_dir(output_dir, model_path, skip_finished)`` in ``initialize``, when the run starts: removes
   the partial files of killed runs and checks that the folder's finished oocytes came from the same weights
   (``model.json``), so that a rerun never mixes two models' volumes;
-- ``evaluation_items(dataset_dir, output_dir, ...)``: the frames to evaluate (the datalist's ``inference`` list
-  or a scan of the dataset, ``scripts.datalist.scan_frame_items``), in (experiment, oocyte, frame) order, without
-  the oocytes a previous run finished;
+- ``evaluation_items(dataset_dir, output_dir, ...)``: the frames to evaluate (every frame of every oocyte,
+  ``scripts.datalist.scan_frame_items``, or a named datalist's list), in (experiment, oocyte, frame) order, without
+  the oocytes a previous run finished from the same inputs and settings (``oocyte_provenance``, stored by the
+  recorder beside each finished oocyte's rows; changed ones are evaluated again);
 - ``FrameProgressBar``: frames done of the total, oocyte by oocyte (tqdm, switchable);
 - then ``scripts.recording.TimeSeriesWriter`` records every frame and ``scripts.reports.write_reports`` writes the
   folder-wide tables.
