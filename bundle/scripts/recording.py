@@ -161,15 +161,11 @@ def crop_window_xy(frame_shape_xyz: Sequence[int], crop_size: Sequence[int]) -> 
     return tuple(slice(max(s.start, 0), min(s.stop, int(n))) for s, n in zip(slices[:2], frame_shape_xyz, strict=False))
 
 
-# The network's masks stop a voxel or two short of the crop's edge even where the spindle goes on (its 'same'
-# padding sees zeros there): a mask this close to the edge counts as touching it.
-CROP_BORDER_MARGIN_VOX = 2
-
-
-def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice],
-                          margin_vox: int = CROP_BORDER_MARGIN_VOX) -> bool:
+def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice], margin_vox: int = 2) -> bool:
     """True when the mask comes within ``margin_vox`` voxels of the x or y edge of the crop window (the spindle may
-    be cut off there), or reaches outside the window (a reference mask can)."""
+    be cut off there), or reaches outside the window (a reference mask can). The network's masks stop a voxel or
+    two short of the crop's edge even where the spindle goes on (its 'same' padding sees zeros there), hence the
+    margin (the configs' ``crop_border_margin_vox``)."""
     box = bounding_box(np.asarray(mask_xyz) > 0)  # the mask's extremes: a few ms even on a full frame
     if box is None:
         return False
@@ -208,7 +204,7 @@ def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, 
 
 
 def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
-                        window_xy: tuple[slice, slice]) -> dict[str, Any]:
+                        window_xy: tuple[slice, slice], border_margin_vox: int = 2) -> dict[str, Any]:
     """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
 
     A method that did not segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN
@@ -220,10 +216,9 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
     # the network cannot see beyond the crop: where the reference goes past it, this frame's mask is cut off too
-    values["touches_crop_border"] = touches_window_border(mask_xyz, window_xy) or (
-        label_xyz is not None and touches_window_border(label_xyz, window_xy))
+    values["touches_crop_border"] = touches_window_border(mask_xyz, window_xy, border_margin_vox) or (
+        label_xyz is not None and touches_window_border(label_xyz, window_xy, border_margin_vox))
     return values
-
 
 
 def _montage_frames(frames: Sequence[int], n_tiles: int, labelled: Sequence[int] = ()) -> set[int]:
@@ -257,10 +252,11 @@ class OocyteRecorder:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Sequence[str],
                  crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 3,
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  settings: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.settings = dict(settings or {})
+        self.crop_border_margin_vox = int(crop_border_margin_vox)
         self.items = list(items)
         self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
         self.methods = list(methods)
@@ -307,7 +303,7 @@ class OocyteRecorder:
         row: dict[str, Any] = {c: item.get(c) for c in ID_COLUMNS}
         row["has_label"] = label is not None
         for method in self.methods:
-            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window)
+            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox)
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
                 row["ref_volume_um3"] = ref_volume
@@ -382,6 +378,7 @@ class TimeSeriesWriter:
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
+        crop_border_margin_vox: a mask this close (voxels) to the crop's x-y edge counts as touching it.
         settings: the values that change the answer (the configs' ``run_settings``), stored with each finished
             oocyte's provenance (``scripts.timeseries.oocyte_provenance``) so that a rerun can tell whether its
             results still hold.
@@ -392,7 +389,7 @@ class TimeSeriesWriter:
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
                  crop_size: Sequence[int], label_key: str = "label", image_key: str = "image", channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
-                 jump_min_um3: float = 50.0, jump_half_window: int = 3,
+                 jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  settings: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
@@ -404,7 +401,7 @@ class TimeSeriesWriter:
             "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
             "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
-            "settings": settings,
+            "crop_border_margin_vox": crop_border_margin_vox, "settings": settings,
         }
         self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for item in self.items:
