@@ -265,11 +265,12 @@ def summarise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], method:
     }
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """A table value for JSON: NaN becomes None (JSON has no NaN), numpy scalars plain Python numbers."""
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN
     if isinstance(value, (np.integer, np.floating)):
-        return _json_ready(value.item())
+        return json_ready(value.item())
     return value
 
 
@@ -321,8 +322,8 @@ def write_reports(output_dir: str | Path, primary: str = "network") -> dict[str,
     report = {
         "methods": methods,
         "units": {"volume": "um^3", "time": "min", "rel_volume_error": "fraction (pred - ref) / ref"},
-        "per_oocyte": [{k: _json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_oocyte],
-        "per_experiment": [{k: _json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_experiment],
+        "per_oocyte": [{k: json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_oocyte],
+        "per_experiment": [{k: json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_experiment],
     }
     with atomic_path(output_dir / "summary.json") as tmp, open(tmp, "w") as f:
         json.dump(report, f, indent=2)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm import tqdm
 from scripts.config import required_dataset_dir
 from scripts.datalist import scan_frame_items
 from scripts.io import atomic_path, remove_abandoned_partial_files
-from scripts.reports import OOCYTE_ROWS_DIR, as_float, finished_oocytes
+from scripts.reports import OOCYTE_ROWS_DIR, as_float, finished_oocytes, json_ready
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +105,10 @@ def oocyte_provenance(items: Sequence[Mapping[str, Any]], settings: Mapping[str,
     for path in paths:
         stat = Path(path).stat()
         inputs.append({"path": path, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
-    frames = [[int(it["frame"]), _json_number(it.get("time_min")), _json_number(it.get("minutes_since_gvbd"))]
+    frames = [[int(it["frame"]), json_ready(as_float(it.get("time_min"))),
+               json_ready(as_float(it.get("minutes_since_gvbd")))]
               for it in sorted(items, key=lambda it: int(it["frame"]))]
     return json.loads(json.dumps({"inputs": inputs, "frames": frames, "settings": dict(settings)}))
-
-
-def _json_number(value: Any) -> float | None:
-    number = as_float(value)
-    return number if math.isfinite(number) else None
 
 
 def provenance_changes(stored: Mapping[str, Any] | None, current: Mapping[str, Any]) -> list[str]:
