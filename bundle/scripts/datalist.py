@@ -480,6 +480,30 @@ def load_datalist(datalist_file: str | os.PathLike, key: str = "training",
     return items
 
 
+def merge_datalists(parts: Sequence[tuple[str | os.PathLike, int]], out: str | os.PathLike) -> dict:
+    """One datalist from several datasets' datalists, for training on a mix (e.g. the house phantom and the
+    randomized renderer families). ``parts``: (datalist file, keep every n-th training item); every list of each
+    part is taken (training thinned), its image / label paths rewritten relative to ``out``'s folder, which is
+    then the dataset folder to pass with the merged datalist (``--dataset_dir``)."""
+    base = Path(out).resolve().parent
+    merged: dict = {"merged_from": [], "test_oocytes": []}
+    for path, every in parts:
+        path = Path(path).resolve()
+        data = json.loads(path.read_text())
+        prefix = Path(os.path.relpath(path.parent, base)).as_posix()
+        merged["merged_from"].append({"datalist": Path(os.path.relpath(path, base)).as_posix(),
+                                      "training_every": int(every)})
+        merged["test_oocytes"] += [{**t, "dataset": prefix} for t in data.get("test_oocytes", [])]
+        for key, items in data.items():
+            if not isinstance(items, list) or key == "test_oocytes":
+                continue
+            if key == "training":
+                items = items[::max(int(every), 1)]
+            merged.setdefault(key, []).extend(
+                {k: f"{prefix}/{v}" if k in ("image", "label") else v for k, v in item.items()} for item in items)
+    return merged
+
+
 def _existing(items: list[dict]) -> set[str]:
     """The image / label paths of ``items`` that exist, each path checked once (hyperstack items repeat it)."""
     paths = {item[k] for item in items for k in ("image", "label") if k in item}
@@ -488,7 +512,7 @@ def _existing(items: list[dict]) -> set[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Scan a spindle dataset folder into datalist.json (stratified split).")
-    parser.add_argument("--dataset_dir", required=True, help="dataset folder (gvbd.csv, EXPERIMENT/OOCYTE.tif, ...)")
+    parser.add_argument("--dataset_dir", help="dataset folder (gvbd.csv, EXPERIMENT/OOCYTE.tif, ...)")
     parser.add_argument("--out", required=True, help="output JSON file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the test-oocyte draw and the train/val split")
     parser.add_argument("--val_fraction", type=float, default=0.2, help="fraction of labelled frames for validation")
@@ -497,7 +521,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dense_labels_dir", default=None,
                         help="train on every frame of the non-test oocytes, labelled from DIR/EXPERIMENT/OOCYTE.tif "
                              "(TZYX, relative to the dataset; the phantom's ground_truth_masks)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="DATALIST[:N]",
+                        help="instead of scanning a dataset: merge these datalists (keeping every N-th training item "
+                             "of one given as FILE:N) into --out, paths relative to --out's folder")
     args = parser.parse_args(argv)
+    if args.merge:
+        parts = [(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) if re.fullmatch(r".+:\d+", p) else (p, 1)
+                 for p in args.merge]
+        out = write_datalist(merge_datalists(parts, args.out), args.out)
+        print(f"{out}: merged {len(parts)} datalists")
+        return
+    if not args.dataset_dir:
+        parser.error("--dataset_dir is required (or --merge)")
     datalist = build_datalist(args.dataset_dir, args.seed, args.val_fraction, args.default_frame_interval_min,
                               args.dense_labels_dir)
     out = write_datalist(datalist, args.out)

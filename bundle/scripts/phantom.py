@@ -56,6 +56,18 @@ import numpy as np
 from scipy import ndimage
 
 from scripts.io import atomic_path, write_imagej_hyperstack
+from scripts.scene import (
+    HALO_F,
+    PERTURB_MAX,
+    PHENOTYPES,
+    Arm,
+    SpindleState,
+    envelope_f2,
+    perturbed_f,
+    smooth_noise,
+    smoothstep,
+    unit,
+)
 
 CHANNEL_NAMES = ("chromosomes", "microtubules", "amtoc")
 MICROTUBULE_CHANNEL = 1
@@ -76,7 +88,6 @@ STRAINS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("aurka_ko", ("short", "monopolar", "multipolar")),
     ("aurkc_ko", ("bipolar", "multipolar")),
 )
-PHENOTYPES = ("bipolar", "short", "monopolar", "multipolar")
 
 _LOWRES_FACTOR = 4  # x-y downsampling of the static background fields
 _NOISE_BANK_PLANES = 8
@@ -84,19 +95,7 @@ _NOISE_BANK_PAD = 48
 _CAMERA_OFFSET_ADU = 100.0
 _READ_NOISE_E = 1.6
 _N_BIVALENTS = 20  # mouse: 20 bivalents in meiosis I
-_HALO_F = 1.2  # the astral-microtubule halo is drawn out to this envelope coordinate (f = 1 at the surface)
-_PERTURB_MAX = 0.08  # the outline perturbation scales f by at most this fraction
 _HAZE_SIGMA_UM = np.array([3.0, 3.0, 3.5])  # out-of-focus haze kernel (x, y, z)
-
-
-def _smoothstep(x):
-    """0 below 0, 1 above 1, smooth (C1) in between; works on floats and arrays."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3.0 - 2.0 * x)
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
 def _upsample_weights(n_out: int, factor: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -122,14 +121,6 @@ def _upsample_xy(low: np.ndarray, factor: int, shape_yx: tuple[int, int], slice_
         if slice_factor is not None:
             out[z] *= slice_factor(z)
     return out
-
-
-def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
-    """Gaussian-filtered white noise, zero mean, unit standard deviation, float32 (periodic edges)."""
-    n = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma, mode="wrap")
-    n -= n.mean()
-    n /= max(float(n.std()), 1e-6)
-    return n
 
 
 @dataclass(frozen=True)
@@ -167,61 +158,6 @@ class ExperimentParams:
             stripes=float(rng.uniform(0.12, 0.3)),
             cytoplasm=float(rng.uniform(0.8, 1.25)),
         )
-
-
-@dataclass(frozen=True)
-class Arm:
-    """Half a spindle, from the centre to one pole (lengths in um, directions unit vectors (x, y, z)).
-
-    The cross-section radius along the arm is radius_um * profile(u), u = distance along the arm /
-    length_um in [0, 1]: a half-sphere profile sqrt(1 - u^2) for barrel=0 (the early ball) and a
-    barrel 1 - (1 - pole_fraction) u^2 for barrel=1 (broad, flat acentriolar poles).
-    """
-
-    direction: np.ndarray
-    across: np.ndarray  # perpendicular to direction, in the x-y plane
-    up: np.ndarray  # direction x across (mostly z)
-    length_um: float
-    radius_um: float
-    pole_fraction: float
-    barrel: float
-    texture_sign: float  # -1 mirrors the fibre pattern so fibres of opposite arms meet at the equator
-    texture_turn: float  # rad; turns the fibre cross-section so the arms of a multipolar spindle differ
-
-    def radius_at(self, u):
-        """Cross-section radius (um) at relative position ``u`` along the arm (clipped to [0, 1])."""
-        u2 = np.square(np.clip(u, 0.0, 1.0))
-        out = 0.0
-        if self.barrel < 1:
-            out = (self.radius_um * (1.0 - self.barrel)) * np.sqrt(np.maximum(1.0 - u2, 0.0))
-        if self.barrel > 0:
-            out = out + (self.radius_um * self.barrel) * (1.0 - (1.0 - self.pole_fraction) * u2)
-        return out
-
-    @property
-    def pole_um(self) -> np.ndarray:
-        return self.length_um * self.direction
-
-
-@dataclass(frozen=True)
-class SpindleState:
-    """The spindle at one frame: centre (x, y, z) um relative to the field centre, arms, a central ball.
-
-    maturity: 0 at GVBD, 1 when the metaphase shape is reached; bipolarity: 0 ball .. 1 final shape.
-    """
-
-    centre_um: np.ndarray
-    arms: tuple[Arm, ...]
-    core_radius_um: float
-    maturity: float
-    bipolarity: float
-    angle_rad: float
-    frame: int
-
-    def extent_um(self) -> float:
-        """Radius (um) of a sphere around the centre that holds the whole envelope (with a little slack)."""
-        reach = [self.core_radius_um] + [max(a.length_um, a.radius_um) + 0.3 * a.radius_um for a in self.arms]
-        return 1.15 * max(reach)
 
 
 @dataclass(frozen=True)
@@ -362,7 +298,7 @@ class OocytePhantom:
         self._r_ball0 = rng.uniform(4.0, 4.8) * s
         self._r_ball1 = rng.uniform(5.5, 6.5) * s
         self._perturb_amp = rng.uniform(0.04, 0.07)
-        self._perturb_cubes = [_smooth_noise(rng, (12, 12, 12), 1.5) for _ in range(2)]
+        self._perturb_cubes = [smooth_noise(rng, (12, 12, 12), 1.5) for _ in range(2)]
         self._perturb_rate = rng.uniform(0.05, 0.15)  # rad per frame
 
         # Fibre textures: cross-section of the bundles (normalised transverse coords) x along-fibre variation.
@@ -371,17 +307,17 @@ class OocytePhantom:
 
         # Chromosomes, aMTOCs and the germinal vesicle.
         n = _N_BIVALENTS
-        self._chromo_scatter = np.array([_unit(v) for v in rng.standard_normal((n, 3))]) * rng.uniform(
+        self._chromo_scatter = np.array([unit(v) for v in rng.standard_normal((n, 3))]) * rng.uniform(
             0.2, 1.0, size=(n, 1)) ** (1 / 3)
         ang = rng.uniform(0, 2 * np.pi, n)
         rad = np.sqrt(rng.uniform(0, 1, n))
         self._chromo_plate = np.stack([rad * np.cos(ang), rad * np.sin(ang)], axis=1)
         self._chromo_amp = rng.uniform(0.7, 1.3, n)
-        self._chromo_karyo = np.array([_unit(v) for v in rng.standard_normal((n, 3))])
+        self._chromo_karyo = np.array([unit(v) for v in rng.standard_normal((n, 3))])
         m = int(rng.integers(25, 41))
-        self._mtoc_peri = np.array([_unit(v * np.array([1.0, 1.0, 0.6])) for v in rng.standard_normal((m, 3))])
+        self._mtoc_peri = np.array([unit(v * np.array([1.0, 1.0, 0.6])) for v in rng.standard_normal((m, 3))])
         self._mtoc_peri_gap = rng.uniform(1.0, 4.0, m) * s
-        self._mtoc_ball = np.array([_unit(v) for v in rng.standard_normal((m, 3))])
+        self._mtoc_ball = np.array([unit(v) for v in rng.standard_normal((m, 3))])
         spread_angle = rng.uniform(0, 2 * np.pi, m)
         spread_r = np.sqrt(rng.uniform(0, 1, m))
         self._mtoc_pole_spread = np.stack([spread_r * np.cos(spread_angle), spread_r * np.sin(spread_angle)], 1)
@@ -446,8 +382,8 @@ class OocytePhantom:
         if x < 0:
             return None
         t = float(frame)
-        e = float(_smoothstep((x - 0.2) / 0.7))  # elongation / bipolarisation
-        r_ball = self._r_ball0 + (self._r_ball1 - self._r_ball0) * float(_smoothstep(x / 0.35))
+        e = float(smoothstep((x - 0.2) / 0.7))  # elongation / bipolarisation
+        r_ball = self._r_ball0 + (self._r_ball1 - self._r_ball0) * float(smoothstep(x / 0.35))
         amp, period, phase = self._breathing
         breathing = 1.0 + amp * e * math.sin(2 * math.pi * t / period + phase)
         angle = self._angle0 + self._angular_speed * t + 0.08 * math.sin(t / 7.0 + self._angle0)
@@ -456,7 +392,7 @@ class OocytePhantom:
             th = angle + a
             tilt = self._tilt * math.cos(a)
             d = np.array([math.cos(tilt) * math.cos(th), math.cos(tilt) * math.sin(th), math.sin(tilt)])
-            across = _unit(np.array([-d[1], d[0], 0.0]))
+            across = unit(np.array([-d[1], d[0], 0.0]))
             up = np.cross(d, across)
             bipolar_pair = len(self._final_arms) == 2 and k == 1
             arms.append(Arm(
@@ -492,37 +428,19 @@ class OocytePhantom:
     def _envelope(self, state: SpindleState, box: _Box):
         """Envelope of the spindle on ``box``: the normalised coordinate f is <= 1 inside (f = max(distance
         from the arm's axis / local radius, distance along the arm / arm length), min over arms and the
-        central ball). Returns the box shape, flat indices ``idx`` of the voxels with f < _HALO_F (before
+        central ball). Returns the box shape, flat indices ``idx`` of the voxels with f < HALO_F (before
         the outline perturbation), their arm index, positions (n, 3) um relative to the centre and
         perturbed f."""
         px, py, pz = self._local_grids(box, state.centre_um)
-        r2_xy = px * px + py * py
-        r2 = r2_xy + pz * pz  # squared distance from the centre, full box
-        f2 = r2 / np.float32(state.core_radius_um**2)  # squared f: avoids square roots on the whole box
-        which = np.full(f2.shape, -1, np.int8)
-        for k, arm in enumerate(state.arms):
-            d = arm.direction.astype(np.float32)
-            s = (px * d[0] + py * d[1]) + pz * d[2]
-            uu = s / np.float32(arm.length_um)
-            radius2 = np.square(arm.radius_at(uu), dtype=np.float32)
-            fk2 = np.maximum((r2 - s * s) / np.maximum(radius2, np.float32(1e-6)), uu * uu)
-            fk2[uu < 0] = np.inf
-            closer = fk2 < f2
-            np.copyto(f2, fk2, where=closer)
-            which[closer] = k
-        idx = np.flatnonzero(f2 < np.float32((_HALO_F / (1 - _PERTURB_MAX)) ** 2))
+        f2, which = envelope_f2(state, px, py, pz)
+        idx = np.flatnonzero(f2 < np.float32((HALO_F / (1 - PERTURB_MAX)) ** 2))
         zz, yy, xx = np.unravel_index(idx, f2.shape)
         p = np.stack([px.ravel()[xx], py.ravel()[yy], pz.ravel()[zz]], axis=1)
-        # Irregular outline: a smooth noise field attached to the spindle (rotates with it) scales f by a few %.
-        ref = state.arms[0]
-        local = p @ np.stack([ref.direction, ref.across, ref.up], axis=1).astype(np.float32)
-        span = max(state.extent_um(), 1e-3)
-        coords = ((local / np.float32(span) + 1.0) * 0.5 * 11.0).T
+        # Irregular outline: the perturbation field turns slowly over time.
         phase = self._perturb_rate * state.frame
         cube = math.cos(phase) * self._perturb_cubes[0] + math.sin(phase) * self._perturb_cubes[1]
-        pert = ndimage.map_coordinates(cube, coords, order=1, mode="nearest")
-        f_sub = np.sqrt(f2.ravel()[idx]) * (1.0 + _PERTURB_MAX * np.tanh(self._perturb_amp / _PERTURB_MAX * pert))
-        return f2.shape, idx, which.ravel()[idx], p, f_sub.astype(np.float32)
+        f_sub = perturbed_f(state, f2.ravel()[idx], p, cube, self._perturb_amp)
+        return f2.shape, idx, which.ravel()[idx], p, f_sub
 
     def true_mask_box(self, frame: int) -> tuple[_Box, np.ndarray] | None:
         """(box, boolean ZYX mask inside the box) of the spindle at ``frame``; None before GVBD."""
@@ -554,13 +472,9 @@ class OocytePhantom:
         return 0.0 if boxed is None else int(boxed[1].sum()) * self.voxel_volume_um3
 
     def _spindle_box(self, state: SpindleState, margin_um: float) -> _Box:
-        """Index box around everything of the spindle with f < _HALO_F (+ ``margin_um`` on every side): per
+        """Index box around everything of the spindle with f < HALO_F (+ ``margin_um`` on every side): per
         arm the bounding box of a cylinder from the centre past the pole, radius = arm radius."""
-        grow = _HALO_F / (1 - _PERTURB_MAX)
-        half = np.full(3, state.core_radius_um * grow)
-        for arm in state.arms:
-            perp = np.sqrt(np.clip(1.0 - arm.direction**2, 0.0, 1.0)) * arm.radius_um * grow
-            half = np.maximum(half, np.abs(arm.direction) * arm.length_um * grow + perp)
+        half = state.half_extent_um()
         return self._box_around(state.centre_um, half + margin_um)
 
     # ------------------------------------------------------------------ textures
@@ -579,13 +493,13 @@ class OocytePhantom:
             layer = ndimage.gaussian_filter(layer, width_px) * width_px**2
             img += layer
         img /= max(float(np.percentile(img, 99.0)), 1e-6)
-        along = _smooth_noise(rng, (n_u, n, n), (2.0, 1.0, 1.0))
+        along = smooth_noise(rng, (n_u, n, n), (2.0, 1.0, 1.0))
         tex = np.clip(img, 0, 1)[None] * np.clip(0.75 + 0.3 * along, 0.3, 1.3)
         return (0.2 + 0.8 * np.clip(tex, 0, 1)).astype(np.float32)
 
     def _make_ball_texture(self, rng: np.random.Generator) -> np.ndarray:
         """(48, 48, 48) float32 in [0.3, 1], periodic: short disordered microtubule ridges, voxel 0.35 um."""
-        n = _smooth_noise(rng, (48, 48, 48), 1.2)
+        n = smooth_noise(rng, (48, 48, 48), 1.2)
         ridges = np.exp(-(n * n) / 0.25)  # thin bright ridges along the zero crossings of smooth noise
         return (0.3 + 0.7 * ridges).astype(np.float32)
 
@@ -623,7 +537,7 @@ class OocytePhantom:
         wall = np.exp(-(((rho - r_pit) / 1.6) ** 2))
         oocyte = oocyte * inside_pit
         zona = zona * inside_pit
-        lowfreq = _smooth_noise(rng, oocyte.shape, (1.5, 8, 8))
+        lowfreq = smooth_noise(rng, oocyte.shape, (1.5, 8, 8))
         haze = ndimage.gaussian_filter(oocyte, (4.0 * s / dz + 0.1, 4.0 / (dy * f), 4.0 / (dx * f)))
         ph = self._photons * self.experiment.cytoplasm
         plastic = 1.0 - inside_pit
@@ -634,14 +548,14 @@ class OocytePhantom:
             2: 2.0 + oocyte * (9.0 + 2.0 * lowfreq) + 4.0 * zona + 8.0 * wall + 4.0 * plastic + 4.0 * haze,
         }
         # Light-sheet stripes: illumination from x = 0; shadows cast along x, growing downstream.
-        stripes = _smooth_noise(rng, (Z, Y), (0.7, 2.5 / dy * s + 0.5))
-        stripes += 0.6 * _smooth_noise(rng, (Z, Y), (0.7, 0.6 / dy * s + 0.5))
+        stripes = smooth_noise(rng, (Z, Y), (0.7, 2.5 / dy * s + 0.5))
+        stripes += 0.6 * smooth_noise(rng, (Z, Y), (0.7, 0.6 / dy * s + 0.5))
         stripes = np.tanh(stripes / 1.5)
         self._stripe_zy = (self.experiment.stripes * stripes).astype(np.float32)
         xr = np.linspace(0.0, 1.0, X, dtype=np.float32)
         self._stripe_x = (0.35 + 0.65 * xr).astype(np.float32)
         self._attenuation_x = np.exp(-0.25 * xr).astype(np.float32)
-        granular = _smooth_noise(rng, (Z, min(Y, 256), min(X, 256)), (0.5, 1.2, 1.2))
+        granular = smooth_noise(rng, (Z, min(Y, 256), min(X, 256)), (0.5, 1.2, 1.2))
         reps = (-(-Y // granular.shape[1]), -(-X // granular.shape[2]))
 
         def illumination(z):
@@ -687,10 +601,10 @@ class OocytePhantom:
             sig = np.array([0.9, 0.6, 0.6]) * s
             return _Spots(centres, np.tile(sig, (n, 1)), angles, 0.6 * self._chromo_e * self._chromo_amp)
         a0 = state.arms[0]
-        congression = _smoothstep((state.bipolarity - 0.1) / 0.8)
+        congression = smoothstep((state.bipolarity - 0.1) / 0.8)
         if self.phenotype == "multipolar":
             congression *= 0.3  # never forms a proper metaphase plate
-        scatter = self._chromo_scatter * (0.7 * state.core_radius_um + 3.0 * s * (1 - _smoothstep(
+        scatter = self._chromo_scatter * (0.7 * state.core_radius_um + 3.0 * s * (1 - smoothstep(
             state.maturity / 0.3)))
         plate_r = 0.55 * min(arm.radius_um for arm in state.arms)
         plate = plate_r * (self._chromo_plate[:, :1] * a0.across + self._chromo_plate[:, 1:] * a0.up)
@@ -713,7 +627,7 @@ class OocytePhantom:
         m = len(self._mtoc_amp)
         x = state.maturity
         ball = state.centre_um + self._mtoc_ball * state.core_radius_um * 1.05
-        w_ball = _smoothstep(x / 0.3)
+        w_ball = smoothstep(x / 0.3)
         pos = (1 - w_ball) * peri + w_ball * ball
         # Monopolar: all aMTOCs over-cluster at the single pole; otherwise they share the poles round robin.
         pole_arms = [0] if self.phenotype == "monopolar" else list(range(len(state.arms)))
@@ -723,7 +637,7 @@ class OocytePhantom:
             spread = arm.radius_um * max(arm.pole_fraction, 0.15) * 0.8
             poles[i] = (state.centre_um + arm.pole_um * 0.97 + spread * (self._mtoc_pole_spread[i, 0] * arm.across +
                                                                          self._mtoc_pole_spread[i, 1] * arm.up))
-        w_pole = _smoothstep((state.bipolarity - 0.2) / 0.7)
+        w_pole = smoothstep((state.bipolarity - 0.2) / 0.7)
         return (1 - w_pole) * pos + w_pole * poles
 
     def _spots_mtocs(self, frame: int, state: SpindleState | None) -> _Spots:
@@ -784,9 +698,9 @@ class OocytePhantom:
             tex_ball = ndimage.map_coordinates(self._ball_texture, (p / np.float32(0.35)).T, order=1,
                                                mode="grid-wrap")
             tex = w * tex_al + (1 - w) * tex_ball
-        # Half intensity at the envelope, a faint halo of astral microtubules outside (cut at _HALO_F).
+        # Half intensity at the envelope, a faint halo of astral microtubules outside (cut at HALO_F).
         edge = 1.0 / (1.0 + np.exp((f_sub - 1.0) / np.float32(0.035)))
-        halo = np.where(f_sub < _HALO_F, np.float32(0.1) * np.exp(-np.maximum(f_sub - 1.0, 0.0) / np.float32(0.12)),
+        halo = np.where(f_sub < HALO_F, np.float32(0.1) * np.exp(-np.maximum(f_sub - 1.0, 0.0) / np.float32(0.12)),
                         np.float32(0.0))
         signal = np.zeros(shape, np.float32)
         signal.ravel()[idx] = np.float32(self._spindle_e) * (tex * edge + halo)
@@ -1021,6 +935,22 @@ def _generate_oocyte_job(args) -> dict:
     return _generate_oocyte(Path(out_dir), OocytePhantom(**kwargs), write_true_masks, frame_interval_min)
 
 
+def write_dataset_tables(out_dir: Path, records: Sequence[dict]) -> None:
+    """gvbd.csv and ground_truth_volumes.csv of a synthetic dataset from its oocytes' records (``experiment``,
+    ``oocyte``, ``gvbd_frame``, ``volumes_um3`` per frame)."""
+    with atomic_path(out_dir / "gvbd.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["experiment", "oocyte", "gvbd_frame"])
+        for r in records:
+            w.writerow([r["experiment"], r["oocyte"], r["gvbd_frame"]])
+    with atomic_path(out_dir / "ground_truth_volumes.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["experiment", "oocyte", "frame", "volume_um3"])
+        for r in records:
+            for t, v in enumerate(r["volumes_um3"]):
+                w.writerow([r["experiment"], r["oocyte"], t, f"{v:.4f}"])
+
+
 def generate_dataset(
     out_dir,
     n_experiments: int = 2,
@@ -1071,17 +1001,7 @@ def generate_dataset(
     else:
         records = [_generate_oocyte_job(job) for job in jobs]
 
-    with atomic_path(out_dir / "gvbd.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["experiment", "oocyte", "gvbd_frame"])
-        for r in records:
-            w.writerow([r["experiment"], r["oocyte"], r["gvbd_frame"]])
-    with atomic_path(out_dir / "ground_truth_volumes.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["experiment", "oocyte", "frame", "volume_um3"])
-        for r in records:
-            for t, v in enumerate(r["volumes_um3"]):
-                w.writerow([r["experiment"], r["oocyte"], t, f"{v:.4f}"])
+    write_dataset_tables(out_dir, records)
     summary = {
         "out_dir": str(out_dir),
         "n_experiments": n_experiments, "n_oocytes": n_oocytes, "n_frames": n_frames,
