@@ -102,6 +102,11 @@ def test_values_that_cannot_work_are_refused_naming_the_setting(monkeypatch):
         check_values({"crop_size": "[352,352]"})
     with pytest.raises(SettingValueError, match=r"--channel -1: expected the microtubule channel's index"):
         check_values({"channel": "-1"})
+    check_values({"dna_channel": "2", "baseline_method": "Otsu"})
+    with pytest.raises(SettingValueError, match=r"--dna_channel x: expected the DNA channel's index"):
+        check_values({"dna_channel": "x"})
+    with pytest.raises(SettingValueError, match=r"--baseline_method watershed: expected spindle3d .* or otsu"):
+        check_values({"baseline_method": "watershed"})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SettingValueError, match=r"--device cuda: PyTorch sees no CUDA GPU.*leave --device out"):
         check_values({"device": "cuda"})

@@ -101,10 +101,25 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     assert list(inference.get_parsed_content("load_frame").keys) == ["image"]
     assert list(evaluate.get_parsed_content("load_frame").keys) == ["image", "label"]
     names = [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing").transforms]
-    assert names[-1] == "OtsuBaselined" and evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}
+    # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising
+    assert names == ["CopyItemsd", "LoadFramed", "LoadFramed", "CenterSpatialCropd", "Spindle3DBaselined",
+                     "DeleteItemsd", "NormalizeIntensityd", "DivisiblePadd"]
+    assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna"]
+    assert list(evaluate.get_parsed_content("pad").keys) == ["image", "baseline"]
+    assert evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}
+    otsu = parsed("inference", "evaluate")
+    otsu["baseline_method"] = "Otsu"
+    assert [type(t).__name__ for t in otsu.get_parsed_content("preprocessing").transforms] == [
+        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd", "OtsuBaselined"]
     evaluate["baseline"] = "false"
-    assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == names[:-1]
+    assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == [
+        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd"]
     assert inference.get_parsed_content("methods") == {"network": "pred"}
+    wrong = parsed("inference", "evaluate")
+    wrong["baseline_method"] = "watershed"
+    with pytest.raises(RuntimeError) as raised:
+        wrong.get_parsed_content("preprocessing")
+    assert "baseline_method must be one of spindle3d, otsu; found 'watershed'" in str(raised.value.__cause__)
 
 
 # ---------------------------------------------------------------------------------------------------- Model Zoo

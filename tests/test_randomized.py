@@ -228,3 +228,56 @@ def test_dataset_layout_and_merged_datalist(tmp_path):
     assert len(merged["validation"]) == len(a["validation"]) + len(b["validation"])
     for item in merged["training"] + merged["validation"]:
         assert (tmp_path / item["image"]).is_file() and (tmp_path / item["label"]).is_file()
+
+
+def test_other_voxel_sizes_and_small_cells():
+    """Files from other microscopes: each oocyte's voxel size drawn from ranges (the mask is measured on its own
+    grid, so the volume in um^3 does not depend on it), and mitotic-cell-sized scenes."""
+    from dataclasses import replace
+
+    from scripts.randomized import SMALL_CELLS, draw_spacing
+    from scripts.scene import DEFAULT_GEOMETRY
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, y, z = draw_spacing(rng, (0.12, 0.3), (0.3, 1.0))
+        assert x == y and 0.12 <= x <= 0.3 and 0.3 <= z <= 1.0
+    geometry = replace(DEFAULT_GEOMETRY, size_factor=(0.3, 0.6), **SMALL_CELLS)
+    o = RandomizedOocyte("train", N_FRAMES, seed=3, shape_xyz=(96, 96, 24), spacing_um_xyz=(0.25, 0.25, 0.5),
+                         geometry=geometry)
+    assert 7.0 <= o.scene.oocyte_radius_um <= 13.0
+    assert abs(o.scene.centre0_um[2]) <= 0.2 * 24 * 0.5  # a thin stack keeps the spindle inside it
+    coarse = RandomizedOocyte("train", N_FRAMES, seed=3, shape_xyz=(48, 48, 12), spacing_um_xyz=(0.5, 0.5, 1.0),
+                              geometry=geometry)
+    t = N_FRAMES - 1
+    fine_volume, coarse_volume = o.true_volume_um3(t), coarse.true_volume_um3(t)
+    assert 50 < fine_volume < 1500
+    assert coarse_volume == pytest.approx(fine_volume, rel=0.2)
+    assert o.render_frame(t).shape == (24, 3, 96, 96)
+
+
+def test_generalization_benchmark_scores_frames_against_the_truth(tmp_path):
+    """benchmarks/generalization.py's scoring: a perfect prediction scores Dice 1 and no volume error on the frames
+    from GVBD, an empty one Dice ~0 and 100 %; a false spindle before GVBD is reported in um^3."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from generalization import family_scores
+
+    data = tmp_path / "families"
+    generate_randomized_dataset(data, ("heldout_psf",), n_experiments=1, n_oocytes=1, n_frames=4,
+                                shape_xyz=(64, 64, 16), spacing_um_xyz=(1.0, 1.0, 4.0), seed=1)
+    perfect = tmp_path / "perfect" / "masks"
+    shutil.copytree(data / "ground_truth_masks", perfect)
+    scores = family_scores(data, perfect.parent)["heldout_psf"]
+    assert scores["mean_dice"] == pytest.approx(1.0) and scores["median_abs_rel_volume_error"] == 0.0
+    assert scores["max_pre_gvbd_volume_um3"] == 0.0
+    truth = tifffile.imread(perfect / "heldout_psf1" / "oocyte01.tif")
+    wrong = np.zeros_like(truth)
+    wrong[0, 8, 30:34, 30:34] = 1  # 16 voxels of 4 um^3 before GVBD, nothing after
+    tifffile.imwrite(perfect / "heldout_psf1" / "oocyte01.tif", wrong, imagej=True, metadata={"axes": "TZYX"})
+    scores = family_scores(data, perfect.parent)["heldout_psf"]
+    assert scores["mean_dice"] < 1e-3 and scores["median_abs_rel_volume_error"] == 1.0
+    assert scores["max_pre_gvbd_volume_um3"] == pytest.approx(64.0)

@@ -30,6 +30,12 @@ from scripts.timeseries import (
 EVALUATE = bundle_configs("inference", "evaluate")
 
 
+def note_of(row: dict, method: str = "baseline") -> str:
+    """The method's note on a volumes.csv row ('' when empty: read_rows makes empty cells NaN)."""
+    note = row.get(f"{method}_note")
+    return note if isinstance(note, str) else ""
+
+
 def run_evaluating(dataset_dir, output_dir, model_path, config_file=EVALUATE, **overrides):
     """The `evaluating` run in-process from the repository root, crop shrunk to the phantom."""
     settings = {"dataset_dir": str(dataset_dir), "output_dir": str(output_dir), "model_path": str(model_path),
@@ -128,9 +134,13 @@ def test_workflow_writes_a_row_for_every_frame_and_all_outputs(evaluated, tiny_p
     rows = read_rows(evaluated / "volumes.csv")
     assert sorted((r["experiment"], r["oocyte"], r["frame"]) for r in rows) == sorted(tiny_phantom_truth)
     assert all(math.isfinite(r["volume_um3"]) for r in rows)
-    # the baseline (baseline_frames: labelled by default) is measured exactly where a reference exists
+    # the baseline (baseline_frames: labelled by default) is measured exactly where a reference exists: a volume,
+    # or a note saying why the classical method has none (e.g. no DNA plate before GVBD)
     assert any(r["has_label"] == 1 for r in rows) and any(r["has_label"] == 0 for r in rows)
-    assert all(math.isfinite(r["baseline_volume_um3"]) == (r["has_label"] == 1) for r in rows)
+    for r in rows:
+        measured, note = math.isfinite(r["baseline_volume_um3"]), note_of(r)
+        assert (measured or note.startswith("no classical result")) == (r["has_label"] == 1), (r["frame"], note)
+        assert not (measured and note)
     with open(tiny_phantom / "gvbd.csv") as f:
         gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(f)}
     assert all(r["minutes_since_gvbd"] == 10.0 * (r["frame"] - gvbd[r["oocyte"]]) for r in rows)
@@ -158,7 +168,8 @@ def test_workflow_masks_are_full_frame_calibrated_and_match_the_volumes(evaluate
 def test_the_baseline_on_every_frame_when_asked(tiny_phantom, random_model, tmp_path):
     run_evaluating(tiny_phantom, tmp_path, random_model, baseline_frames="all")
     rows = read_rows(tmp_path / "volumes.csv")
-    assert rows and all(math.isfinite(r["baseline_volume_um3"]) for r in rows)
+    measured = [math.isfinite(r["baseline_volume_um3"]) for r in rows]
+    assert rows and all(m != bool(note_of(r)) for m, r in zip(measured, rows, strict=True)) and any(measured)
 
 
 def test_summaries_report_the_baseline_beside_the_network(evaluated):
@@ -171,7 +182,12 @@ def test_summaries_report_the_baseline_beside_the_network(evaluated):
     summary = json.loads((evaluated / "summary.json").read_text())
     assert summary["methods"] == ["network", "baseline"]
     baseline_all = next(r for r in summary["per_experiment"] if r["method"] == "baseline" and r["experiment"] == "ALL")
-    assert baseline_all["n_labelled"] >= 1 and baseline_all["median_dice"] is not None
+    network_all = next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
+    # the baseline's labelled frames are those it measured (on the tiny phantom's GVBD frames the classical method
+    # finds no spindle and says so in baseline_note); the network's are all labelled frames
+    rows = read_rows(evaluated / "volumes.csv")
+    assert network_all["n_labelled"] == sum(r["has_label"] == 1 for r in rows) >= 1
+    assert baseline_all["n_labelled"] == sum(r["has_label"] == 1 and math.isfinite(r["baseline_volume_um3"]) for r in rows)
 
 
 def test_rerun_skips_finished_oocytes_and_redoes_unfinished_ones(evaluated, tiny_phantom, random_model):
@@ -205,7 +221,7 @@ def test_unlabelled_data_gives_volumes_and_plots_without_metrics(tiny_phantom, r
     assert network_all["n_labelled"] == 0 and math.isnan(network_all["mean_dice"])
 
 
-def test_per_frame_files_without_gvbd_table_and_the_baseline_finds_a_bright_box(random_model, tmp_path):
+def test_per_frame_files_without_gvbd_table_and_the_otsu_baseline_finds_a_bright_box(random_model, tmp_path):
     # one oocyte stored as one ZCYX file per frame; the microtubule channel (1) holds a bright 20 x 12 x 4 box
     data = tmp_path / "data"
     rng = np.random.default_rng(0)
@@ -214,7 +230,7 @@ def test_per_frame_files_without_gvbd_table_and_the_baseline_finds_a_bright_box(
         frame[2:6, 1, 26:38, 22:42] += 800
         write_imagej_hyperstack(data / "exp1" / "oocyte01" / f"t{t:04d}.tif", frame, "ZCYX", (0.2, 0.2, 1.5))
     out = tmp_path / "out"
-    run_evaluating(data, out, random_model, baseline_sigma_vox=[0, 0, 0], crop_size=[64, 64, -1], baseline_frames="all")
+    run_evaluating(data, out, random_model, baseline_method="otsu", baseline_sigma_vox=[0, 0, 0], crop_size=[64, 64, -1], baseline_frames="all")
     rows = read_rows(out / "volumes.csv")
     assert [r["frame"] for r in rows] == [0, 1]
     box_um3 = 20 * 12 * 4 * 0.2 * 0.2 * 1.5  # the file's own calibration, not the 0.17 / 2.0 default

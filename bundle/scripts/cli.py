@@ -109,11 +109,15 @@ def check_values(settings: dict[str, str | None]) -> None:
             if not (isinstance(value, (list, tuple)) and len(value) == 3
                     and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
                 raise SettingValueError(f"--{name} {settings[name]}: expected 3 numbers (x, y, z), e.g. --{name} {example}")
-    if "channel" in settings:
-        value = _literal(settings["channel"])
-        if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
-            raise SettingValueError(f"--channel {settings['channel']}: expected the microtubule channel's index, an "
-                                    "integer from 0 (channels count from 0 in the order of the file)")
+    for name, what in (("channel", "the microtubule channel's index"), ("dna_channel", "the DNA channel's index")):
+        if name in settings:
+            value = _literal(settings[name])
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+                raise SettingValueError(f"--{name} {settings[name]}: expected {what}, an integer from 0 (channels "
+                                        "count from 0 in the order of the file)")
+    if "baseline_method" in settings and str(settings["baseline_method"]).strip().lower() not in ("spindle3d", "otsu"):
+        raise SettingValueError(f"--baseline_method {settings['baseline_method']}: expected spindle3d (Spindle3D's "
+                                "method, needs the DNA channel) or otsu (tubulin channel only)")
     device = str(_literal(settings.get("device")) or "")
     if device.startswith("cuda"):
         import torch

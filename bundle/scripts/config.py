@@ -18,6 +18,14 @@ def as_bool(value: object) -> bool:
     raise ValueError(f"expected a switch (true/false), found {value!r}")
 
 
+def choice(value: object, allowed: tuple[str, ...], name: str) -> str:
+    """A config setting that takes one of a few words (any case); a clear error naming the setting otherwise."""
+    word = str(value).strip().lower()
+    if word not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; found {value!r}")
+    return word
+
+
 def bundle_root() -> str:
     """The bundle folder (the one holding configs/, models/ and this plugin), wherever the command runs from.
 

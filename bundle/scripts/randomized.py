@@ -29,7 +29,7 @@ import json
 import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,9 @@ DEFAULT_SPACING_UM_XYZ = (0.17, 0.17, 2.0)
 # every image slice centre is a fine sample (the fine grid is centred like the image's).
 FINE_Z = 5
 TEXTURES = ("fibres", "granular", "smooth", "ridged")
+# Geometry of a mitotic cell (e.g. the stem cells of confocal test stacks) instead of an oocyte: GeometryRanges fields.
+SMALL_CELLS = dict(cell_radius_um=(7.0, 13.0), cell_offset_um=(0.0, 3.0), gv_radius_um=(3.5, 6.0),
+                   neighbour_radius_um=(6.0, 12.0), neighbour_distance_um=(12.0, 20.0), centre_offset_um=3.0)
 CAMERAS = ("scmos", "emccd")
 
 
@@ -237,6 +240,9 @@ class RandomizedOocyte:
         self.n_frames = n_frames
         X, Y, Z = (int(v) for v in shape_xyz)
         self.grid = Grid((Z, Y, X), tuple(float(v) for v in spacing_um_xyz))
+        # A thin stack (a confocal's fine z steps) keeps the spindle's centre well inside it.
+        field_z_um = Z * self.grid.spacing_um_xyz[2]
+        geometry = replace(geometry, centre_offset_z_um=min(geometry.centre_offset_z_um, 0.2 * field_z_um))
         self.scene = OocyteScene(self._rng(0), n_frames, geometry)
         rng = self._rng(1)
         drawn = Look.draw(rng, family)
@@ -456,6 +462,7 @@ def _generate_oocyte(out_dir: Path, family: str, experiment: str, kwargs: dict, 
                             (oocyte.n_frames, Z, Y, X), np.uint8, "TZYX", spacing, frame_interval_min)
     return {"experiment": experiment, "oocyte": name, "image": f"{experiment}/{name}.tif", "family": family,
             "phenotype": oocyte.scene.phenotype, "gvbd_frame": oocyte.scene.gvbd_frame,
+            "spacing_um_xyz": list(spacing),
             "label_frames": sorted(labelled), "look": asdict(oocyte.look),
             "volumes_um3": [int(m.sum()) * oocyte.grid.voxel_volume_um3 for m in masks]}
 
@@ -464,15 +471,26 @@ def _generate_oocyte_job(args) -> dict:
     return _generate_oocyte(Path(args[0]), *args[1:])
 
 
+def draw_spacing(rng: np.random.Generator, xy_um: tuple[float, float], z_um: tuple[float, float]) -> tuple[float, float, float]:
+    """Voxel size (x, y, z) um, log-uniform in each range: other microscopes' files (a confocal's 0.1-0.3 um pixels
+    and 0.3-1 um z steps) make the same spindle a different number of voxels."""
+    xy = float(math.exp(rng.uniform(math.log(xy_um[0]), math.log(xy_um[1]))))
+    return xy, xy, float(math.exp(rng.uniform(math.log(z_um[0]), math.log(z_um[1]))))
+
+
 def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n_experiments: int = 2,
                                 n_oocytes: int = 2, n_frames: int = 12,
                                 shape_xyz: Sequence[int] = DEFAULT_SHAPE_XYZ,
                                 spacing_um_xyz: Sequence[float] = DEFAULT_SPACING_UM_XYZ, seed: int = 0,
                                 frame_interval_min: float = 10.0, workers: int = 1,
-                                geometry: GeometryRanges = DEFAULT_GEOMETRY) -> dict:
+                                geometry: GeometryRanges = DEFAULT_GEOMETRY,
+                                spacing_ranges_um: tuple[tuple[float, float], tuple[float, float]] | None = None) -> dict:
     """Write ``n_experiments`` experiments per family (``<family><n>``, ``n_oocytes`` oocytes each) in the
     canonical dataset layout (see ``scripts.phantom.generate_dataset``), true masks of every frame included;
-    ``randomized.json`` records every oocyte's family, phenotype and drawn look."""
+    ``randomized.json`` records every oocyte's family, phenotype, voxel size and drawn look.
+
+    spacing_ranges_um: ((x-y lo, hi), (z lo, hi)) um: each oocyte's voxel size drawn from them (``draw_spacing``)
+    instead of ``spacing_um_xyz``."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -482,8 +500,12 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
             raise ValueError(f"unknown renderer family {family!r}; expected one of {sorted(FAMILIES)}")
         for e in range(n_experiments):
             for k in range(n_oocytes):
+                spacing = tuple(spacing_um_xyz)
+                if spacing_ranges_um is not None:
+                    spacing = draw_spacing(np.random.default_rng(np.random.SeedSequence(
+                        seed, spawn_key=(1000 * f_index + e, k, 3))), *spacing_ranges_um)
                 kwargs = dict(n_frames=n_frames, seed=seed, experiment_index=1000 * f_index + e, oocyte_index=k,
-                              shape_xyz=tuple(shape_xyz), spacing_um_xyz=tuple(spacing_um_xyz), geometry=geometry)
+                              shape_xyz=tuple(shape_xyz), spacing_um_xyz=spacing, geometry=geometry)
                 jobs.append((str(out_dir), family, f"{family}{e + 1}", kwargs, frame_interval_min))
     if workers > 1 and len(jobs) > 1:
         import multiprocessing
@@ -496,7 +518,7 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
     summary = {"families": list(families), "n_experiments": n_experiments, "n_oocytes": n_oocytes,
                "n_frames": n_frames, "shape_xyz": list(shape_xyz), "spacing_um_xyz": list(spacing_um_xyz),
                "seed": seed, "frame_interval_min": frame_interval_min, "channels": list(CHANNEL_NAMES),
-               "geometry": asdict(geometry), "oocytes": records}
+               "spacing_ranges_um": spacing_ranges_um, "geometry": asdict(geometry), "oocytes": records}
     with atomic_path(out_dir / "randomized.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1))
     return {**summary, "out_dir": str(out_dir), "seconds": round(time.perf_counter() - started, 2)}
@@ -512,9 +534,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--size", type=int, nargs=3, default=list(DEFAULT_SHAPE_XYZ), metavar=("X", "Y", "Z"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--spacing_xy", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="draw each oocyte's x-y voxel size (um) from this range (with --spacing_z)")
+    ap.add_argument("--spacing_z", type=float, nargs=2, default=None, metavar=("LO", "HI"))
+    ap.add_argument("--size_factor", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="spindle size relative to a mouse metaphase I spindle (default 0.6 1.5)")
+    ap.add_argument("--small_cells", action="store_true",
+                    help="mitotic-cell-sized cells (radius 7-13 um) with neighbours close by, instead of oocytes")
     args = ap.parse_args(argv)
-    summary = generate_randomized_dataset(args.out, args.families, args.experiments, args.oocytes, args.frames,
-                                          shape_xyz=args.size, seed=args.seed, workers=args.workers)
+    if (args.spacing_xy is None) != (args.spacing_z is None):
+        ap.error("--spacing_xy and --spacing_z go together")
+    geometry = DEFAULT_GEOMETRY
+    if args.size_factor is not None:
+        geometry = replace(geometry, size_factor=tuple(args.size_factor))
+    if args.small_cells:
+        geometry = replace(geometry, **SMALL_CELLS)
+    summary = generate_randomized_dataset(
+        args.out, args.families, args.experiments, args.oocytes, args.frames, shape_xyz=args.size, seed=args.seed,
+        workers=args.workers, geometry=geometry,
+        spacing_ranges_um=None if args.spacing_xy is None else (tuple(args.spacing_xy), tuple(args.spacing_z)))
     print(f"{args.out}: {len(summary['oocytes'])} oocytes x {args.frames} frames of {', '.join(args.families)} "
           f"in {summary['seconds']:.0f} s")
     return summary

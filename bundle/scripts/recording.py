@@ -211,7 +211,7 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
     values, which the CSV leaves empty and the summaries leave out.
     """
     if mask_xyz is None:
-        return {c: math.nan for c in METHOD_COLUMNS if c != "volume_jump"}
+        return {c: math.nan for c in METHOD_COLUMNS if c not in ("volume_jump", "note")}
     values: dict[str, Any] = dict(shape_descriptors(mask_xyz, spacing_um_xyz))
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
@@ -287,10 +287,11 @@ class OocyteRecorder:
         return float(np.median(np.diff(times[ok]) / np.diff(frames[ok])))
 
     def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
-                  image_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
+                  image_crop_xyz: np.ndarray | None = None, notes: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Record the next frame (in the order of ``items``); returns its row.
 
         A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
+        ``notes``: per method, why it gave no result on this frame (the ``note`` column).
         """
         item = self.items[len(self.rows)]
         primary = masks.get(self.methods[0])
@@ -304,6 +305,7 @@ class OocyteRecorder:
         row["has_label"] = label is not None
         for method in self.methods:
             values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox)
+            values["note"] = (notes or {}).get(method, "")
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
                 row["ref_volume_um3"] = ref_volume
@@ -437,13 +439,14 @@ class TimeSeriesWriter:
             raise RuntimeError(f"{self.recorder.name}: expected frame {expected['frame']}, received frame {item['frame']}")
         # a secondary method may skip frames (the baseline on unlabelled ones): no mask under its key
         masks = {method: binary_foreground(out[key_]) for method, key_ in self.methods.items() if out.get(key_) is not None}
+        notes = {method: str(out[key_ + "_note"]) for method, key_ in self.methods.items() if out.get(key_ + "_note")}
         label = out.get(self.label_key)
         label_xyz = binary_foreground(label) if isinstance(label, (torch.Tensor, np.ndarray)) else None
         image = out.get(self.image_key)
         image_crop = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else None
         # the loader's image carries the file's calibration; a bare mask (tests, custom pipelines) may carry its own
         spacing = spacing_from_meta(image if image is not None else out[next(iter(self.methods.values()))])
-        self.recorder.add_frame(masks, label_xyz, spacing, image_crop)
+        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes)
         if self.recorder.complete:
             self.recorder.finish()
             logger.info(_oocyte_log_line(self.recorder))

@@ -39,6 +39,7 @@ REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 METHOD_COLUMNS = (
     "volume_um3", "length_um", "width_um", "n_components", "touches_crop_border", "volume_jump",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
+    "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
 )
 SUMMARY_COLUMNS = (
     "method", "experiment", "oocyte", "n_oocytes", "n_frames", "n_labelled", "mean_dice", "median_dice",

@@ -186,14 +186,23 @@ class GeometryRanges:
 
     size_factor scales the whole spindle (0.6-1.5x the mouse metaphase I spindle of ~30 um pole to pole);
     elongation scales the arm length against the radius; max_elevation_deg bounds the spindle axis' tilt
-    out of the x-y plane (90: any orientation); centre_offset_um: how far the spindle sits from the field
-    centre (a tracking microscope keeps it near)."""
+    out of the x-y plane (90: any orientation); centre_offset_um / centre_offset_z_um: how far the spindle sits
+    from the field centre laterally / axially (a tracking microscope keeps it near)."""
 
     size_factor: tuple[float, float] = (0.6, 1.5)
     elongation: tuple[float, float] = (0.75, 1.35)
     pole_fraction: tuple[float, float] = (0.12, 0.6)
     max_elevation_deg: float = 90.0
     centre_offset_um: float = 7.0
+    centre_offset_z_um: float = 6.0
+    # The cell around the spindle (an oocyte by default; a smaller mitotic cell for other samples): its radius, how
+    # far its centre is from the spindle's, its germinal vesicle (nucleus) radius, and a neighbouring cell's
+    # radius and distance from the field centre.
+    cell_radius_um: tuple[float, float] = (34.0, 42.0)
+    cell_offset_um: tuple[float, float] = (0.0, 25.0)
+    gv_radius_um: tuple[float, float] = (10.0, 14.0)
+    neighbour_radius_um: tuple[float, float] = (8.0, 20.0)
+    neighbour_distance_um: tuple[float, float] = (24.0, 34.0)
     phenotype_weights: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)  # order of PHENOTYPES
 
 
@@ -242,23 +251,24 @@ class OocyteScene:
         self.angular_speed = float(rng.uniform(-0.05, 0.05))  # rad per frame, about the optical axis
         self.roll = float(rng.uniform(0, 2 * np.pi))  # turns the plane of a multipolar spindle's arms
         c = ranges.centre_offset_um
-        self.centre0_um = rng.uniform([-c, -c, -min(c, 6.0)], [c, c, min(c, 6.0)])
+        cz = ranges.centre_offset_z_um
+        self.centre0_um = rng.uniform([-c, -c, -cz], [c, c, cz])
         self.drift_amp_um = rng.uniform([0.5, 0.5, 0.2], [1.5, 1.5, 0.8])
         self.drift_period = rng.uniform(12, 40, size=3)
         self.drift_phase = rng.uniform(0, 2 * np.pi, size=3)
         self.perturb_amplitude = float(rng.uniform(0.03, 0.07))
         self.perturb_cube = smooth_noise(rng, (12, 12, 12), 1.5)
         # Around the spindle: germinal vesicle (before GVBD), aMTOC directions, the oocyte, a neighbour.
-        self.gv_radius_um = float(rng.uniform(10.0, 14.0))
+        self.gv_radius_um = float(rng.uniform(*ranges.gv_radius_um))
         self.mtoc_directions = np.array([unit(v) for v in rng.standard_normal((int(rng.integers(12, 30)), 3))])
-        self.oocyte_radius_um = float(rng.uniform(34.0, 42.0))
+        self.oocyte_radius_um = float(rng.uniform(*ranges.cell_radius_um))
         toward = unit(np.append(rng.standard_normal(2), 0.0))
         # The oocyte's centre: the spindle sits 0-25 um off it (off-centre in meiosis I), so the edge, cortex
         # and zona cross the field in some oocytes and not in others.
-        self.oocyte_centre_um = self.centre0_um + toward * rng.uniform(0.0, 25.0)
+        self.oocyte_centre_um = self.centre0_um + toward * rng.uniform(*ranges.cell_offset_um)
         away = unit(np.append(rng.standard_normal(2), rng.uniform(-0.3, 0.3)))
-        self.neighbour_radius_um = float(rng.uniform(8.0, 20.0))
-        self.neighbour_centre_um = away * (rng.uniform(24.0, 34.0) + self.neighbour_radius_um * 0.3)
+        self.neighbour_radius_um = float(rng.uniform(*ranges.neighbour_radius_um))
+        self.neighbour_centre_um = away * (rng.uniform(*ranges.neighbour_distance_um) + self.neighbour_radius_um * 0.3)
         n_agg = int(rng.integers(0, 12))
         self.aggregate_centres_um = rng.uniform([-28, -28, -25], [28, 28, 25], size=(n_agg, 3))
         self.aggregate_radii_um = rng.uniform(0.5, 2.0, size=n_agg)
