@@ -79,7 +79,8 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
         assert list(parser.get_parsed_content("crop").cropper.roi_size) == parser.get_parsed_content("crop_size")
         assert list(parser.get_parsed_content("pad").padder.k) == parser.get_parsed_content("pad_divisor")
         assert parser["standardisation"] == train["standardisation"]
-    assert train["standardisation"]["_target_"] == "NormalizeIntensityd"
+    assert train["standardisation"]["_target_"] == "scripts.intensity.RobustStandardised"
+    assert train["clip_percentiles"] == inference["clip_percentiles"] == [0.1, 99.9]
     # the network: the same definition, parameter for parameter
     assert train["network_def"] == inference["network_def"]
     networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]
@@ -93,7 +94,7 @@ def test_validation_preprocesses_as_training_and_as_inference():
     validate = train.get_parsed_content("validate#preprocessing").transforms
     inference = parsed("inference").get_parsed_content("preprocessing").transforms
     assert [type(t).__name__ for t in validate] == [type(t).__name__ for t in inference] == [
-        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd"]
+        "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
 
 
 def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
@@ -103,17 +104,17 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     names = [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing").transforms]
     # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising
     assert names == ["CopyItemsd", "LoadFramed", "LoadFramed", "CenterSpatialCropd", "Spindle3DBaselined",
-                     "DeleteItemsd", "NormalizeIntensityd", "DivisiblePadd"]
+                     "DeleteItemsd", "RobustStandardised", "DivisiblePadd"]
     assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna"]
     assert list(evaluate.get_parsed_content("pad").keys) == ["image", "baseline"]
     assert evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}
     otsu = parsed("inference", "evaluate")
     otsu["baseline_method"] = "Otsu"
     assert [type(t).__name__ for t in otsu.get_parsed_content("preprocessing").transforms] == [
-        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd", "OtsuBaselined"]
+        "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd", "OtsuBaselined"]
     evaluate["baseline"] = "false"
     assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == [
-        "LoadFramed", "CenterSpatialCropd", "NormalizeIntensityd", "DivisiblePadd"]
+        "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
     assert inference.get_parsed_content("methods") == {"network": "pred"}
     wrong = parsed("inference", "evaluate")
     wrong["baseline_method"] = "watershed"

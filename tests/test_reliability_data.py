@@ -19,12 +19,13 @@ import pytest
 import tifffile
 from conftest import SPACING_UM, random_series, write_imagej
 from monai.bundle import ConfigParser
-from monai.transforms import Compose, NormalizeIntensityd
+from monai.transforms import Compose
 from scripts import datalist as datalist_module
 from scripts import fingerprint as fingerprint_module
 from scripts import io as io_module
 from scripts.datalist import build_datalist, load_datalist, write_datalist
 from scripts.fingerprint import DataAnalyzer
+from scripts.intensity import RobustStandardised
 from scripts.io import LoadFramed, SpindleDataError, TimeSeriesTiffReader, inspect_image, read_frame
 
 
@@ -201,11 +202,11 @@ def test_error_non_finite_intensities(tmp_path, bad, counts):
 
 def test_constant_frame_warns_and_standardises_to_zeros(tmp_path):
     path = write_imagej(tmp_path / "blank.tif", np.full((2, 5, 12, 10), 100, np.uint16), "TZYX")
-    transform = Compose([LoadFramed(keys=["image"]), NormalizeIntensityd(keys="image")])
+    transform = Compose([LoadFramed(keys=["image"]), RobustStandardised(keys="image")])
     with pytest.warns(UserWarning, match=r"blank\.tif \(frame 1\): constant frame, every voxel is 100"):
         out = transform({"image": str(path), "frame": 1})
     assert out["image"].shape == (1, 10, 12, 5)
-    assert bool((out["image"] == 0).all())  # MONAI guards the zero std: zeros, not NaN
+    assert bool((out["image"] == 0).all())  # the zero std is guarded: zeros, not NaN
 
 
 # ---- per-frame layout: frames of one oocyte must agree (header-only, when the datalist is built) --------

@@ -231,7 +231,7 @@ def test_as_bool_refuses_anything_else(value):
 
 
 def test_random_part_appearance_then_standardise_and_pad_then_geometry():
-    default = APPEARANCE + ["NormalizeIntensityd", "DivisiblePadd"] + GEOMETRY
+    default = APPEARANCE + ["RobustStandardised", "DivisiblePadd"] + GEOMETRY
     assert _random_transform_names(_parser()) == default
     # `--patch_mode false` on the command line arrives as a string: it must not switch patches on
     assert _random_transform_names(_parser({"patch_mode": "false"})) == default

@@ -1,0 +1,50 @@
+"""Tests of the robust standardisation (scripts.intensity): what a few extreme voxels can and cannot do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+from scripts.intensity import RobustStandardised, robust_standardise
+
+
+def _frame(seed: int = 0) -> np.ndarray:
+    """(X, Y, Z) camera-like frame: cytoplasm ~300 counts with noise and a bright 'spindle' of 1 % of the voxels."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(300.0, 20.0, size=(64, 64, 16))
+    image[28:36, 26:38, 6:10] += 600.0
+    return image.astype(np.float32)
+
+
+def test_hot_pixels_do_not_squash_the_image():
+    clean = _frame()
+    hot = clean.copy()
+    hot.ravel()[np.random.default_rng(1).choice(hot.size, 10, replace=False)] = 20000.0  # 0.015 % hot pixels
+    spindle = np.zeros(clean.shape, bool)
+    spindle[28:36, 26:38, 6:10] = True
+    robust_clean, robust_hot = robust_standardise(clean), robust_standardise(hot)
+    # the spindle stays several standard deviations above the cytoplasm: hot pixels are clipped, not the scale setters
+    assert robust_hot[spindle].mean() - robust_hot[~spindle].mean() > 5.0
+    np.testing.assert_allclose(robust_hot[spindle].mean(), robust_clean[spindle].mean(), rtol=0.02)
+    # plain standardisation squashes it: the ten voxels take most of the variance
+    plain = (hot - hot.mean()) / hot.std()
+    robust_contrast = robust_hot[spindle].mean() - robust_hot[~spindle].mean()
+    assert plain[spindle].mean() - plain[~spindle].mean() < 0.5 * robust_contrast
+
+
+@pytest.mark.parametrize("offset,gain", [(0.0, 1.0), (2000.0, 1.0), (-1000.0, 1.0), (100.0, 0.5), (400.0, 4.0)])
+def test_camera_offset_and_gain_change_nothing(offset, gain):
+    frame = _frame()
+    np.testing.assert_allclose(robust_standardise(frame * gain + offset), robust_standardise(frame), atol=2e-4)
+
+
+def test_constant_image_and_the_transform_keeps_meta():
+    assert (robust_standardise(np.full((4, 4, 4), 7.0)) == 0).all()
+    image = MetaTensor(torch.from_numpy(_frame()[None]), meta={"spacing_um": [0.17, 0.17, 2.0]})
+    out = RobustStandardised(keys="image")({"image": image})["image"]
+    assert isinstance(out, MetaTensor) and out.meta["spacing_um"] == [0.17, 0.17, 2.0]
+    assert out.dtype == torch.float32 and abs(float(out.mean())) < 1e-5 and float(out.std()) == pytest.approx(1.0, abs=1e-3)
+    assert float(image.mean()) > 100  # the input was not changed in place
+    with pytest.raises(ValueError, match="percentiles must be"):
+        RobustStandardised(keys="image", percentiles=(99.0, 1.0))
