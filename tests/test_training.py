@@ -543,3 +543,52 @@ def test_low_resolution_in_x_y_leaves_z_alone():
         assert float(out[0, :, :, z].mean()) == pytest.approx(float(image[0, :, :, z].mean()), abs=1e-4)
     with pytest.raises(ValueError, match="zoom_range"):
         RandLowResolutionXYd(keys="image", zoom_range=(0.5, 2.0))
+
+
+# ------------------------------------------------------------------------------------------- fine-tuning overlay
+FINETUNE_YAML = BUNDLE / "configs" / "finetune.yaml"
+
+
+def test_finetune_overlay_starts_from_the_shipped_weights_and_writes_beside_the_data():
+    p = _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML))
+    assert p.get_parsed_content("init_weights") == str(BUNDLE / "models" / "model.pt")
+    assert p.get_parsed_content("ckpt_dir") == "/data/lab/finetuned"
+    assert p.get_parsed_content("model_path") == "/data/lab/finetuned/model.pt"
+    assert p["lr"] == 5.0e-5 and p["early_stop_patience"] == 4
+    # everything else is train.yaml's: the same preprocessing and network
+    base = _parser({"dataset_dir": "/data/lab"})
+    assert p["standardisation"] == base["standardisation"] and p["network_def"] == base["network_def"]
+
+
+def test_validation_falls_back_to_the_training_frames_with_too_few_labels(phantom, tmp_path, caplog):
+    from scripts.training import validation_items
+
+    datalist = json.loads((Path(ensure_datalist(phantom, tmp_path / "dl.json"))).read_text())
+    assert validation_items(tmp_path / "dl.json", phantom) == [
+        {**i, "image": str(phantom / i["image"]), "label": str(phantom / i["label"])} for i in datalist["validation"]]
+    with caplog.at_level("WARNING"):
+        fallback = validation_items(tmp_path / "dl.json", phantom, min_frames=len(datalist["validation"]) + 1)
+    assert len(fallback) == len(datalist["training"]) and "validating on the" in caplog.text
+
+
+@pytest.mark.slow
+def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
+    shipped = BUNDLE / "models" / "model.pt"
+    stamp = shipped.stat().st_mtime_ns
+    args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
+            str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
+            "--epoch_length", "1", *TINY]
+    _run_cli(args, cwd=tmp_path)
+    out = phantom / "finetuned"
+    try:
+        assert shipped.stat().st_mtime_ns == stamp  # the shipped weights are never written
+        AnisotropicAttentionUNet().load_state_dict(torch.load(out / "model.pt", weights_only=True))
+        record = json.loads((out / "provenance.json").read_text())
+        assert record["init_weights"] == str(shipped.resolve()) and len(record["init_weights_sha256"]) == 64
+        assert record["n_training_frames"] >= 1 and record["settings"]["lr"] == 5.0e-5
+        proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY],
+                        cwd=tmp_path)
+        assert "Epoch[2] Metrics" in proc.stdout + proc.stderr
+        assert _epoch(torch.load(out / "checkpoint.pt", weights_only=True)) == 2
+    finally:
+        shutil.rmtree(out, ignore_errors=True)  # the module's phantom is shared with other tests

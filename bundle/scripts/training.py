@@ -111,6 +111,60 @@ def ensure_datalist(
     return str(path)
 
 
+def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.PathLike, min_frames: int = 1) -> list[dict]:
+    """The datalist's ``validation`` items; with fewer than ``min_frames`` of them (a lab with 1-4 labelled frames:
+    the split leaves none or one for validation), the ``training`` items instead, with a warning: the best weights
+    are then those that fit the labelled frames best, a check of the fit, not of generalization."""
+    from scripts.datalist import load_datalist
+
+    items = load_datalist(datalist_file, "validation", dataset_dir, allow_empty=True)
+    if len(items) >= max(int(min_frames), 1):
+        return items
+    training = load_datalist(datalist_file, "training", dataset_dir)
+    logger.warning(f"{datalist_file}: {len(items)} validation frame(s), fewer than {min_frames}: validating on the "
+                   f"{len(training)} training frames instead (model selection then follows the fit to the labelled "
+                   "frames; label more frames to validate on frames the model has not seen)")
+    return training
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
+                     datalist_file: str | os.PathLike, settings: Mapping[str, object]) -> Path:
+    """``ckpt_dir/provenance.json``: what a fine-tuned model came from (the starting weights and their sha256, the
+    dataset, the number of labelled training / validation frames, the settings), written when the run starts so
+    that the model file beside it is never without it. Returns its path."""
+    import datetime
+    import json
+
+    from scripts.datalist import load_datalist
+
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "init_weights": str(Path(init_weights).resolve()) if init_weights else None,
+        "init_weights_sha256": file_sha256(init_weights) if init_weights else None,
+        "dataset_dir": str(Path(dataset_dir).resolve()),
+        "datalist": str(Path(datalist_file).resolve()),
+        "n_training_frames": len(load_datalist(datalist_file, "training", dataset_dir)),
+        "n_validation_frames": len(load_datalist(datalist_file, "validation", dataset_dir, allow_empty=True)),
+        "settings": {k: v for k, v in settings.items()},
+    }
+    path = ckpt_dir / "provenance.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
+    return path
+
+
 class BestWeightsSaver:
     """Save the network's weights whenever the validation metric ``metric_name`` improves (higher is better).
 
