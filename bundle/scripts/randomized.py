@@ -524,9 +524,48 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
     return {**summary, "out_dir": str(out_dir), "seconds": round(time.perf_counter() - started, 2)}
 
 
+def draw_family_montage(png_path, seed: int = 0, per_family: int = 3, n_frames: int = 10) -> Path:
+    """PNG: ``per_family`` oocytes of every family (columns grouped by family), the microtubule channel at the
+    spindle's central slice (top) and an x-z section through it (bottom, z stretched to true aspect), true mask
+    outline in yellow, at the last frame. Grey levels: 0.5 / 99.8 percentiles of each panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [(family, k) for family in FAMILIES for k in range(per_family)]
+    fig, axes = plt.subplots(2, len(columns), figsize=(1.6 * len(columns), 3.6))
+    for j, (family, k) in enumerate(columns):
+        oocyte = RandomizedOocyte(family, n_frames, seed=seed, oocyte_index=k)
+        t = n_frames - 1
+        image = oocyte.render_frame(t)[:, MICROTUBULE_CHANNEL].astype(np.float32)
+        mask = oocyte.true_mask(t)
+        z = int(np.argmax(mask.sum(axis=(1, 2)))) if mask.any() else image.shape[0] // 2
+        x = int(np.argmax(mask.sum(axis=(0, 1)))) if mask.any() else image.shape[2] // 2
+        stretch = int(round(oocyte.grid.spacing_um_xyz[2] / oocyte.grid.spacing_um_xyz[0]))
+        panels = ((image[z], mask[z]), (np.repeat(image[:, :, x], stretch, axis=0), np.repeat(mask[:, :, x], stretch, axis=0)))
+        for i, (panel, outline) in enumerate(panels):
+            lo, hi = np.percentile(panel, [0.5, 99.8])
+            axes[i, j].imshow(panel, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            if outline.any():
+                axes[i, j].contour(outline, [0.5], colors="yellow", linewidths=0.6)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+        look = oocyte.look
+        axes[0, j].set_title(f"{family}\n{look.texture}, {look.camera}\ncontrast {look.contrast:.1f}, "
+                             f"psf z {look.psf_z_um:.1f} um", fontsize=5)
+    fig.tight_layout(pad=0.3)
+    png_path = Path(png_path)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return png_path
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m scripts.randomized", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="dataset folder to write")
+    ap.add_argument("--out", help="dataset folder to write")
+    ap.add_argument("--montage", default=None, metavar="PNG", help="instead: draw a figure of every family")
     ap.add_argument("--families", nargs="+", default=["train"], choices=sorted(FAMILIES))
     ap.add_argument("--experiments", type=int, default=2, help="experiments per family")
     ap.add_argument("--oocytes", type=int, default=2, help="oocytes per experiment")
@@ -542,6 +581,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--small_cells", action="store_true",
                     help="mitotic-cell-sized cells (radius 7-13 um) with neighbours close by, instead of oocytes")
     args = ap.parse_args(argv)
+    if args.montage:
+        print(draw_family_montage(args.montage, seed=args.seed))
+        return {}
+    if not args.out:
+        ap.error("--out is required (or --montage)")
     if (args.spacing_xy is None) != (args.spacing_z is None):
         ap.error("--spacing_xy and --spacing_z go together")
     geometry = DEFAULT_GEOMETRY
