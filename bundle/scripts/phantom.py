@@ -25,7 +25,11 @@ What is simulated (lengths in um, times in frames of ``frame_interval_min`` minu
 
 The ground-truth mask is the spindle's microtubule body before blurring: the voxels whose
 centre lies inside the (slightly irregular) barrel / ball envelope. The image's fibre intensity
-falls to half at that envelope and a faint halo of astral microtubules extends beyond it.
+falls to half at that envelope and a faint halo of astral microtubules extends beyond it. The
+envelope is computed by ``scripts.scene`` (the same definition for every renderer); this module is
+the house renderer, whose geometry over time (``OocytePhantom.spindle_state``) is kept as it was so
+that its datasets stay byte-identical; ``scripts.randomized`` renders ``scripts.scene`` scenes
+with domain-randomised looks.
 
 Speed (why the code looks the way it does): static backgrounds are built once per oocyte at
 1/4 x-y resolution and upsampled with two small interpolation matrices; everything that moves

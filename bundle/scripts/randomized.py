@@ -245,24 +245,21 @@ class RandomizedOocyte:
         geometry = replace(geometry, centre_offset_z_um=min(geometry.centre_offset_z_um, 0.2 * field_z_um))
         self.scene = OocyteScene(self._rng(0), n_frames, geometry)
         rng = self._rng(1)
-        drawn = Look.draw(rng, family)
+        drawn = Look.draw(rng, family)  # drawn even when a look is given, so the static fields' draws stay the same
         self.look = look if look is not None else drawn
         self._build_static(rng)
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(*self.key, *key)))
 
-    def _positions(self, axis_xyz: int) -> np.ndarray:
-        return self.grid.axis_um(axis_xyz)
-
     def _build_static(self, rng: np.random.Generator) -> None:
         """Fields that do not change over the series: cytoplasm with its edge, cortex, zona and the medium; the
         neighbour; the illumination (bias field x stripes); hot pixels. Relative intensity, cytoplasm = 1."""
         Z, Y, X = self.grid.shape_zyx
         sc, look = self.scene, self.look
-        z = self._positions(2)[:, None, None]
-        y = self._positions(1)[None, :, None]
-        x = self._positions(0)[None, None, :]
+        z = self.grid.axis_um(2)[:, None, None]
+        y = self.grid.axis_um(1)[None, :, None]
+        x = self.grid.axis_um(0)[None, None, :]
         oc = sc.oocyte_centre_um
         r = np.sqrt((x - np.float32(oc[0])) ** 2 + (y - np.float32(oc[1])) ** 2 + (z - np.float32(oc[2])) ** 2)
         ro = np.float32(sc.oocyte_radius_um)
@@ -274,7 +271,7 @@ class RandomizedOocyte:
                                                  grain_um / self.grid.spacing_um_xyz[0]))
         cyto = inside * (1.0 + np.float32(look.cytoplasm_texture) * granular)
         static = np.float32(look.medium) * (1 - inside) + cyto + look.cortex * cortex + look.zona * zona
-        if look.neighbour > 0:  # a neighbouring cell: bright, granular interphase network and a bright rim
+        if look.neighbour > 0:  # a neighbouring cell filled with a bright, blotchy interphase microtubule network
             nc = sc.neighbour_centre_um
             rn = np.sqrt((x - np.float32(nc[0])) ** 2 + (y - np.float32(nc[1])) ** 2 + (z - np.float32(nc[2])) ** 2)
             cell = expit((np.float32(sc.neighbour_radius_um) - rn) / np.float32(0.8))
@@ -291,11 +288,12 @@ class RandomizedOocyte:
                               ).astype(np.float32)
         n_hot = int(round(look.hot_pixel_fraction * Z * Y * X))
         self._hot_index = rng.choice(Z * Y * X, size=n_hot, replace=False) if n_hot else np.zeros(0, np.intp)
-        self._hot_level = rng.uniform(0.2, 1.0, n_hot) * 65535 * 0.3
+        self._hot_level = rng.uniform(0.2, 1.0, n_hot) * 65535 * 0.3  # 4,000-20,000 counts above the signal
 
     # ------------------------------------------------------------------ per frame
     def _spindle(self, frame: int, rng: np.random.Generator):
-        """(fine-z spindle density blurred axially and sampled on the image grid, its slices) or None."""
+        """(spindle density drawn on the fine z grid, blurred axially and sampled at the image's slices; its index
+        slices in the image; the spindle state), or None before GVBD or when the spindle is outside the field."""
         state = self.scene.spindle_state(frame)
         if state is None:
             return None
