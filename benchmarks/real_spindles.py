@@ -78,7 +78,7 @@ def segment(config: ConfigParser, path: Path, channel: int, mode: str) -> dict:
 
 def classical_table() -> str:
     """scripts.spindle3d (our Spindle3D implementation) against Spindle3D's measurements in reference.csv."""
-    import tifffile
+    from scripts.io import read_frame
     from scripts.spindle3d import measure
 
     lines = ["### Our implementation of the classical method (scripts/spindle3d.py) against Spindle3D's own numbers", "",
@@ -87,12 +87,10 @@ def classical_table() -> str:
     with open(SPINDLES_DIR / "reference.csv") as f:
         references = list(csv.DictReader(f))
     for ref in references:
-        with tifffile.TiffFile(SPINDLES_DIR / ref["file"]) as tif:
-            stack = tif.series[0].asarray()  # ZCYX
-            num, den = tif.pages[0].tags["XResolution"].value
-            spacing = (den / num, den / num, float(tif.imagej_metadata["spacing"]))
         tubulin = int(ref["tubulin_channel"])
-        r = measure(stack[:, tubulin], stack[:, 0 if tubulin != 0 else 1], spacing)
+        channels = [read_frame(SPINDLES_DIR / ref["file"], 0, c) for c in (tubulin, 0 if tubulin != 0 else 1)]
+        (tub_xyz, meta), (dna_xyz, _) = channels  # the DNA is the other channel (gt_01's third is gamma-tubulin)
+        r = measure(tub_xyz.transpose(2, 1, 0), dna_xyz.transpose(2, 1, 0), tuple(meta["spacing_um"]))
         ref_volume = _number(ref["volume_um3"])
         rel = (r.volume_um3 - ref_volume) / ref_volume if np.isfinite(ref_volume) else float("nan")
         lines.append(f"| {ref['file']} | {ref['volume_um3'] or '-'} | {r.volume_um3:.0f} | "

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tifffile
 import torch
 from monai.data import MetaTensor
 from scipy import ndimage
+from scripts.io import read_frame
 from scripts.spindle3d import Spindle3DBaselined, Spindle3DFailure, measure, otsu_threshold, resample_isotropic
 
 SPINDLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "spindles"
@@ -103,13 +103,11 @@ def test_agrees_with_the_published_tool_on_real_stacks():
     with open(SPINDLES_DIR / "reference.csv") as fh:
         references = list(csv.DictReader(fh))
     for ref in references:
-        with tifffile.TiffFile(SPINDLES_DIR / ref["file"]) as tif:
-            stack = tif.series[0].asarray()  # ZCYX
-            num, den = tif.pages[0].tags["XResolution"].value
-            spacing = (den / num, den / num, float(tif.imagej_metadata["spacing"]))
         tubulin_channel = int(ref["tubulin_channel"])
         dna_channel = 0 if tubulin_channel != 0 else 1  # the other channel (gt_01's third is gamma-tubulin)
-        result = measure(stack[:, tubulin_channel], stack[:, dna_channel], spacing)
+        tubulin, meta = read_frame(SPINDLES_DIR / ref["file"], 0, tubulin_channel)  # (X, Y, Z), calibrated
+        dna, _ = read_frame(SPINDLES_DIR / ref["file"], 0, dna_channel)
+        result = measure(tubulin.transpose(2, 1, 0), dna.transpose(2, 1, 0), tuple(meta["spacing_um"]))
         if ref["volume_um3"]:
             assert result.volume_um3 == pytest.approx(float(ref["volume_um3"]), rel=0.15), ref["file"]
         if ref["length_um"]:

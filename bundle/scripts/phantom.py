@@ -939,6 +939,16 @@ def _generate_oocyte_job(args) -> dict:
     return _generate_oocyte(Path(out_dir), OocytePhantom(**kwargs), write_true_masks, frame_interval_min)
 
 
+def run_jobs(job, args: Sequence, workers: int) -> list:
+    """[job(a) for a in args], in ``workers`` processes when more than one (the result does not depend on it)."""
+    if workers > 1 and len(args) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context().Pool(min(workers, len(args))) as pool:
+            return pool.map(job, args)
+    return [job(a) for a in args]
+
+
 def write_dataset_tables(out_dir: Path, records: Sequence[dict]) -> None:
     """gvbd.csv and ground_truth_volumes.csv of a synthetic dataset from its oocytes' records (``experiment``,
     ``oocyte``, ``gvbd_frame``, ``volumes_um3`` per frame)."""
@@ -997,14 +1007,7 @@ def generate_dataset(
                           shape_xyz=tuple(shape_xyz), spacing_um_xyz=tuple(spacing_um_xyz), seed=seed,
                           noise=noise, contrast=contrast, development_frames=development_frames)
             jobs.append((str(out_dir), kwargs, write_true_masks, frame_interval_min))
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
-            records = pool.map(_generate_oocyte_job, jobs)
-    else:
-        records = [_generate_oocyte_job(job) for job in jobs]
-
+    records = run_jobs(_generate_oocyte_job, jobs, workers)
     write_dataset_tables(out_dir, records)
     summary = {
         "out_dir": str(out_dir),

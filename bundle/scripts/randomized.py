@@ -41,6 +41,7 @@ from scripts.phantom import (
     CHANNEL_NAMES,
     MICROTUBULE_CHANNEL,
     label_frames,
+    run_jobs,
     write_dataset_tables,
     write_hyperstack_frames,
 )
@@ -505,13 +506,7 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
                 kwargs = dict(n_frames=n_frames, seed=seed, experiment_index=1000 * f_index + e, oocyte_index=k,
                               shape_xyz=tuple(shape_xyz), spacing_um_xyz=spacing, geometry=geometry)
                 jobs.append((str(out_dir), family, f"{family}{e + 1}", kwargs, frame_interval_min))
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing
-
-        with multiprocessing.get_context().Pool(min(workers, len(jobs))) as pool:
-            records = pool.map(_generate_oocyte_job, jobs)
-    else:
-        records = [_generate_oocyte_job(job) for job in jobs]
+    records = run_jobs(_generate_oocyte_job, jobs, workers)
     write_dataset_tables(out_dir, records)
     summary = {"families": list(families), "n_experiments": n_experiments, "n_oocytes": n_oocytes,
                "n_frames": n_frames, "shape_xyz": list(shape_xyz), "spacing_um_xyz": list(spacing_um_xyz),
