@@ -23,13 +23,12 @@ if str(REPO_DIR / "bundle") not in sys.path:
     sys.path.insert(0, str(REPO_DIR / "bundle"))
 
 import numpy as np  # noqa: E402
+from real_spindles import SPINDLES_DIR, read_channels  # noqa: E402  (benchmarks/ is this script's folder)
 from scipy import ndimage  # noqa: E402
-from scripts.io import read_frame  # noqa: E402
 from scripts.randomized import SMALL_CELLS, RandomizedOocyte  # noqa: E402
 from scripts.scene import DEFAULT_GEOMETRY  # noqa: E402
 from scripts.spindle3d import measure, resample_isotropic  # noqa: E402
 
-SPINDLES_DIR = REPO_DIR.parent / "shared" / "realdata" / "spindles"
 VOXEL_UM = 0.25
 
 
@@ -50,12 +49,9 @@ def main() -> int:
     with open(SPINDLES_DIR / "reference.csv") as f:
         references = list(csv.DictReader(f))
     for ref in references:
-        tubulin_channel = int(ref["tubulin_channel"])
-        tubulin, meta = read_frame(SPINDLES_DIR / ref["file"], 0, tubulin_channel)
-        dna, _ = read_frame(SPINDLES_DIR / ref["file"], 0, 0 if tubulin_channel != 0 else 1)
-        spacing = tuple(meta["spacing_um"])
-        result = measure(tubulin.transpose(2, 1, 0), dna.transpose(2, 1, 0), spacing)
-        fraction = boundary_fraction(*on_iso_grid(tubulin.transpose(2, 1, 0).astype(np.float32), result.mask, spacing))
+        tubulin, dna, spacing = read_channels(ref)
+        result = measure(tubulin, dna, spacing)
+        fraction = boundary_fraction(*on_iso_grid(tubulin.astype(np.float32), result.mask, spacing))
         print(f"real {ref['file']}: Spindle3D mask edge at {fraction:.2f} of the interior contrast")
     geometry = replace(DEFAULT_GEOMETRY, size_factor=(0.3, 0.6), phenotype_weights=(1, 0, 0, 0), **SMALL_CELLS)
     spacing = (0.225, 0.225, 0.3)

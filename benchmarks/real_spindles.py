@@ -76,9 +76,19 @@ def segment(config: ConfigParser, path: Path, channel: int, mode: str) -> dict:
     return shape_descriptors(mask, spacing_from_meta(original))
 
 
+def read_channels(ref: dict) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """(tubulin, DNA) ZYX arrays and the spacing (x, y, z) um of one reference.csv row's stack, read with the bundle's
+    reader. The DNA is the first channel that is not the tubulin's (gt_01's third channel is gamma-tubulin)."""
+    from scripts.io import read_frame
+
+    tubulin_channel = int(ref["tubulin_channel"])
+    tubulin, meta = read_frame(SPINDLES_DIR / ref["file"], 0, tubulin_channel)
+    dna, _ = read_frame(SPINDLES_DIR / ref["file"], 0, 0 if tubulin_channel != 0 else 1)
+    return tubulin.transpose(2, 1, 0), dna.transpose(2, 1, 0), tuple(meta["spacing_um"])
+
+
 def classical_table() -> str:
     """scripts.spindle3d (our Spindle3D implementation) against Spindle3D's measurements in reference.csv."""
-    from scripts.io import read_frame
     from scripts.spindle3d import measure
 
     lines = ["### Our implementation of the classical method (scripts/spindle3d.py) against Spindle3D's own numbers", "",
@@ -87,10 +97,7 @@ def classical_table() -> str:
     with open(SPINDLES_DIR / "reference.csv") as f:
         references = list(csv.DictReader(f))
     for ref in references:
-        tubulin = int(ref["tubulin_channel"])
-        channels = [read_frame(SPINDLES_DIR / ref["file"], 0, c) for c in (tubulin, 0 if tubulin != 0 else 1)]
-        (tub_xyz, meta), (dna_xyz, _) = channels  # the DNA is the other channel (gt_01's third is gamma-tubulin)
-        r = measure(tub_xyz.transpose(2, 1, 0), dna_xyz.transpose(2, 1, 0), tuple(meta["spacing_um"]))
+        r = measure(*read_channels(ref))
         ref_volume = _number(ref["volume_um3"])
         rel = (r.volume_um3 - ref_volume) / ref_volume if np.isfinite(ref_volume) else float("nan")
         lines.append(f"| {ref['file']} | {ref['volume_um3'] or '-'} | {r.volume_um3:.0f} | "

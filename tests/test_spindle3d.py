@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from scipy import ndimage
-from scripts.io import read_frame
-from scripts.spindle3d import Spindle3DBaselined, Spindle3DFailure, measure, otsu_threshold, resample_isotropic
+from scripts.baseline import Spindle3DBaselined
+from scripts.spindle3d import Spindle3DFailure, measure, otsu_threshold, resample_isotropic
 
 SPINDLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "spindles"
 SPACING = (0.2, 0.2, 0.5)  # x y z um
@@ -102,12 +103,11 @@ def test_agrees_with_the_published_tool_on_real_stacks():
     """Volumes within 15 % and lengths within 10 % of Spindle3D's own measurements (reference.csv)."""
     with open(SPINDLES_DIR / "reference.csv") as fh:
         references = list(csv.DictReader(fh))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from real_spindles import read_channels  # the benchmark's reader: the bundle's, the DNA = the other channel
+
     for ref in references:
-        tubulin_channel = int(ref["tubulin_channel"])
-        dna_channel = 0 if tubulin_channel != 0 else 1  # the other channel (gt_01's third is gamma-tubulin)
-        tubulin, meta = read_frame(SPINDLES_DIR / ref["file"], 0, tubulin_channel)  # (X, Y, Z), calibrated
-        dna, _ = read_frame(SPINDLES_DIR / ref["file"], 0, dna_channel)
-        result = measure(tubulin.transpose(2, 1, 0), dna.transpose(2, 1, 0), tuple(meta["spacing_um"]))
+        result = measure(*read_channels(ref))
         if ref["volume_um3"]:
             assert result.volume_um3 == pytest.approx(float(ref["volume_um3"]), rel=0.15), ref["file"]
         if ref["length_um"]:

@@ -1,4 +1,5 @@
-"""The classical baseline a Fiji user tries first: Gaussian blur, Otsu threshold, keep the largest object.
+"""The classical baselines as loader transforms: Spindle3D's method (``Spindle3DBaselined``, the default; the method is
+``scripts.spindle3d``) and what a Fiji user tries first: Gaussian blur, Otsu threshold, keep the largest object.
 
 It runs on the same preprocessed crop the network sees (centre crop, z padding, standardisation) and
 its mask goes through the same inversion, volume and summary code, so the evaluator can report it beside
@@ -17,7 +18,8 @@ from monai.transforms import MapTransform
 from scipy import ndimage
 from skimage.filters import threshold_multiotsu, threshold_otsu
 
-from scripts.metrics import largest_component
+from scripts.metrics import largest_component, spacing_from_meta
+from scripts.spindle3d import ANALYSIS_VOXEL_UM, Spindle3DFailure, measure
 
 
 def otsu_largest_component(image_xyz: np.ndarray, smooth_sigma_vox: Sequence[float] = (1.0, 1.0, 0.0),
@@ -91,12 +93,57 @@ class OtsuBaselined(MapTransform):
             image = d[key]
             if image.shape[0] != 1:
                 raise ValueError(f"OtsuBaselined expects a 1-channel image (1, X, Y, Z) under {key!r}, found shape {tuple(image.shape)}")
-            array = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else np.asarray(image)[0]
-            mask = otsu_largest_component(array, self.smooth_sigma_vox, self.classes)
-            device = image.device if isinstance(image, torch.Tensor) else "cpu"
-            baseline = MetaTensor(torch.from_numpy(mask[None]).to(device=device, dtype=self.dtype))
-            if isinstance(image, MetaTensor):
-                # Invertd (orig_keys = the image) only inverts MetaTensors or keys with a stored trace
-                baseline.copy_meta_from(image, copy_attr=True)
-            d[self.output_key] = baseline
+            mask = otsu_largest_component(_array_xyz(image), self.smooth_sigma_vox, self.classes)
+            d[self.output_key] = _mask_like(mask, image, self.dtype)
+        return d
+
+
+def _array_xyz(image) -> np.ndarray:
+    """The (X, Y, Z) float32 array of a 1-channel (1, X, Y, Z) tensor or array."""
+    return image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else np.asarray(image, np.float32)[0]
+
+
+def _mask_like(mask_xyz: np.ndarray, image, dtype: torch.dtype = torch.uint8) -> MetaTensor:
+    """A baseline mask as a (1, X, Y, Z) MetaTensor on the image's device, carrying a copy of the image's meta:
+    ``Invertd`` (orig_keys = the image) only inverts MetaTensors or keys with a stored trace."""
+    device = image.device if isinstance(image, torch.Tensor) else "cpu"
+    mask = MetaTensor(torch.from_numpy(np.ascontiguousarray(mask_xyz)[None]).to(device=device, dtype=dtype))
+    if isinstance(image, MetaTensor):
+        mask.copy_meta_from(image, copy_attr=True)
+    return mask
+
+
+class Spindle3DBaselined(MapTransform):
+    """The classical baseline of Spindle3D's method (``scripts.spindle3d.measure``) on the tubulin crop ``keys`` and
+    the DNA crop ``dna_key`` (both (1, X, Y, Z), raw intensities: run it before the standardisation), added under
+    ``output_key`` like ``OtsuBaselined``'s mask (so that padding and ``Invertd`` treat it like the network's). A
+    frame it cannot measure gets no mask and the reason under ``output_key + '_note'``.
+
+    ``frames``: "all", or "labelled" (only frames whose item has ``label_key``: the baseline is there to be compared
+    with the reference, and costs ~10 s of CPU per 352 x 352 x 31 crop)."""
+
+    def __init__(self, keys: str | Sequence[str] = "image", dna_key: str = "dna", output_key: str = "baseline",
+                 frames: str = "labelled", label_key: str = "label", voxel_um: float = ANALYSIS_VOXEL_UM,
+                 allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        if len(self.keys) != 1:
+            raise ValueError(f"Spindle3DBaselined segments one image key, found {self.keys}")
+        if frames not in BASELINE_FRAMES:
+            raise ValueError(f"frames must be one of {BASELINE_FRAMES}, found {frames!r}")
+        self.dna_key, self.output_key, self.frames, self.label_key = dna_key, output_key, frames, label_key
+        self.voxel_um = float(voxel_um)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        if self.frames == "labelled" and d.get(self.label_key) is None:
+            return d
+        for key in self.key_iterator(d):
+            image = d[key]
+            try:
+                result = measure(_array_xyz(image).transpose(2, 1, 0), _array_xyz(d[self.dna_key]).transpose(2, 1, 0),
+                                 spacing_from_meta(image), self.voxel_um)
+            except Spindle3DFailure as exc:
+                d[self.output_key + "_note"] = f"no classical result: {exc}"
+                continue
+            d[self.output_key] = _mask_like(result.mask.transpose(2, 1, 0), image)
         return d

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from skimage.filters import threshold_otsu
 
 ANALYSIS_VOXEL_UM = 0.25
 INITIAL_DNA_VOXEL_UM = 1.5
@@ -90,20 +91,12 @@ def resample_isotropic(volume_zyx: np.ndarray, spacing_um_xyz: Sequence[float], 
                         mode="nearest")
 
 
-def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
-    """Otsu's threshold of a 1-D sample (the value that maximises the between-class variance)."""
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold of a sample (scikit-image, 256 bins); a sample without contrast cannot be thresholded."""
     values = np.asarray(values, np.float64)
     if values.size == 0 or values.min() == values.max():
         raise Spindle3DFailure("no contrast to threshold")
-    hist, edges = np.histogram(values, bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    mean0 = m0 / np.maximum(w0, 1)
-    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
-    between = w0 * w1 * (mean0 - mean1) ** 2
-    return float(centres[int(np.argmax(between[:-1]))])
+    return float(threshold_otsu(values))
 
 
 def _derivative(values: np.ndarray, coords: np.ndarray, delta: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,45 +298,3 @@ def _widths(spindle: np.ndarray, ax: np.ndarray, centre: np.ndarray, axis: np.nd
         widths.append(int(image[y, x].sum()) * voxel_um)
     return float(np.mean(widths)), float(min(widths)), float(max(widths))
 
-
-class Spindle3DBaselined:
-    """MONAI-style dict transform: the classical baseline (``measure``) of the tubulin crop ``image_key`` and the
-    DNA crop ``dna_key`` (both (1, X, Y, Z), raw intensities: run it before the standardisation), added as a 0/1
-    MetaTensor (1, X, Y, Z) under ``output_key`` with the image's meta (so that padding and ``Invertd`` treat it like
-    the network's mask). A frame it cannot measure gets no mask and the reason under ``output_key + '_note'``.
-
-    ``frames``: "all", or "labelled" (only frames whose item has ``label_key``: the baseline is there to be compared
-    with the reference, and costs ~10 s of CPU per 352 x 352 x 31 crop)."""
-
-    def __init__(self, image_key: str = "image", dna_key: str = "dna", output_key: str = "baseline",
-                 frames: str = "labelled", label_key: str = "label", voxel_um: float = ANALYSIS_VOXEL_UM):
-        if frames not in ("all", "labelled"):
-            raise ValueError(f"frames must be 'all' or 'labelled', found {frames!r}")
-        self.image_key, self.dna_key, self.output_key = image_key, dna_key, output_key
-        self.frames, self.label_key, self.voxel_um = frames, label_key, float(voxel_um)
-
-    def __call__(self, data):
-        import torch
-        from monai.data import MetaTensor
-
-        from scripts.metrics import spacing_from_meta
-
-        d = dict(data)
-        if self.frames == "labelled" and d.get(self.label_key) is None:
-            return d
-        image, dna = d[self.image_key], d[self.dna_key]
-        tubulin_zyx = np.asarray(image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor)
-                                 else image[0]).transpose(2, 1, 0)
-        dna_zyx = np.asarray(dna.detach().cpu().float().numpy()[0] if isinstance(dna, torch.Tensor)
-                             else dna[0]).transpose(2, 1, 0)
-        try:
-            result = measure(tubulin_zyx, dna_zyx, spacing_from_meta(image), self.voxel_um)
-        except Spindle3DFailure as exc:
-            d[self.output_key + "_note"] = f"no classical result: {exc}"
-            return d
-        mask = torch.from_numpy(np.ascontiguousarray(result.mask.transpose(2, 1, 0))[None].astype(np.uint8))
-        baseline = MetaTensor(mask)
-        if isinstance(image, MetaTensor):
-            baseline.copy_meta_from(image, copy_attr=True)
-        d[self.output_key] = baseline
-        return d

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from scripts.config import required_dataset_dir
 from scripts.datalist import scan_frame_items
-from scripts.io import atomic_path, remove_abandoned_partial_files
+from scripts.io import atomic_path, file_sha256, remove_abandoned_partial_files
 from scripts.reports import OOCYTE_ROWS_DIR, as_float, finished_oocytes, json_ready
 
 logger = logging.getLogger(__name__)
@@ -37,14 +36,6 @@ logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------------ output folder
 MODEL_RECORD = "model.json"  # which weights produced the finished oocytes of an output folder
-
-
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_model_record(output_dir: str | Path, model_path: str | Path, finished: set[tuple[str, str]]) -> None:
@@ -58,7 +49,7 @@ def check_model_record(output_dir: str | Path, model_path: str | Path, finished:
     if not model_path.is_file():
         return  # load_network reports the missing file, with the advice
     record_path = output_dir / MODEL_RECORD
-    current = {"model_path": str(model_path.resolve()), "sha256": _sha256(model_path)}
+    current = {"model_path": str(model_path.resolve()), "sha256": file_sha256(model_path)}
     if finished and record_path.is_file():
         previous = json.loads(record_path.read_text())
         if previous.get("sha256") != current["sha256"]:

@@ -29,7 +29,7 @@ from monai.transforms import MapTransform
 from scripts.config import required_dataset_dir
 from scripts.datalist import build_datalist, write_datalist
 from scripts.inference import load_network
-from scripts.io import atomic_path
+from scripts.io import atomic_path, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -125,16 +125,6 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
                    f"{len(training)} training frames instead (model selection then follows the fit to the labelled "
                    "frames; label more frames to validate on frames the model has not seen)")
     return training
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
