@@ -13,8 +13,9 @@ threshold, largest component) in two ways, to decide how files of other voxel si
 - ``resampled``: resampled (trilinear) to the training voxel size ``default_spacing_um`` (0.17 x 0.17 x 2.0 um),
   segmented there, and the mask mapped back onto the file's grid (nearest neighbour, MONAI ``Invertd``).
 
-Volume, length and width are measured on the file's own grid (``scripts.metrics.shape_descriptors``). The table
-gives them against the reference, with the relative volume error. A second table checks our implementation of the
+The volume is counted on the file's own grid; length (pole to pole) and average width are Spindle3D's definitions,
+measured on the mask with the stack's tubulin and DNA (``scripts.morphometry``, as volumes.csv reports them). The
+table gives them against the reference, with the relative volume error. A second table checks our implementation of the
 classical method (``scripts.spindle3d``, the evaluator's default baseline) against the published tool's own numbers
 (targets: volumes within 15 %, lengths within 10 %). Accuracy, not speed: no timings.
 """
@@ -36,6 +37,7 @@ import torch  # noqa: E402
 from monai.bundle import ConfigParser  # noqa: E402
 from monai.transforms import AsDiscreted, Compose, Invertd, Spacingd  # noqa: E402
 from scripts.metrics import shape_descriptors, spacing_from_meta  # noqa: E402
+from scripts.morphometry import measure_mask  # noqa: E402
 from scripts.postprocessing import KeepLargestComponentd  # noqa: E402
 
 SPINDLES_DIR = REPO_DIR.parent / "shared" / "realdata" / "spindles"
@@ -50,11 +52,13 @@ def shipped_parts(model_path: Path) -> ConfigParser:
     return config
 
 
-def segment(config: ConfigParser, path: Path, channel: int, mode: str) -> dict:
-    """Segment one stack in ``mode``; return the shape descriptors of the mask on the file's own grid."""
+def segment(config: ConfigParser, ref: dict, mode: str) -> dict:
+    """Segment one reference.csv row's stack in ``mode``; return the volume, centroid and morphometry of the mask on
+    the file's own grid."""
     from scripts.io import LoadFramed
 
-    load = LoadFramed(keys="image", channel=channel)
+    path = SPINDLES_DIR / ref["file"]
+    load = LoadFramed(keys="image", channel=int(ref["tubulin_channel"]))
     steps = [load]
     if mode == "resampled":
         steps.append(Spacingd(keys="image", pixdim=config.get_parsed_content("default_spacing_um"), mode="bilinear"))
@@ -73,7 +77,11 @@ def segment(config: ConfigParser, path: Path, channel: int, mode: str) -> dict:
     original = load({"image": str(path), "frame": 0})["image"]
     mask = np.asarray(data["pred"][0]) > 0.5
     assert mask.shape == tuple(original.shape[1:]), (mask.shape, original.shape)
-    return shape_descriptors(mask, spacing_from_meta(original))
+    spacing = spacing_from_meta(original)
+    tubulin_zyx, dna_zyx, _ = read_channels(ref)
+    shape = shape_descriptors(mask, spacing)
+    return {**{k: shape[k] for k in ("volume_um3", "centroid_x_um", "centroid_y_um", "centroid_z_um")},
+            **measure_mask(mask.transpose(2, 1, 0), spacing, tubulin_zyx, dna_zyx)}
 
 
 def read_channels(ref: dict) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -118,16 +126,17 @@ def run(model_path: Path) -> str:
         f"### Real spindle stacks (Spindle3D references), model {model_path.name}",
         "",
         "| file | reference volume (um^3) | " + " | ".join(f"{m} volume (um^3) | {m} rel. error" for m in MODES)
-        + " | reference length (um) | " + " | ".join(f"{m} length (um)" for m in MODES) + " |",
-        "| --- | --- | " + " | ".join("--- | ---" for _ in MODES) + " | --- | " + " | ".join("---" for _ in MODES) + " |",
+        + " | reference length (um) | " + " | ".join(f"{m} length (um)" for m in MODES)
+        + " | reference width (um) | " + " | ".join(f"{m} avg. width (um)" for m in MODES) + " |",
+        "| --- | --- | " + " | ".join("--- | ---" for _ in MODES) + " | --- | " + " | ".join("---" for _ in MODES)
+        + " | --- | " + " | ".join("---" for _ in MODES) + " |",
     ]
     errors: dict[str, list[float]] = {m: [] for m in MODES}
     with open(SPINDLES_DIR / "reference.csv") as f:
         references = list(csv.DictReader(f))
     for ref in references:
-        path = SPINDLES_DIR / ref["file"]
-        results = {m: segment(config, path, int(ref["tubulin_channel"]), m) for m in MODES}
-        ref_volume, ref_length = _number(ref["volume_um3"]), _number(ref["length_um"])
+        results = {m: segment(config, ref, m) for m in MODES}
+        ref_volume, ref_length, ref_width = (_number(ref[k]) for k in ("volume_um3", "length_um", "width_um"))
         cells = [ref["file"], f"{ref_volume:.0f}" if np.isfinite(ref_volume) else "-"]
         for m in MODES:
             volume = results[m]["volume_um3"]
@@ -137,6 +146,8 @@ def run(model_path: Path) -> str:
             cells += [f"{volume:.0f}", f"{100 * rel:+.0f} %" if np.isfinite(rel) else "-"]
         cells.append(f"{ref_length:.1f}" if np.isfinite(ref_length) else "-")
         cells += [f"{results[m]['length_um']:.1f}" for m in MODES]
+        cells.append(f"{ref_width:.1f}" if np.isfinite(ref_width) else "-")
+        cells += [f"{results[m]['width_avg_um']:.1f}" for m in MODES]
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     lines.append("")

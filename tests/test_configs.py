@@ -102,9 +102,12 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     assert list(inference.get_parsed_content("load_frame").keys) == ["image"]
     assert list(evaluate.get_parsed_content("load_frame").keys) == ["image", "label"]
     names = [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing").transforms]
-    # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising
+    # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising;
+    # the DNA crop goes on to the writer (the plate width of every method's spindle)
     assert names == ["CopyItemsd", "LoadFramed", "LoadFramed", "CenterSpatialCropd", "Spindle3DBaselined",
-                     "DeleteItemsd", "RobustStandardised", "DivisiblePadd"]
+                     "RobustStandardised", "DivisiblePadd"]
+    assert evaluate.get_parsed_content("handlers#0#dna_key") == "dna"
+    assert "dna_key" not in inference["handlers"][0]  # inference alone reads no DNA: no plate width
     assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna"]
     assert list(evaluate.get_parsed_content("pad").keys) == ["image", "baseline"]
     assert evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}

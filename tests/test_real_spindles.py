@@ -7,6 +7,7 @@ own voxel grid, and that the two modes really differ in the grid the network see
 
 from __future__ import annotations
 
+import csv
 import sys
 from pathlib import Path
 
@@ -32,9 +33,10 @@ def test_the_report_has_a_row_per_stack_and_both_modes():
 
 def test_resampling_changes_the_grid_the_network_sees_but_not_where_the_mask_is_measured():
     config = real_spindles.shipped_parts(REPO / "bundle" / "models" / "model.pt")
-    path = real_spindles.SPINDLES_DIR / "gt_01.tif"  # 0.225 x 0.225 x 0.3 um: resampling changes every axis
-    native = real_spindles.segment(config, path, 1, "native")
-    resampled = real_spindles.segment(config, path, 1, "resampled")
+    with open(real_spindles.SPINDLES_DIR / "reference.csv") as f:
+        gt_01 = next(r for r in csv.DictReader(f) if r["file"] == "gt_01.tif")  # 0.225 x 0.225 x 0.3 um: resampling
+    native = real_spindles.segment(config, gt_01, "native")                    # changes every axis
+    resampled = real_spindles.segment(config, gt_01, "resampled")
     assert native["volume_um3"] != resampled["volume_um3"]
     # both centroids in um on the file's own grid: the same spindle, within a few um
     for axis in "xyz":

@@ -4,42 +4,19 @@ frames it must refuse, and agreement with the published tool's own measurements 
 from __future__ import annotations
 
 import csv
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import SYNTHETIC_CELL_SPACING_UM, synthetic_cell
 from monai.data import MetaTensor
-from scipy import ndimage
 from scripts.baseline import Spindle3DBaselined
 from scripts.spindle3d import Spindle3DFailure, measure, otsu_threshold, resample_isotropic
 
 SPINDLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "spindles"
-SPACING = (0.2, 0.2, 0.5)  # x y z um
-
-
-def synthetic_cell(half_length_um=6.0, radius_um=4.0, tilt_deg=0.0, shape_zyx=(48, 128, 128)):
-    """(tubulin, dna, spindle) ZYX: an ellipsoidal spindle (semi-axes radius, radius, half_length along an axis tilted
-    by ``tilt_deg`` from z towards x) of tubulin 100 (brighter towards the poles) over a cytoplasm of 20, a DNA plate (radius 5 um, wider than the
-    spindle as in mitosis, 1 um thick) across its equator that excludes tubulin, blurred by a small PSF (which fills
-    the plate's 1-um gap in the tubulin); the true spindle is the ellipsoid."""
-    z, y, x = (np.arange(n) - (n - 1) / 2 for n in shape_zyx)
-    zz, yy, xx = np.meshgrid(z * SPACING[2], y * SPACING[1], x * SPACING[0], indexing="ij")
-    t = math.radians(tilt_deg)
-    along = zz * math.cos(t) + xx * math.sin(t)
-    across_x = -zz * math.sin(t) + xx * math.cos(t)
-    inside = (across_x / radius_um) ** 2 + (yy / radius_um) ** 2 + (along / half_length_um) ** 2 <= 1
-    plate = (np.abs(along) <= 0.5) & (across_x**2 + yy**2 <= 5.0**2)
-    tubulin = np.where(inside, 100.0 + 50.0 * (along / half_length_um) ** 4, 20.0)  # fibres converge at the poles
-    tubulin[plate] = 40.0
-    dna = np.where(plate, 200.0, 10.0)
-    sigma = (0.6 / SPACING[2], 0.25 / SPACING[1], 0.25 / SPACING[0])
-    rng = np.random.default_rng(0)
-    tubulin = ndimage.gaussian_filter(tubulin, sigma) + rng.normal(0, 2, tubulin.shape)
-    dna = ndimage.gaussian_filter(dna, sigma) + rng.normal(0, 2, dna.shape)
-    return tubulin.astype(np.float32), dna.astype(np.float32), inside
+SPACING = SYNTHETIC_CELL_SPACING_UM
 
 
 @pytest.mark.parametrize("tilt_deg", [0.0, 35.0])

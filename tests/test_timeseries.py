@@ -235,8 +235,16 @@ def test_per_frame_files_without_gvbd_table_and_the_otsu_baseline_finds_a_bright
     assert [r["frame"] for r in rows] == [0, 1]
     box_um3 = 20 * 12 * 4 * 0.2 * 0.2 * 1.5  # the file's own calibration, not the 0.17 / 2.0 default
     assert [r["baseline_volume_um3"] for r in rows] == pytest.approx([box_um3, box_um3])
-    # physical extents: z 4 x 1.5 = 6 um is the longest axis, then x 20 x 0.2 = 4 um
-    assert rows[0]["baseline_length_um"] == pytest.approx(6.0) and rows[0]["baseline_width_um"] == pytest.approx(4.0)
+    # Spindle3D's morphometry of the 4 x 2.4 x 6 um box: the axis is z (the longest); the poles are its ends (found
+    # within a voxel of 0.25 um), moved inwards by up to 1 um each to the brightest blurred tubulin, which in a
+    # uniform box lies away from its faces; across the axis, diameters from 2.4 (y) up to the rounded diagonal
+    r = rows[0]
+    assert 6.0 - 0.25 - 2 * 1.0 - 1e-6 <= r["baseline_length_um"] <= 6.0
+    assert r["baseline_angle_deg"] == pytest.approx(90.0, abs=1.0)
+    assert r["baseline_width_min_um"] == pytest.approx(2.4, abs=0.3)
+    assert 3.75 <= r["baseline_width_max_um"] <= 4.7
+    assert r["baseline_aspect_ratio"] == pytest.approx(r["baseline_length_um"] / r["baseline_width_avg_um"])
+    assert math.isnan(r["baseline_plate_width_um"])  # no DNA channel read for the otsu baseline
     assert rows[0]["baseline_n_components"] == 1
     with tifffile.TiffFile(out / "masks" / "exp1" / "oocyte01.tif") as tif:
         assert tif.series[0].shape == (2, 6, 64, 64) and tif.imagej_metadata["spacing"] == pytest.approx(1.5)

@@ -31,6 +31,7 @@ from monai.transforms import CenterSpatialCrop
 
 from scripts.io import atomic_path, read_frame, write_imagej_hyperstack
 from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
+from scripts.morphometry import measure_mask
 from scripts.reports import (
     ID_COLUMNS,
     METHOD_COLUMNS,
@@ -203,16 +204,36 @@ def flag_volume_jumps(volumes_um3: Sequence[float], rel_threshold: float = 0.5, 
     return flags
 
 
+def centred_on_window(crop_xyz: np.ndarray | None, window_shape_xyz: Sequence[int]) -> np.ndarray | None:
+    """The part of a preprocessed crop (X, Y, Z) that lies on the frame's crop window: the crop may be padded
+    beyond a small frame (x-y) and to the network's stride (z), symmetrically, so its centre is the window."""
+    if crop_xyz is None:
+        return None
+    starts = [max(0, (a - b) // 2) for a, b in zip(crop_xyz.shape, window_shape_xyz, strict=True)]
+    return crop_xyz[tuple(slice(o, o + n) for o, n in zip(starts, window_shape_xyz, strict=True))]
+
+
 def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
-                        window_xy: tuple[slice, slice], border_margin_vox: int = 2) -> dict[str, Any]:
+                        window_xy: tuple[slice, slice], border_margin_vox: int = 2,
+                        tubulin_window_xyz: np.ndarray | None = None,
+                        dna_window_xyz: np.ndarray | None = None) -> dict[str, Any]:
     """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
 
-    A method that did not segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN
-    values, which the CSV leaves empty and the summaries leave out.
+    Morphometry (``scripts.morphometry``) runs on the crop window, where every method's mask lies; the tubulin and
+    DNA intensities of the window (or None) refine the poles and give the plate width. A method that did not
+    segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN values, which the CSV
+    leaves empty and the summaries leave out.
     """
     if mask_xyz is None:
         return {c: math.nan for c in METHOD_COLUMNS if c not in ("volume_jump", "note")}
-    values: dict[str, Any] = dict(shape_descriptors(mask_xyz, spacing_um_xyz))
+    shape = shape_descriptors(mask_xyz, spacing_um_xyz)
+    values: dict[str, Any] = {k: shape[k] for k in ("volume_um3", "n_components", "centroid_x_um", "centroid_y_um",
+                                                      "centroid_z_um")}
+    in_window = mask_xyz[window_xy]
+    values.update(measure_mask(
+        in_window.transpose(2, 1, 0), spacing_um_xyz,
+        None if tubulin_window_xyz is None else tubulin_window_xyz.transpose(2, 1, 0),
+        None if dna_window_xyz is None else dna_window_xyz.transpose(2, 1, 0)))
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
     # the network cannot see beyond the crop: where the reference goes past it, this frame's mask is cut off too
@@ -287,11 +308,13 @@ class OocyteRecorder:
         return float(np.median(np.diff(times[ok]) / np.diff(frames[ok])))
 
     def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
-                  image_crop_xyz: np.ndarray | None = None, notes: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  image_crop_xyz: np.ndarray | None = None, notes: Mapping[str, str] | None = None,
+                  dna_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
         """Record the next frame (in the order of ``items``); returns its row.
 
         A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
-        ``notes``: per method, why it gave no result on this frame (the ``note`` column).
+        ``notes``: per method, why it gave no result on this frame (the ``note`` column). ``image_crop_xyz`` and
+        ``dna_crop_xyz``: the tubulin (network input) and DNA crops, for the morphometry (and the QC montage).
         """
         item = self.items[len(self.rows)]
         primary = masks.get(self.methods[0])
@@ -303,8 +326,12 @@ class OocyteRecorder:
         window = crop_window_xy(primary.shape, self.crop_size)
         row: dict[str, Any] = {c: item.get(c) for c in ID_COLUMNS}
         row["has_label"] = label is not None
+        window_shape = (window[0].stop - window[0].start, window[1].stop - window[1].start, primary.shape[2])
+        tubulin_window = centred_on_window(image_crop_xyz, window_shape)
+        dna_window = centred_on_window(dna_crop_xyz, window_shape)
         for method in self.methods:
-            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox)
+            values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox,
+                                         tubulin_window, dna_window)
             values["note"] = (notes or {}).get(method, "")
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
@@ -316,19 +343,15 @@ class OocyteRecorder:
                                           self.mask_compression)
         self.masks.write(primary)
         if int(item["frame"]) in self.montage_frames:
-            self.tiles.append(self._tile(item, row, masks, label, window, image_crop_xyz))
+            self.tiles.append(self._tile(item, row, masks, label, window, tubulin_window))
         self.rows.append(row)
         return row
 
-    def _tile(self, item, row, masks, label, window, image_crop_xyz) -> dict[str, Any]:
+    def _tile(self, item, row, masks, label, window, tubulin_window_xyz) -> dict[str, Any]:
         sx, sy = window
         mip = {m: masks[m][sx, sy].any(axis=2) for m in self.methods if masks.get(m) is not None}
-        shape_xy = mip[self.methods[0]].shape
-        if image_crop_xyz is not None:
-            image = image_crop_xyz.max(axis=2)
-            # the crop may be padded beyond a small frame: take its centre so image and masks line up
-            ox, oy = (max(0, (a - b) // 2) for a, b in zip(image.shape, shape_xy, strict=True))
-            image = image[ox:ox + shape_xy[0], oy:oy + shape_xy[1]]
+        if tubulin_window_xyz is not None:
+            image = tubulin_window_xyz.max(axis=2)
         else:
             image = read_frame(item["image"], int(item["frame"]), self.channel)[0][sx, sy].max(axis=2).astype(np.float32)
         volume = row["volume_um3"]
@@ -378,6 +401,7 @@ class TimeSeriesWriter:
             (the network): unprefixed columns, masks file, QC montage. E.g. {"network": "pred", "baseline": "baseline"}.
         crop_size: the preprocessing's centre crop (x, y, z voxels; -1 keeps the axis), for the crop-border flag.
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
+        dna_key: key of the DNA channel's crop (the same window, unpadded), or None: the morphometry's plate width.
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
         crop_border_margin_vox: a mask this close (voxels) to the crop's x-y edge counts as touching it.
@@ -389,7 +413,8 @@ class TimeSeriesWriter:
     """
 
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
-                 crop_size: Sequence[int], label_key: str = "label", image_key: str = "image", channel: int | None = 1,
+                 crop_size: Sequence[int], label_key: str = "label", image_key: str = "image",
+                 dna_key: str | None = None, channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  settings: Mapping[str, Any] | None = None) -> None:
@@ -398,7 +423,7 @@ class TimeSeriesWriter:
         self.methods = dict(methods)
         if not self.methods:
             raise ValueError("TimeSeriesWriter needs at least one method, e.g. {'network': 'pred'}")
-        self.label_key, self.image_key = label_key, image_key
+        self.label_key, self.image_key, self.dna_key = label_key, image_key, dna_key
         self.recorder_args = {
             "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
@@ -444,9 +469,11 @@ class TimeSeriesWriter:
         label_xyz = binary_foreground(label) if isinstance(label, (torch.Tensor, np.ndarray)) else None
         image = out.get(self.image_key)
         image_crop = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else None
+        dna = out.get(self.dna_key) if self.dna_key else None
+        dna_crop = dna.detach().cpu().float().numpy()[0] if isinstance(dna, torch.Tensor) else None
         # the loader's image carries the file's calibration; a bare mask (tests, custom pipelines) may carry its own
         spacing = spacing_from_meta(image if image is not None else out[next(iter(self.methods.values()))])
-        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes)
+        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes, dna_crop)
         if self.recorder.complete:
             self.recorder.finish()
             logger.info(_oocyte_log_line(self.recorder))

@@ -36,8 +36,10 @@ logger = logging.getLogger(__name__)
 ID_COLUMNS = ("experiment", "oocyte", "frame", "time_min", "minutes_since_gvbd")
 REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 # Per-method columns; the primary method (the network) has them unprefixed, others as "<method>_<column>".
+# length_um ... plate_width_um: Spindle3D's morphometry (scripts.morphometry.MORPHOMETRY_COLUMNS).
 METHOD_COLUMNS = (
-    "volume_um3", "length_um", "width_um", "n_components", "touches_crop_border", "volume_jump",
+    "volume_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
+    "plate_width_um", "n_components", "touches_crop_border", "volume_jump",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
     "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
 )

@@ -38,21 +38,26 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-ANALYSIS_VOXEL_UM = 0.25
+from scripts.morphometry import (
+    ANALYSIS_VOXEL_UM,
+    PLATE_WIDTH_DERIVATIVE_UM,
+    AlignedFrame,
+    MeasurementFailure,
+    derivative,
+    left_max_right_min,
+    spindle_shape,
+)
+
 INITIAL_DNA_VOXEL_UM = 1.5
 INITIAL_THRESHOLD_FACTOR = 0.5
 MIN_DYNAMIC_RANGE = 7.0  # grey values: below this the DNA channel carries no usable signal
-PLATE_WIDTH_DERIVATIVE_UM = 1.0
 PLATE_LENGTH_DERIVATIVE_UM = 2.0
 FRAGMENT_INCLUSION_UM = 3.0
-POLE_REFINEMENT_LATERAL_UM = 2.0
-POLE_REFINEMENT_AXIAL_UM = 1.0
-POLE_BLUR_UM = 0.75
 SHELL_MARGIN_UM = 2.0
 ALIGNED_HALF_EXTENT_UM = 30.0  # the aligned frame covers at most this far from the plate's centre
 
 
-class Spindle3DFailure(ValueError):
+class Spindle3DFailure(MeasurementFailure):
     """The frame cannot be measured by the classical method (the message says why)."""
 
 
@@ -99,20 +104,6 @@ def otsu_threshold(values: np.ndarray) -> float:
     return float(threshold_otsu(values))
 
 
-def _derivative(values: np.ndarray, coords: np.ndarray, delta: int) -> tuple[np.ndarray, np.ndarray]:
-    """values[i + delta//2] - values[i - delta//2] at coords[i], for i away from both ends."""
-    h = delta // 2
-    i = np.arange(h + 1, len(values) - (h + 1))
-    return values[i + h] - values[i - h], coords[i]
-
-
-def _left_max_right_min(deriv: np.ndarray, coords: np.ndarray) -> tuple[float, float]:
-    left, right = coords <= 0, coords >= 0
-    if not left.any() or not right.any():
-        raise Spindle3DFailure("profile does not extend to both sides of the centre")
-    return float(coords[left][np.argmax(deriv[left])]), float(coords[right][np.argmin(deriv[right])])
-
-
 def _largest_region(mask: np.ndarray, drop_touching_axes: Sequence[int], what: str) -> np.ndarray:
     """The largest 26-connected region of ``mask`` not touching the borders of the given axes."""
     labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
@@ -129,41 +120,19 @@ def _largest_region(mask: np.ndarray, drop_touching_axes: Sequence[int], what: s
     return labels == max(candidates)[1]
 
 
-class _AlignedFrame:
-    """A cube of isotropic voxels centred on ``centre_um`` whose axes are ``basis`` (columns x, y, z in input
-    coordinates); maps volumes from the isotropic input grid into it and masks back."""
-
-    def __init__(self, centre_um: np.ndarray, basis: np.ndarray, half_voxels: int, voxel_um: float):
-        self.centre_um, self.basis, self.half, self.voxel_um = centre_um, basis, half_voxels, voxel_um
-
-    def _matrix_offset(self) -> tuple[np.ndarray, np.ndarray]:
-        """Aligned index (z, y, x) -> isotropic input index (z, y, x): input = M @ aligned + offset."""
-        flip = np.eye(3)[::-1]  # xyz <-> zyx
-        m = flip @ self.basis @ flip
-        offset = flip @ (self.centre_um / self.voxel_um - 0.5) - m @ np.full(3, self.half)
-        return m, offset
-
-    def sample(self, iso_zyx: np.ndarray, order: int) -> np.ndarray:
-        m, offset = self._matrix_offset()
-        n = 2 * self.half + 1
-        return ndimage.affine_transform(iso_zyx, m, offset, output_shape=(n, n, n), order=order, mode="nearest")
-
-    def to_input(self, aligned_mask: np.ndarray, iso_shape: Sequence[int]) -> np.ndarray:
-        m, offset = self._matrix_offset()
-        inv = np.linalg.inv(m)
-        return ndimage.affine_transform(aligned_mask.astype(np.uint8), inv, -inv @ offset, output_shape=tuple(iso_shape),
-                                        order=0, mode="constant", cval=0) > 0
-
-    def axis_um(self) -> np.ndarray:
-        return (np.arange(2 * self.half + 1) - self.half) * self.voxel_um
-
-    def to_input_um(self, p_aligned_xyz: np.ndarray) -> np.ndarray:
-        return self.centre_um + self.basis @ p_aligned_xyz
-
-
 def measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequence[float],
             voxel_um: float = ANALYSIS_VOXEL_UM) -> Spindle3DResult:
     """Spindle3D's segmentation and morphometry of one frame (two channels on the same grid, (Z, Y, X))."""
+    try:
+        return _measure(tubulin_zyx, dna_zyx, spacing_um_xyz, voxel_um)
+    except Spindle3DFailure:
+        raise
+    except MeasurementFailure as exc:  # from the shared morphometry steps
+        raise Spindle3DFailure(str(exc)) from exc
+
+
+def _measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequence[float],
+             voxel_um: float) -> Spindle3DResult:
     if tubulin_zyx.shape != dna_zyx.shape:
         raise Spindle3DFailure(f"tubulin {tubulin_zyx.shape} and DNA {dna_zyx.shape} channels differ in shape")
     tub = resample_isotropic(tubulin_zyx, spacing_um_xyz, voxel_um)
@@ -188,10 +157,11 @@ def measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequen
     basis = np.stack([e_x, np.cross(e_z, e_x), e_z], axis=1)
     extent_um = np.array(tub.shape) * voxel_um
     half = int(math.ceil(min(ALIGNED_HALF_EXTENT_UM, 0.5 * float(np.linalg.norm(extent_um))) / voxel_um))
-    frame = _AlignedFrame(centre_um, basis, half, voxel_um)
-    a_dna = frame.sample(dna, order=1)
-    a_tub = frame.sample(tub, order=1)
-    ax = frame.axis_um()
+    frame = AlignedFrame(centre_um, basis, (half, half, half), voxel_um)
+    iso_spacing = (voxel_um,) * 3
+    a_dna = frame.sample(dna, iso_spacing, order=1)
+    a_tub = frame.sample(tub, iso_spacing, order=1)
+    ax = frame.axes_um()[2]  # a cube: the same coordinates along x, y and z
     zz, yy, xx = ax[:, None, None], ax[None, :, None], ax[None, None, :]  # broadcast: no full-size grids
     lateral = np.hypot(xx, yy)  # (1, n, n)
 
@@ -200,8 +170,8 @@ def measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequen
     inside_z = np.abs(ax) <= short_semi
     disc = lateral[0] <= long_semi
     profile = np.array([a_dna[k][disc].mean() for k in np.flatnonzero(inside_z)])
-    d, c = _derivative(profile, ax[inside_z], int(math.ceil(PLATE_WIDTH_DERIVATIVE_UM / voxel_um)))
-    left, right = _left_max_right_min(d, c)
+    d, c = derivative(profile, ax[inside_z], int(math.ceil(PLATE_WIDTH_DERIVATIVE_UM / voxel_um)))
+    left, right = left_max_right_min(d, c)
     plate_width_um = right - left
     projection = a_dna[inside_z].max(axis=0)
     radius_bins = np.rint(lateral[0] / voxel_um).astype(int)
@@ -209,7 +179,7 @@ def measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequen
     sums = np.bincount(radius_bins.ravel(), projection.ravel(), minlength=n_bins)[:n_bins]
     counts = np.bincount(radius_bins.ravel(), minlength=n_bins)[:n_bins]
     radial = sums / np.maximum(counts, 1)
-    d, c = _derivative(radial, np.arange(n_bins) * voxel_um, int(math.ceil(PLATE_LENGTH_DERIVATIVE_UM / voxel_um)))
+    d, c = derivative(radial, np.arange(n_bins) * voxel_um, int(math.ceil(PLATE_LENGTH_DERIVATIVE_UM / voxel_um)))
     if d.size == 0:
         raise Spindle3DFailure("DNA plate too small to measure")
     plate_length_um = 2.0 * float(c[np.argmin(d)])
@@ -236,65 +206,17 @@ def measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Sequen
         raise Spindle3DFailure(f"the tubulin above the threshold learnt around the DNA spreads {half * voxel_um:.0f} um "
                                "from it, to the edge of the analysed region: no spindle around this DNA")
 
-    # 8. poles, length, width, angle
-    in_plate_radius = lateral[0] <= plate_length_um / 2
-    binary_profile = np.array([float(spindle[k][in_plate_radius].any()) for k in range(len(ax))])
-    d, c = _derivative(binary_profile, ax, 2)
-    z_poles = _left_max_right_min(d, c)
-    blurred = ndimage.gaussian_filter(a_tub, POLE_BLUR_UM / voxel_um)
-    poles = []
-    for z_pole in z_poles:
-        near = ((np.abs(xx) <= POLE_REFINEMENT_LATERAL_UM) & (np.abs(yy) <= POLE_REFINEMENT_LATERAL_UM)
-                & (np.abs(zz - z_pole) <= POLE_REFINEMENT_AXIAL_UM) & spindle)
-        if near.any():
-            k = np.flatnonzero(near.ravel())[np.argmax(blurred.ravel()[near.ravel()])]
-            kz, ky, kx = np.unravel_index(k, near.shape)
-            poles.append(np.array([ax[kx], ax[ky], ax[kz]]))
-        else:
-            poles.append(np.array([0.0, 0.0, z_pole]))
-    poles = np.array(poles)
-    axis_vector = poles[1] - poles[0]
-    length_um = float(np.linalg.norm(axis_vector))
-    if length_um == 0:
-        raise Spindle3DFailure("spindle poles coincide")
-    width_avg, width_min, width_max = _widths(spindle, ax, (poles[0] + poles[1]) / 2, axis_vector / length_um, voxel_um)
-    axis_input = basis @ axis_vector
-    angle_deg = 90.0 - math.degrees(math.acos(min(1.0, abs(axis_input[2]) / length_um)))
+    # 8. poles, length, width, angle (scripts.morphometry: the same measurements for any mask)
+    shape = spindle_shape(spindle, a_tub, frame, plate_length_um / 2)
 
     volume_um3 = float(spindle.sum()) * voxel_um**3
-    mask_iso = frame.to_input(spindle, tub.shape)
+    mask_iso = frame.to_source(spindle, tub.shape, iso_spacing)
     mask = ndimage.zoom(mask_iso.astype(np.uint8), [n / m for n, m in zip(tubulin_zyx.shape, mask_iso.shape,
                                                                                strict=True)],
                         order=0, grid_mode=True, mode="nearest") > 0
     return Spindle3DResult(
-        volume_um3=volume_um3, length_um=length_um, width_avg_um=width_avg, width_min_um=width_min,
-        width_max_um=width_max, aspect_ratio=length_um / width_avg if width_avg > 0 else float("nan"),
-        angle_deg=angle_deg, plate_length_um=plate_length_um, plate_width_um=plate_width_um,
-        spindle_threshold=spindle_threshold, mask=mask,
-        poles_um=np.array([frame.to_input_um(p) for p in poles]))
-
-
-def _widths(spindle: np.ndarray, ax: np.ndarray, centre: np.ndarray, axis: np.ndarray, voxel_um: float
-            ) -> tuple[float, float, float]:
-    """Diameters (um) through the centre of the mask projected along ``axis``, at 18 angles; opened first (radius 2
-    voxels) so that single fibres sticking out do not count."""
-    zyx = np.argwhere(spindle)
-    p = np.stack([ax[zyx[:, 2]], ax[zyx[:, 1]], ax[zyx[:, 0]]], axis=1) - centre
-    u = np.cross(axis, [1.0, 0.0, 0.0] if abs(axis[0]) < 0.9 else [0.0, 1.0, 0.0])
-    u /= np.linalg.norm(u)
-    v = np.cross(axis, u)
-    half = int(np.ceil(np.abs(p @ np.stack([u, v], 1)).max() / voxel_um)) + 3
-    image = np.zeros((2 * half + 1, 2 * half + 1), bool)
-    iu = np.rint(p @ u / voxel_um).astype(int) + half
-    iv = np.rint(p @ v / voxel_um).astype(int) + half
-    image[iv, iu] = True
-    disk = np.hypot(*np.mgrid[-2:3, -2:3]) <= 2
-    image = ndimage.binary_opening(image, structure=disk)
-    widths = []
-    r = np.arange(-half, half + 1)
-    for angle in np.arange(18) * math.pi / 18:
-        x = np.rint(half + r * math.cos(angle)).astype(int)
-        y = np.rint(half + r * math.sin(angle)).astype(int)
-        widths.append(int(image[y, x].sum()) * voxel_um)
-    return float(np.mean(widths)), float(min(widths)), float(max(widths))
+        volume_um3=volume_um3, length_um=shape["length_um"], width_avg_um=shape["width_avg_um"],
+        width_min_um=shape["width_min_um"], width_max_um=shape["width_max_um"], aspect_ratio=shape["aspect_ratio"],
+        angle_deg=shape["angle_deg"], plate_length_um=plate_length_um, plate_width_um=plate_width_um,
+        spindle_threshold=spindle_threshold, mask=mask, poles_um=shape["poles_um"])
 
