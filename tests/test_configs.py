@@ -103,19 +103,23 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     assert list(evaluate.get_parsed_content("load_frame").keys) == ["image", "label"]
     names = [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing").transforms]
     # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising;
-    # the DNA crop goes on to the writer (the plate width of every method's spindle)
-    assert names == ["CopyItemsd", "LoadFramed", "LoadFramed", "CenterSpatialCropd", "Spindle3DBaselined",
-                     "RobustStandardised", "DivisiblePadd"]
+    # the DNA crop goes on to the writer (the plate width of every method's spindle), as does the aMTOC channel's
+    # (poles and polarity)
+    assert names == ["CopyItemsd", "CopyItemsd", "LoadFramed", "LoadFramed", "LoadFramed", "CenterSpatialCropd",
+                     "Spindle3DBaselined", "RobustStandardised", "DivisiblePadd"]
+    assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna", "amtoc"]
     assert evaluate.get_parsed_content("handlers#0#dna_key") == "dna"
+    assert evaluate.get_parsed_content("handlers#0#amtoc_key") == "amtoc"
     assert "dna_key" not in inference["handlers"][0]  # inference alone reads no DNA: no plate width
-    assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna"]
     assert list(evaluate.get_parsed_content("pad").keys) == ["image", "baseline"]
     assert evaluate.get_parsed_content("methods") == {"network": "pred", "baseline": "baseline"}
     otsu = parsed("inference", "evaluate")
     otsu["baseline_method"] = "Otsu"
+    otsu["amtoc_channel"] = "null"  # as typed on the command line: no aMTOC channel
     assert [type(t).__name__ for t in otsu.get_parsed_content("preprocessing").transforms] == [
         "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd", "OtsuBaselined"]
     evaluate["baseline"] = "false"
+    evaluate["amtoc_channel"] = None
     assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == [
         "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
     assert inference.get_parsed_content("methods") == {"network": "pred"}

@@ -17,6 +17,7 @@ import pytest
 import tifffile
 from conftest import bundle_configs
 from monai.bundle import run as bundle_run
+from scripts.biology import POLARITY_STATES
 from scripts.io import write_imagej_hyperstack
 from scripts.reports import read_rows
 from scripts.timeseries import (
@@ -144,6 +145,13 @@ def test_workflow_writes_a_row_for_every_frame_and_all_outputs(evaluated, tiny_p
     with open(tiny_phantom / "gvbd.csv") as f:
         gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(f)}
     assert all(r["minutes_since_gvbd"] == 10.0 * (r["frame"] - gvbd[r["oocyte"]]) for r in rows)
+    # the aMTOC channel (2) is read: every frame has a pole count and a polarity state for the network, and each
+    # oocyte its GVBD frame from the table beside the one estimated from the volumes (random weights: any answer)
+    assert all(r["polarity"] in POLARITY_STATES and r["n_poles"] >= 0 for r in rows)
+    assert all((r["polarity"] == "none") == (r["volume_um3"] == 0 or r["n_poles"] == 0) for r in rows)
+    network = [r for r in read_rows(evaluated / "summary_per_oocyte.csv") if r["method"] == "network"]
+    assert {r["oocyte"]: r["gvbd_frame"] for r in network} == gvbd
+    assert all(0.0 <= r["gvbd_confidence"] <= 1.0 and r["phenotype"] in POLARITY_STATES for r in network)
     for oocyte in ("oocyte01", "oocyte02"):
         for png in (evaluated / "plots" / f"exp1_{oocyte}.png", evaluated / "qc" / f"exp1_{oocyte}.png"):
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

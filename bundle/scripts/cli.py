@@ -109,9 +109,12 @@ def check_values(settings: dict[str, str | None]) -> None:
             if not (isinstance(value, (list, tuple)) and len(value) == 3
                     and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
                 raise SettingValueError(f"--{name} {settings[name]}: expected 3 numbers (x, y, z), e.g. --{name} {example}")
-    for name, what in (("channel", "the microtubule channel's index"), ("dna_channel", "the DNA channel's index")):
+    for name, what in (("channel", "the microtubule channel's index"), ("dna_channel", "the DNA channel's index"),
+                       ("amtoc_channel", "the aMTOC channel's index (or null: none)")):
         if name in settings:
             value = _literal(settings[name])
+            if name == "amtoc_channel" and value in (None, "null", "None"):
+                continue
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
                 raise SettingValueError(f"--{name} {settings[name]}: expected {what}, an integer from 0 (channels "
                                         "count from 0 in the order of the file)")

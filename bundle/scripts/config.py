@@ -45,3 +45,11 @@ def required_dataset_dir(value: object) -> Path:
         raise ValueError("no dataset given: pass --dataset_dir DIR, the folder with gvbd.csv and EXPERIMENT/OOCYTE.tif "
                          "(or EXPERIMENT/OOCYTE/t0000.tif) files; `make demo` generates one and shows the whole run")
     return Path(str(value))
+
+
+def optional_index(value: object) -> int | None:
+    """An optional channel index from a config or the command line: None for null / None / "" (the data have no such
+    channel), else the integer."""
+    if value is None or str(value).strip().lower() in ("", "null", "none"):
+        return None
+    return int(value)

@@ -29,6 +29,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.transforms import CenterSpatialCrop
 
+from scripts.biology import count_poles, polarity_state
 from scripts.io import atomic_path, read_frame, write_imagej_hyperstack
 from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
 from scripts.morphometry import measure_mask
@@ -215,12 +216,13 @@ def centred_on_window(crop_xyz: np.ndarray | None, window_shape_xyz: Sequence[in
 
 def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
                         window_xy: tuple[slice, slice], border_margin_vox: int = 2,
-                        tubulin_window_xyz: np.ndarray | None = None,
-                        dna_window_xyz: np.ndarray | None = None) -> dict[str, Any]:
+                        tubulin_window_xyz: np.ndarray | None = None, dna_window_xyz: np.ndarray | None = None,
+                        amtoc_window_xyz: np.ndarray | None = None) -> dict[str, Any]:
     """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
 
     Morphometry (``scripts.morphometry``) runs on the crop window, where every method's mask lies; the tubulin and
-    DNA intensities of the window (or None) refine the poles and give the plate width. A method that did not
+    DNA intensities of the window (or None) refine the poles and give the plate width; the aMTOC channel's (or
+    None) gives the pole count and polarity (``scripts.biology``). A method that did not
     segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN values, which the CSV
     leaves empty and the summaries leave out.
     """
@@ -234,6 +236,12 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
         in_window.transpose(2, 1, 0), spacing_um_xyz,
         None if tubulin_window_xyz is None else tubulin_window_xyz.transpose(2, 1, 0),
         None if dna_window_xyz is None else dna_window_xyz.transpose(2, 1, 0)))
+    if amtoc_window_xyz is not None:
+        values["n_poles"] = count_poles(in_window.transpose(2, 1, 0), amtoc_window_xyz.transpose(2, 1, 0),
+                                        spacing_um_xyz)
+        values["polarity"] = polarity_state(values["n_poles"])
+    else:
+        values["n_poles"], values["polarity"] = math.nan, ""
     errors = frame_metrics(mask_xyz, label_xyz, spacing_um_xyz)
     values.update({k: errors[k] for k in ("ref_volume_um3", "abs_volume_error_um3", "rel_volume_error", "dice")})
     # the network cannot see beyond the crop: where the reference goes past it, this frame's mask is cut off too
@@ -309,12 +317,13 @@ class OocyteRecorder:
 
     def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
                   image_crop_xyz: np.ndarray | None = None, notes: Mapping[str, str] | None = None,
-                  dna_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
+                  dna_crop_xyz: np.ndarray | None = None, amtoc_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
         """Record the next frame (in the order of ``items``); returns its row.
 
         A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
-        ``notes``: per method, why it gave no result on this frame (the ``note`` column). ``image_crop_xyz`` and
-        ``dna_crop_xyz``: the tubulin (network input) and DNA crops, for the morphometry (and the QC montage).
+        ``notes``: per method, why it gave no result on this frame (the ``note`` column). ``image_crop_xyz``,
+        ``dna_crop_xyz``, ``amtoc_crop_xyz``: the tubulin (network input), DNA and aMTOC crops, for the morphometry
+        and polarity (and the QC montage).
         """
         item = self.items[len(self.rows)]
         primary = masks.get(self.methods[0])
@@ -329,9 +338,10 @@ class OocyteRecorder:
         window_shape = (window[0].stop - window[0].start, window[1].stop - window[1].start, primary.shape[2])
         tubulin_window = centred_on_window(image_crop_xyz, window_shape)
         dna_window = centred_on_window(dna_crop_xyz, window_shape)
+        amtoc_window = centred_on_window(amtoc_crop_xyz, window_shape)
         for method in self.methods:
             values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox,
-                                         tubulin_window, dna_window)
+                                         tubulin_window, dna_window, amtoc_window)
             values["note"] = (notes or {}).get(method, "")
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
@@ -402,6 +412,7 @@ class TimeSeriesWriter:
         crop_size: the preprocessing's centre crop (x, y, z voxels; -1 keeps the axis), for the crop-border flag.
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
         dna_key: key of the DNA channel's crop (the same window, unpadded), or None: the morphometry's plate width.
+        amtoc_key: key of the aMTOC channel's crop (likewise), or None: pole count and polarity.
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
         crop_border_margin_vox: a mask this close (voxels) to the crop's x-y edge counts as touching it.
@@ -414,7 +425,7 @@ class TimeSeriesWriter:
 
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
                  crop_size: Sequence[int], label_key: str = "label", image_key: str = "image",
-                 dna_key: str | None = None, channel: int | None = 1,
+                 dna_key: str | None = None, amtoc_key: str | None = None, channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  settings: Mapping[str, Any] | None = None) -> None:
@@ -423,7 +434,7 @@ class TimeSeriesWriter:
         self.methods = dict(methods)
         if not self.methods:
             raise ValueError("TimeSeriesWriter needs at least one method, e.g. {'network': 'pred'}")
-        self.label_key, self.image_key, self.dna_key = label_key, image_key, dna_key
+        self.label_key, self.image_key, self.dna_key, self.amtoc_key = label_key, image_key, dna_key, amtoc_key
         self.recorder_args = {
             "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
@@ -468,12 +479,11 @@ class TimeSeriesWriter:
         label = out.get(self.label_key)
         label_xyz = binary_foreground(label) if isinstance(label, (torch.Tensor, np.ndarray)) else None
         image = out.get(self.image_key)
-        image_crop = image.detach().cpu().float().numpy()[0] if isinstance(image, torch.Tensor) else None
-        dna = out.get(self.dna_key) if self.dna_key else None
-        dna_crop = dna.detach().cpu().float().numpy()[0] if isinstance(dna, torch.Tensor) else None
+        image_crop = _channel_crop(out, self.image_key)
+        dna_crop, amtoc_crop = (_channel_crop(out, key) for key in (self.dna_key, self.amtoc_key))
         # the loader's image carries the file's calibration; a bare mask (tests, custom pipelines) may carry its own
         spacing = spacing_from_meta(image if image is not None else out[next(iter(self.methods.values()))])
-        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes, dna_crop)
+        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes, dna_crop, amtoc_crop)
         if self.recorder.complete:
             self.recorder.finish()
             logger.info(_oocyte_log_line(self.recorder))
@@ -493,6 +503,12 @@ class TimeSeriesWriter:
             self.recorder.abort()
             self.recorder = None
         raise exc
+
+
+def _channel_crop(out: Mapping[str, Any], key: str | None) -> np.ndarray | None:
+    """The (X, Y, Z) float32 crop of a (1, X, Y, Z) channel under ``key``; None without a key or value."""
+    value = out.get(key) if key else None
+    return value.detach().cpu().float().numpy()[0] if isinstance(value, torch.Tensor) else None
 
 
 def _warn_about_the_crop(recorder: OocyteRecorder) -> None:

@@ -26,9 +26,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib.patches
 import numpy as np
 from matplotlib.figure import Figure
 
+from scripts.biology import POLARITY_STATES, estimate_gvbd, oocyte_phenotype
 from scripts.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -36,10 +38,11 @@ logger = logging.getLogger(__name__)
 ID_COLUMNS = ("experiment", "oocyte", "frame", "time_min", "minutes_since_gvbd")
 REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 # Per-method columns; the primary method (the network) has them unprefixed, others as "<method>_<column>".
-# length_um ... plate_width_um: Spindle3D's morphometry (scripts.morphometry.MORPHOMETRY_COLUMNS).
+# length_um ... plate_width_um: Spindle3D's morphometry (scripts.morphometry.MORPHOMETRY_COLUMNS); n_poles and
+# polarity: the aMTOC poles (scripts.biology), where the aMTOC channel is read.
 METHOD_COLUMNS = (
     "volume_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
-    "plate_width_um", "n_components", "touches_crop_border", "volume_jump",
+    "plate_width_um", "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
     "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
 )
@@ -48,6 +51,9 @@ SUMMARY_COLUMNS = (
     "median_abs_rel_volume_error", "mean_abs_rel_volume_error", "mae_um3", "mean_volume_um3",
     "n_volume_jumps", "n_touches_crop_border",
 )
+# per oocyte only (scripts.biology): GVBD from the table and estimated from the volume series; the phenotype call
+BIOLOGY_COLUMNS = ("gvbd_frame", "gvbd_frame_estimated", "gvbd_confidence", "phenotype", "phenotype_fraction")
+OOCYTE_SUMMARY_COLUMNS = SUMMARY_COLUMNS + BIOLOGY_COLUMNS
 ALL_EXPERIMENTS = "ALL"
 OOCYTE_ROWS_DIR = "oocytes"
 
@@ -128,8 +134,9 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     """Volume over time (thesis figures 6.7 / 6.8): lines per method, reference points, relative-error panel.
 
     The x axis is minutes since GVBD where GVBD is known (a dotted line marks GVBD), else minutes since the
-    start. Frames flagged as volume jumps are circled in red. The relative-error panel appears only when
-    some frame has a reference.
+    start, with the GVBD frame estimated from the volumes (``scripts.biology``) marked instead. Frames flagged as
+    volume jumps are circled in red. A strip under the curve shows each frame's polarity (where the aMTOC channel
+    was read); the relative-error panel appears only when some frame has a reference.
     """
     since_gvbd = np.array([r["minutes_since_gvbd"] for r in rows], dtype=float)
     use_gvbd = bool(np.isfinite(since_gvbd).any())
@@ -140,11 +147,18 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     labelled = np.isfinite(ref)
     colours = ["tab:blue", "tab:orange", "tab:purple", "tab:brown"]
 
-    fig = Figure(figsize=(8, 6 if labelled.any() else 4), dpi=100)
-    if labelled.any():
-        ax_vol, ax_err = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    else:
-        ax_vol, ax_err = fig.subplots(1, 1), None
+    states = [r.get("polarity") for r in rows]
+    show_polarity = all(s in POLARITY_STATES for s in states)
+
+    panels = ["volume"] + (["polarity"] if show_polarity else []) + (["error"] if labelled.any() else [])
+    ratios = {"volume": 2.0, "polarity": 0.25, "error": 1.0}
+    fig = Figure(figsize=(8, 4 + (2 if labelled.any() else 0) + (0.5 if show_polarity else 0)), dpi=100)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [ratios[p] for p in panels]})[:, 0]
+    ax_vol = axes[0]
+    ax_err = axes[panels.index("error")] if "error" in panels else None
+    if show_polarity:
+        _polarity_strip(axes[panels.index("polarity")], x, states)
     for i, method in enumerate(methods):
         volume = np.array([r[method_key(methods, method, "volume_um3")] for r in rows], dtype=float)
         style = "-" if i == 0 else "--"
@@ -171,9 +185,11 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
         limit = max(10.0, 1.3 * 100.0 * float(np.abs(primary_rel).max())) if len(primary_rel) else 100.0
         ax_err.set_ylim(-limit, limit)
         ax_err.legend(loc="upper right", fontsize=8, title="beyond the axis: off scale", title_fontsize=7)
-    for ax in (ax_vol, ax_err):
-        if ax is not None and use_gvbd:
-            ax.axvline(0.0, color="0.4", ls=":", lw=1)
+    gvbd_x, gvbd_label = (0.0, "GVBD") if use_gvbd else (_estimated_gvbd_x(rows, x), "GVBD (estimated)")
+    for ax in axes:
+        if math.isfinite(gvbd_x):
+            ax.axvline(gvbd_x, color="0.4", ls=":" if use_gvbd else "-.", lw=1,
+                       label=gvbd_label if ax is ax_vol else None)
     # scale the volume axis to the primary method and the reference, as the error axis: a baseline that takes
     # the whole cytoplasm (100x the spindle's volume) would otherwise flatten the curve a biologist reads
     primary_volume = np.array([r["volume_um3"] for r in rows], dtype=float)
@@ -184,12 +200,33 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     ax_vol.set_title(title)
     ax_vol.grid(alpha=0.3)
     ax_vol.legend(loc="upper left", fontsize=8)
-    (ax_err or ax_vol).set_xlabel("minutes since GVBD" if use_gvbd else "time (min)")
+    axes[-1].set_xlabel("minutes since GVBD" if use_gvbd else "time (min)")
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+POLARITY_COLOURS = {"none": "0.9", "monopolar": "tab:red", "bipolar": "tab:green", "multipolar": "tab:purple"}
+
+
+def _polarity_strip(ax, x: np.ndarray, states: Sequence[str]) -> None:
+    """One coloured cell per frame (its polarity state) on a thin axis under the volume curve."""
+    half = np.diff(x).min() / 2 if len(x) > 1 and np.isfinite(np.diff(x)).all() else 0.5
+    for xi, state in zip(x, states, strict=True):
+        ax.axvspan(xi - half, xi + half, color=POLARITY_COLOURS[state], lw=0)
+    ax.set_yticks([])
+    ax.set_ylabel("poles", rotation=0, ha="right", va="center", fontsize=8)
+    seen = [s for s in POLARITY_STATES if s in states]
+    handles = [matplotlib.patches.Patch(color=POLARITY_COLOURS[s], label=s) for s in seen]
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+
+
+def _estimated_gvbd_x(rows: Sequence[Mapping[str, Any]], x: np.ndarray) -> float:
+    """The x position of the GVBD frame estimated from the primary method's volumes; NaN without an estimate."""
+    index, _ = estimate_gvbd([as_float(r["volume_um3"]) for r in rows])
+    return float(x[index]) if index is not None else math.nan
 
 
 def plot_qc_montage(tiles: Sequence[Mapping[str, Any]], methods: Sequence[str], path: str | Path, title: str) -> Path:
@@ -268,6 +305,35 @@ def summarise(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], method:
     }
 
 
+def known_gvbd_frame(rows: Sequence[Mapping[str, Any]]) -> float:
+    """The GVBD frame of one oocyte's rows from the GVBD table (time minus minutes since GVBD), NaN without one."""
+    for r in rows:
+        since, time_min = as_float(r.get("minutes_since_gvbd")), as_float(r.get("time_min"))
+        if math.isfinite(since) and math.isfinite(time_min):
+            gvbd_time = time_min - since
+            return float(min(rows, key=lambda q: abs(as_float(q.get("time_min")) - gvbd_time))["frame"])
+    return math.nan
+
+
+def oocyte_biology(rows: Sequence[Mapping[str, Any]], methods: Sequence[str], method: str) -> dict[str, Any]:
+    """One oocyte's ``BIOLOGY_COLUMNS`` for ``method``: the GVBD frame from the table and as
+    estimated from the method's volume series (only where it measured every frame), its phenotype call from the
+    per-frame polarity (only where the aMTOC channel was read)."""
+    rows = sorted(rows, key=lambda r: int(r["frame"]))
+    volumes = np.array([as_float(r.get(method_key(methods, method, "volume_um3"))) for r in rows], dtype=float)
+    biology: dict[str, Any] = {"gvbd_frame": known_gvbd_frame(rows), "gvbd_frame_estimated": math.nan,
+                               "gvbd_confidence": math.nan, "phenotype": "", "phenotype_fraction": math.nan}
+    if not np.isfinite(volumes).all():  # a method measured on some frames only (the baseline on labelled frames)
+        return biology
+    index, biology["gvbd_confidence"] = estimate_gvbd(volumes)
+    if index is not None:
+        biology["gvbd_frame_estimated"] = float(rows[index]["frame"])
+    states = [r.get(method_key(methods, method, "polarity")) for r in rows]
+    if all(s in POLARITY_STATES for s in states):
+        biology["phenotype"], biology["phenotype_fraction"] = oocyte_phenotype(volumes, states)
+    return biology
+
+
 def json_ready(value: Any) -> Any:
     """A table value for JSON: NaN becomes None (JSON has no NaN), numpy scalars plain Python numbers."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -308,7 +374,7 @@ def write_reports(output_dir: str | Path, primary: str = "network") -> dict[str,
                 continue
             methods = _methods_of(header, primary)
             for method in methods:
-                summary = summarise(rows, methods, method)
+                summary = {**summarise(rows, methods, method), **oocyte_biology(rows, methods, method)}
                 per_oocyte.append({**summary, "experiment": rows[0]["experiment"], "oocyte": rows[0]["oocyte"]})
             # pooled statistics need the frames, but only a few numbers per frame: memory stays small
             by_experiment.setdefault(rows[0]["experiment"], []).extend(rows)
@@ -320,12 +386,12 @@ def write_reports(output_dir: str | Path, primary: str = "network") -> dict[str,
         all_rows = [r for rows in by_experiment.values() for r in rows]
         if all_rows:
             per_experiment.append({**summarise(all_rows, methods, method), "experiment": ALL_EXPERIMENTS, "oocyte": ""})
-    write_csv(output_dir / "summary_per_oocyte.csv", SUMMARY_COLUMNS, per_oocyte)
+    write_csv(output_dir / "summary_per_oocyte.csv", OOCYTE_SUMMARY_COLUMNS, per_oocyte)
     write_csv(output_dir / "summary_per_experiment.csv", SUMMARY_COLUMNS, per_experiment)
     report = {
         "methods": methods,
         "units": {"volume": "um^3", "time": "min", "rel_volume_error": "fraction (pred - ref) / ref"},
-        "per_oocyte": [{k: json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_oocyte],
+        "per_oocyte": [{k: json_ready(r[k]) for k in OOCYTE_SUMMARY_COLUMNS} for r in per_oocyte],
         "per_experiment": [{k: json_ready(r[k]) for k in SUMMARY_COLUMNS} for r in per_experiment],
     }
     with atomic_path(output_dir / "summary.json") as tmp, open(tmp, "w") as f:
