@@ -15,6 +15,8 @@ Three kinds of data, each named in the table (a figure on the generator a model 
 3. **Real spindle stacks** (``../shared/realdata/spindles``, Spindle3D's measurements; ``real_spindles.py``).
 
 Each dataset is run through the shipped command (``run evaluating``, configs/inference.yaml) as a user would.
+The volume band (``volume_lo_um3`` .. ``volume_hi_um3`` of volumes.csv, ``band_probability``) is checked too: its
+coverage is the fraction of frames whose true volume lies inside it (issue 17: >= 80 % on held-out data).
 Targets (issue 15): held-out families mean Dice >= 0.88 and median volume error <= 10 %; house test Dice >= 0.93;
 real stacks every volume within 25 %, median <= 15 %.
 """
@@ -38,6 +40,7 @@ if str(BUNDLE_DIR) not in sys.path:
 
 import numpy as np  # noqa: E402
 from accuracy import dice, mask_frames  # noqa: E402
+from scripts.reports import read_rows  # noqa: E402
 
 FAMILIES_SEED = 101
 EVAL_FAMILIES = ("train", "heldout_texture", "heldout_psf", "heldout_camera")
@@ -73,11 +76,13 @@ def family_scores(dataset_dir: Path, output_dir: Path) -> dict[str, dict]:
     """Per family (experiment name without its number): Dice and volume error per frame against the true masks."""
     gvbd = {(r["experiment"], r["oocyte"]): int(r["gvbd_frame"]) for r in csv.DictReader(open(dataset_dir / "gvbd.csv"))}
     voxel_um3 = float(np.prod(json.loads((dataset_dir / "randomized.json").read_text())["spacing_um_xyz"]))
+    bands = {(r["experiment"], r["oocyte"], r["frame"]): (r["volume_lo_um3"], r["volume_hi_um3"])
+             for r in read_rows(output_dir / "volumes.csv")}
     rows: dict[str, dict[str, list]] = {}
     for predicted in sorted((output_dir / "masks").glob("*/*.tif")):
         experiment, oocyte = predicted.parent.name, predicted.stem
         family = re.sub(r"\d+$", "", experiment)
-        r = rows.setdefault(family, {"dice": [], "rel": [], "pre_false_um3": [], "oocytes": []})
+        r = rows.setdefault(family, {"dice": [], "rel": [], "pre_false_um3": [], "oocytes": [], "covered": []})
         r["oocytes"].append(f"{experiment}/{oocyte}")
         truth = dataset_dir / "ground_truth_masks" / experiment / f"{oocyte}.tif"
         for t, (m, g) in enumerate(zip(mask_frames(predicted), mask_frames(truth), strict=True)):
@@ -87,8 +92,11 @@ def family_scores(dataset_dir: Path, output_dir: Path) -> dict[str, dict]:
             else:
                 r["dice"].append(dice(m, g))
                 r["rel"].append(abs(v_pred - v_true) / v_true)
+                low, high = bands[(experiment, oocyte, t)]
+                r["covered"].append(low <= v_true <= high)
     return {f: {"oocytes": len(r["oocytes"]), "frames": len(r["dice"]), "mean_dice": float(np.mean(r["dice"])),
                 "median_abs_rel_volume_error": float(np.median(r["rel"])),
+                "band_coverage": float(np.mean(r["covered"])),
                 "max_pre_gvbd_volume_um3": float(max(r["pre_false_um3"], default=0.0))} for f, r in rows.items()}
 
 
@@ -97,7 +105,11 @@ def house_scores(house_dir: Path, output_dir: Path, model_path: Path) -> dict:
                                                        "--datalist_subset", "testing", "--baseline", "false"],
                    overlay=True)
     summary = json.loads((output_dir / "summary.json").read_text())
-    return next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
+    scores = next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
+    labelled = [r for r in read_rows(output_dir / "volumes.csv") if r["has_label"] == 1]
+    scores["band_coverage"] = float(np.mean([r["volume_lo_um3"] <= r["ref_volume_um3"] <= r["volume_hi_um3"]
+                                             for r in labelled]))
+    return scores
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     model_path = Path(args.model_path).resolve()
     lines = [f"### Generalization of {model_path.name} (benchmarks/generalization.py)", "",
              "| data | oocytes | frames from GVBD | mean Dice | median abs. rel. volume error | "
-             "largest volume before GVBD (um^3) |", "| --- | --- | --- | --- | --- | --- |"]
+             "largest volume before GVBD (um^3) | volume band coverage |", "| --- | --- | --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
         families_dir = ensure_families(Path(args.families_dir))
         seconds = run_evaluating(families_dir, Path(tmp) / "families", model_path)
@@ -119,12 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             name = f"renderer family `{family}`" + (" (held out)" if family.startswith("heldout") else
                                                    " (trained-on ranges, unseen seed)")
             lines.append(f"| {name} | {s['oocytes']} | {s['frames']} | {s['mean_dice']:.3f} | "
-                         f"{100 * s['median_abs_rel_volume_error']:.1f} % | {s['max_pre_gvbd_volume_um3']:.0f} |")
+                         f"{100 * s['median_abs_rel_volume_error']:.1f} % | {s['max_pre_gvbd_volume_um3']:.0f} | "
+                         f"{100 * s['band_coverage']:.0f} % |")
             print(lines[-1], flush=True)
         if args.house_dir:
             s = house_scores(Path(args.house_dir), Path(tmp) / "house", model_path)
             lines.append(f"| house phantom, test oocytes (labelled frames) | - | {s.get('n_labelled', '-')} | "
-                         f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | - |")
+                         f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | - | "
+                         f"{100 * s['band_coverage']:.0f} % |")
             print(lines[-1], flush=True)
     lines += ["", f"(renderer families: {seconds:.0f} s for `run evaluating` on {families_dir.name})", ""]
     if not args.no_real:

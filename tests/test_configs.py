@@ -201,3 +201,15 @@ def test_metadata_describes_the_network_as_it_is():
     assert data_format["outputs"]["pred"]["format"] == "logits" and data_format["outputs"]["pred"]["value_range"] == []
     assert data_format["post_processed_outputs"]["pred"]["value_range"] == [0, 1]
     assert "tqdm" in meta["required_packages_version"]  # the evaluating progress bar
+
+
+def test_the_volume_band_is_switchable_and_checked():
+    from scripts.config import optional_probability
+
+    assert optional_probability("null", "band_probability") is None and optional_probability("0.2", "b") == 0.2
+    with pytest.raises(ValueError, match="between 0 and 0.5"):
+        optional_probability(0.7, "band_probability")
+    inference = parsed("inference")
+    assert [type(t).__name__ for t in inference.get_parsed_content("postprocessing").transforms][0] == "CopyItemsd"
+    inference["band_probability"] = "null"
+    assert "CopyItemsd" not in [type(t).__name__ for t in inference.get_parsed_content("postprocessing").transforms]

@@ -18,6 +18,7 @@ from scripts.metrics import (
     shape_descriptors,
     spacing_from_meta,
     spindle_volume_um3,
+    volume_band_um3,
 )
 
 SPACING = (0.17, 0.17, 2.0)
@@ -237,3 +238,19 @@ def test_keep_largest_component_transform_keeps_meta_and_dtype():
     assert out.sum() == 192 and out[0, 15, 15, 1] == 0
     with pytest.raises(ValueError, match="binary mask"):
         KeepLargestComponentd(keys="pred")({"pred": torch.zeros(2, 4, 4, 4)})
+
+
+def test_volume_band_counts_the_sure_core_and_the_possible_rim_touching_the_mask():
+    probability = np.zeros((20, 20, 4), np.float32)
+    probability[5:15, 5:15, :] = 0.6   # uncertain rim: in the mask, not sure
+    probability[7:13, 7:13, :] = 0.95  # sure core
+    probability[15:17, 5:15, :] = 0.3  # possible extension touching the mask
+    probability[0:2, 0:2, :] = 0.9     # a separate blob that does not touch the mask: not part of this spindle
+    mask = probability[..., :] >= 0.5
+    mask[0:2, 0:2, :] = False          # the final mask kept the largest component only
+    voxel = 0.17 * 0.17 * 2.0
+    low, high = volume_band_um3(mask, probability, 0.2, SPACING)
+    assert low == pytest.approx(6 * 6 * 4 * voxel)
+    assert high == pytest.approx((10 * 10 + 2 * 10) * 4 * voxel)
+    assert low <= np.count_nonzero(mask) * voxel <= high
+    assert volume_band_um3(np.zeros_like(mask), probability, 0.2, SPACING)[1] == 0.0

@@ -148,6 +148,9 @@ def test_workflow_writes_a_row_for_every_frame_and_all_outputs(evaluated, tiny_p
     # the aMTOC channel (2) is read: every frame has a pole count and a polarity state for the network, and each
     # oocyte its GVBD frame from the table beside the one estimated from the volumes (random weights: any answer)
     assert all(r["polarity"] in POLARITY_STATES and r["n_poles"] >= 0 for r in rows)
+    # the network's volume band from its probabilities brackets its volume; the baseline has none
+    assert all(r["volume_lo_um3"] <= r["volume_um3"] <= r["volume_hi_um3"] for r in rows)
+    assert all(math.isnan(r["baseline_volume_lo_um3"]) for r in rows)
     assert all((r["polarity"] == "none") == (r["volume_um3"] == 0 or r["n_poles"] == 0) for r in rows)
     network = [r for r in read_rows(evaluated / "summary_per_oocyte.csv") if r["method"] == "network"]
     assert {r["oocyte"]: r["gvbd_frame"] for r in network} == gvbd

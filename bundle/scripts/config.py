@@ -53,3 +53,13 @@ def optional_index(value: object) -> int | None:
     if value is None or str(value).strip().lower() in ("", "null", "none"):
         return None
     return int(value)
+
+
+def optional_probability(value: object, name: str) -> float | None:
+    """An optional probability in (0, 0.5) from a config or the command line; None for null / None / ""."""
+    if value is None or str(value).strip().lower() in ("", "null", "none"):
+        return None
+    number = float(value)
+    if not 0.0 < number < 0.5:
+        raise ValueError(f"{name} must lie between 0 and 0.5 (or be null), found {value!r}")
+    return number

@@ -123,6 +123,25 @@ def frame_metrics(pred: Any, ref: Any | None, spacing_um_xyz: Sequence[float]) -
     }
 
 
+def volume_band_um3(mask: np.ndarray, probability: np.ndarray, band_probability: float,
+                    spacing_um_xyz: Sequence[float]) -> tuple[float, float]:
+    """(low, high) spindle volume in um^3 around ``mask`` (the final mask, bool) from the network's foreground
+    ``probability`` on the same grid: low counts the mask's voxels of probability >= 1 - ``band_probability``
+    (what the network is sure of), high the voxels of probability >= ``band_probability`` in the regions that
+    touch the mask (26-connected: what it might also include). low <= volume <= high by construction."""
+    mask = np.asarray(mask, bool)
+    sure = mask & (probability >= 1.0 - band_probability)
+    possible = (probability >= band_probability) | mask
+    box = bounding_box(possible)
+    high = 0
+    if box is not None and mask.any():
+        labels, _ = ndimage.label(possible[box], structure=FULL_CONNECTIVITY_3D)
+        touching = np.unique(labels[mask[box]])
+        high = int(np.count_nonzero(np.isin(labels, touching[touching > 0])))
+    voxel = voxel_volume_um3(spacing_um_xyz)
+    return float(np.count_nonzero(sure)) * voxel, float(high) * voxel
+
+
 def count_components(mask: Any) -> int:
     """Number of 26-connected components of the mask (1 for a normal spindle; 2+ hints at a split or multipolar one)."""
     _, n_components = ndimage.label(_as_binary_xyz(mask), structure=FULL_CONNECTIVITY_3D)

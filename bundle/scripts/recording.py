@@ -31,7 +31,14 @@ from monai.transforms import CenterSpatialCrop
 
 from scripts.biology import count_poles, polarity_state
 from scripts.io import atomic_path, read_frame, write_imagej_hyperstack
-from scripts.metrics import binary_foreground, bounding_box, frame_metrics, shape_descriptors, spacing_from_meta
+from scripts.metrics import (
+    binary_foreground,
+    bounding_box,
+    frame_metrics,
+    shape_descriptors,
+    spacing_from_meta,
+    volume_band_um3,
+)
 from scripts.morphometry import measure_mask
 from scripts.reports import (
     ID_COLUMNS,
@@ -217,12 +224,14 @@ def centred_on_window(crop_xyz: np.ndarray | None, window_shape_xyz: Sequence[in
 def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | None, spacing_um_xyz: Sequence[float],
                         window_xy: tuple[slice, slice], border_margin_vox: int = 2,
                         tubulin_window_xyz: np.ndarray | None = None, dna_window_xyz: np.ndarray | None = None,
-                        amtoc_window_xyz: np.ndarray | None = None) -> dict[str, Any]:
+                        amtoc_window_xyz: np.ndarray | None = None, probability_window_xyz: np.ndarray | None = None,
+                        band_probability: float | None = None) -> dict[str, Any]:
     """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
 
     Morphometry (``scripts.morphometry``) runs on the crop window, where every method's mask lies; the tubulin and
     DNA intensities of the window (or None) refine the poles and give the plate width; the aMTOC channel's (or
-    None) gives the pole count and polarity (``scripts.biology``). A method that did not
+    None) gives the pole count and polarity (``scripts.biology``); the network's foreground probability of the
+    window and ``band_probability`` (or None) give the volume band. A method that did not
     segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN values, which the CSV
     leaves empty and the summaries leave out.
     """
@@ -232,6 +241,9 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
     values: dict[str, Any] = {k: shape[k] for k in ("volume_um3", "n_components", "centroid_x_um", "centroid_y_um",
                                                       "centroid_z_um")}
     in_window = mask_xyz[window_xy]
+    values["volume_lo_um3"], values["volume_hi_um3"] = (
+        volume_band_um3(in_window, probability_window_xyz, band_probability, spacing_um_xyz)
+        if probability_window_xyz is not None and band_probability is not None else (math.nan, math.nan))
     values.update(measure_mask(
         in_window.transpose(2, 1, 0), spacing_um_xyz,
         None if tubulin_window_xyz is None else tubulin_window_xyz.transpose(2, 1, 0),
@@ -282,9 +294,10 @@ class OocyteRecorder:
                  crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, band_probability: float | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.settings = dict(settings or {})
+        self.band_probability = band_probability
         self.crop_border_margin_vox = int(crop_border_margin_vox)
         self.items = list(items)
         self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
@@ -317,13 +330,15 @@ class OocyteRecorder:
 
     def add_frame(self, masks: Mapping[str, np.ndarray], label: np.ndarray | None, spacing_um_xyz: Sequence[float],
                   image_crop_xyz: np.ndarray | None = None, notes: Mapping[str, str] | None = None,
-                  dna_crop_xyz: np.ndarray | None = None, amtoc_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
+                  dna_crop_xyz: np.ndarray | None = None, amtoc_crop_xyz: np.ndarray | None = None,
+                  probability_crop_xyz: np.ndarray | None = None) -> dict[str, Any]:
         """Record the next frame (in the order of ``items``); returns its row.
 
         A secondary method may be missing from ``masks`` or None on a frame it did not segment; the primary may not.
         ``notes``: per method, why it gave no result on this frame (the ``note`` column). ``image_crop_xyz``,
         ``dna_crop_xyz``, ``amtoc_crop_xyz``: the tubulin (network input), DNA and aMTOC crops, for the morphometry
-        and polarity (and the QC montage).
+        and polarity (and the QC montage). ``probability_crop_xyz``: the primary method's foreground probability
+        on the network's crop, for the volume band.
         """
         item = self.items[len(self.rows)]
         primary = masks.get(self.methods[0])
@@ -339,9 +354,12 @@ class OocyteRecorder:
         tubulin_window = centred_on_window(image_crop_xyz, window_shape)
         dna_window = centred_on_window(dna_crop_xyz, window_shape)
         amtoc_window = centred_on_window(amtoc_crop_xyz, window_shape)
+        probability_window = centred_on_window(probability_crop_xyz, window_shape)
         for method in self.methods:
             values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox,
-                                         tubulin_window, dna_window, amtoc_window)
+                                         tubulin_window, dna_window, amtoc_window,
+                                         probability_window if method == self.methods[0] else None,
+                                         self.band_probability)
             values["note"] = (notes or {}).get(method, "")
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
@@ -413,6 +431,8 @@ class TimeSeriesWriter:
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
         dna_key: key of the DNA channel's crop (the same window, unpadded), or None: the morphometry's plate width.
         amtoc_key: key of the aMTOC channel's crop (likewise), or None: pole count and polarity.
+        logits_key / band_probability: key of the primary method's logits on the (padded) crop and the band's
+            probability, or None: the volume band (``scripts.metrics.volume_band_um3``).
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
         crop_border_margin_vox: a mask this close (voxels) to the crop's x-y edge counts as touching it.
@@ -428,9 +448,11 @@ class TimeSeriesWriter:
                  dna_key: str | None = None, amtoc_key: str | None = None, channel: int | None = 1,
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
+                 logits_key: str | None = None, band_probability: float | None = None,
                  settings: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
+        self.logits_key = logits_key
         self.methods = dict(methods)
         if not self.methods:
             raise ValueError("TimeSeriesWriter needs at least one method, e.g. {'network': 'pred'}")
@@ -439,7 +461,7 @@ class TimeSeriesWriter:
             "methods": list(self.methods), "crop_size": list(crop_size), "channel": channel,
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
             "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
-            "crop_border_margin_vox": crop_border_margin_vox, "settings": settings,
+            "crop_border_margin_vox": crop_border_margin_vox, "settings": settings, "band_probability": band_probability,
         }
         self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for item in self.items:
@@ -483,7 +505,8 @@ class TimeSeriesWriter:
         dna_crop, amtoc_crop = (_channel_crop(out, key) for key in (self.dna_key, self.amtoc_key))
         # the loader's image carries the file's calibration; a bare mask (tests, custom pipelines) may carry its own
         spacing = spacing_from_meta(image if image is not None else out[next(iter(self.methods.values()))])
-        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes, dna_crop, amtoc_crop)
+        self.recorder.add_frame(masks, label_xyz, spacing, image_crop, notes, dna_crop, amtoc_crop,
+                                _foreground_probability(out.get(self.logits_key) if self.logits_key else None))
         if self.recorder.complete:
             self.recorder.finish()
             logger.info(_oocyte_log_line(self.recorder))
@@ -509,6 +532,15 @@ def _channel_crop(out: Mapping[str, Any], key: str | None) -> np.ndarray | None:
     """The (X, Y, Z) float32 crop of a (1, X, Y, Z) channel under ``key``; None without a key or value."""
     value = out.get(key) if key else None
     return value.detach().cpu().float().numpy()[0] if isinstance(value, torch.Tensor) else None
+
+
+def _foreground_probability(logits: Any) -> np.ndarray | None:
+    """(X, Y, Z) float32 foreground probability of (C, X, Y, Z) logits: sigmoid of one channel, softmax of two."""
+    if not isinstance(logits, torch.Tensor):
+        return None
+    logits = logits.detach().cpu().float()
+    probability = torch.sigmoid(logits[0]) if logits.shape[0] == 1 else torch.softmax(logits, dim=0)[1]
+    return probability.numpy()
 
 
 def _warn_about_the_crop(recorder: OocyteRecorder) -> None:

@@ -38,10 +38,11 @@ logger = logging.getLogger(__name__)
 ID_COLUMNS = ("experiment", "oocyte", "frame", "time_min", "minutes_since_gvbd")
 REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 # Per-method columns; the primary method (the network) has them unprefixed, others as "<method>_<column>".
+# volume_lo_um3 / volume_hi_um3: the band from the network's probabilities (scripts.metrics.volume_band_um3);
 # length_um ... plate_width_um: Spindle3D's morphometry (scripts.morphometry.MORPHOMETRY_COLUMNS); n_poles and
 # polarity: the aMTOC poles (scripts.biology), where the aMTOC channel is read.
 METHOD_COLUMNS = (
-    "volume_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
+    "volume_um3", "volume_lo_um3", "volume_hi_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
     "plate_width_um", "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
     "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
@@ -134,7 +135,8 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
     """Volume over time (thesis figures 6.7 / 6.8): lines per method, reference points, relative-error panel.
 
     The x axis is minutes since GVBD where GVBD is known (a dotted line marks GVBD), else minutes since the
-    start, with the GVBD frame estimated from the volumes (``scripts.biology``) marked instead. Frames flagged as
+    start, with the GVBD frame estimated from the volumes (``scripts.biology``) marked instead. The volume band
+    (``volume_lo_um3`` to ``volume_hi_um3``) is shaded where the method has one. Frames flagged as
     volume jumps are circled in red. A strip under the curve shows each frame's polarity (where the aMTOC channel
     was read); the relative-error panel appears only when some frame has a reference.
     """
@@ -167,6 +169,12 @@ def plot_oocyte_volumes(rows: Sequence[Mapping[str, Any]], methods: Sequence[str
         marker = "" if measured.all() else "^"
         ax_vol.plot(x[measured], volume[measured], style + marker, color=colours[i % len(colours)],
                     lw=1.6 if i == 0 else 1.1, ms=4, label=method)
+        low = np.array([as_float(r.get(method_key(methods, method, "volume_lo_um3"))) for r in rows], dtype=float)
+        high = np.array([as_float(r.get(method_key(methods, method, "volume_hi_um3"))) for r in rows], dtype=float)
+        banded = np.isfinite(low) & np.isfinite(high)
+        if banded.any():
+            ax_vol.fill_between(x[banded], low[banded], high[banded], color=colours[i % len(colours)], alpha=0.2,
+                                lw=0, label=f"{method}: volume band")
         jumps = np.array([bool(r[method_key(methods, method, "volume_jump")]) for r in rows])
         if jumps.any():
             ax_vol.plot(x[jumps], volume[jumps], "o", mfc="none", mec="red", ms=9,
