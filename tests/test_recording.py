@@ -10,13 +10,14 @@ import torch
 from scripts.io import LoadFramed
 from scripts.recording import (
     MaskStreamWriter,
+    OocyteRecorder,
     TimeSeriesWriter,
     _montage_frames,
     crop_window_xy,
     flag_volume_jumps,
     touches_window_border,
 )
-from scripts.reports import read_rows, write_reports
+from scripts.reports import read_rows, review_reason, write_reports
 from scripts.timeseries import evaluation_items
 
 SPACING = (0.17, 0.17, 2.0)
@@ -175,3 +176,34 @@ def test_a_crop_smaller_than_the_spindle_is_flagged_on_every_frame_with_one(tiny
 
     cut = [r for r in rows if cut_off(r)]
     assert len(cut) >= 2 and all(r["touches_crop_border"] == 1 for r in cut)
+
+
+def test_review_reasons():
+    assert review_reason(1000.0, 900.0, 1100.0, False) == ""
+    assert review_reason(1000.0, 300.0, 1200.0, False) == "wide volume band"  # 900 > half of 1000
+    assert review_reason(40.0, 0.0, 45.0, False) == ""  # narrower than 50 um^3: a small ball is not flagged
+    assert review_reason(1000.0, float("nan"), float("nan"), True) == "volume jump"
+
+
+def test_frames_with_a_wide_band_are_flagged_and_shown_in_the_montage(tmp_path):
+    image = tmp_path / "oocyte01.tif"  # the provenance records the input's size and time; the tiles use the crops
+    image.write_bytes(b"")
+    items = [{"experiment": "exp1", "oocyte": "oocyte01", "frame": t, "index": t, "image": str(image),
+              "time_min": 10.0 * t, "minutes_since_gvbd": 10.0 * t} for t in range(5)]
+    recorder = OocyteRecorder(tmp_path / "out", items, ["network"], crop_size=[32, 32, -1], montage_tiles=2,
+                              band_probability=0.2)
+    mask = np.zeros((32, 32, 4), bool)
+    mask[6:26, 6:26, :] = True  # 92 um^3
+    for t in range(5):
+        probability = np.where(mask, 0.95, 0.0).astype(np.float32)
+        if t == 2:  # the network is unsure of most of the spindle on this frame
+            probability[mask] = 0.6
+        recorder.add_frame({"network": mask}, None, SPACING, image_crop_xyz=np.ones((32, 32, 4), np.float32),
+                           probability_crop_xyz=probability)
+    recorder.finish()
+    rows = read_rows(tmp_path / "out" / "oocytes" / "exp1" / "oocyte01.csv")
+    assert [r["review"] if isinstance(r["review"], str) else "" for r in rows] == ["", "", "wide volume band", "", ""]
+    assert rows[2]["volume_lo_um3"] == 0.0 and rows[2]["volume_hi_um3"] == rows[2]["volume_um3"]
+    # the montage shows its two evenly spread frames (first, last) and the frame to review, in time order
+    assert [t["frame"] for t in recorder.tiles] == [0, 2, 4]
+    assert [t["review"] for t in recorder.tiles] == ["", "wide volume band", ""]

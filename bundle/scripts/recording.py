@@ -48,12 +48,14 @@ from scripts.reports import (
     oocyte_rows_path,
     plot_oocyte_volumes,
     plot_qc_montage,
+    review_reason,
     volume_csv_columns,
     write_csv,
 )
 from scripts.timeseries import oocyte_provenance, oocyte_record_path
 
 logger = logging.getLogger(__name__)
+MAX_REVIEW_TILES = 2  # QC montage tiles added for frames with a wide volume band
 
 
 # ------------------------------------------------------------------------------------------------- mask streaming
@@ -370,7 +372,10 @@ class OocyteRecorder:
                                           len(self.items), spacing_um_xyz, self._frame_interval_min(),
                                           self.mask_compression)
         self.masks.write(primary)
-        if int(item["frame"]) in self.montage_frames:
+        wide_band = "wide" in review_reason(row["volume_um3"], row["volume_lo_um3"], row["volume_hi_um3"], False)
+        extra_tiles = sum(t["frame"] not in self.montage_frames for t in self.tiles)
+        # the montage's evenly spread frames, plus a few the network was unsure of
+        if int(item["frame"]) in self.montage_frames or (wide_band and extra_tiles < MAX_REVIEW_TILES):
             self.tiles.append(self._tile(item, row, masks, label, window, tubulin_window))
         self.rows.append(row)
         return row
@@ -390,7 +395,7 @@ class OocyteRecorder:
         if math.isfinite(as_float(row.get("dice"))):
             text += f", Dice {row['dice']:.2f}"
         return {"image": image, "masks": mip, "reference": None if label is None else label[sx, sy].any(axis=2),
-                "label": text}
+                "label": text, "frame": int(item["frame"])}
 
     def finish(self) -> list[dict[str, Any]]:
         """Flag volume jumps, close the masks file, write plot, montage and provenance, and last the row file (the
@@ -401,6 +406,13 @@ class OocyteRecorder:
             volumes = [r[method_key(self.methods, method, "volume_um3")] for r in self.rows]
             for row, flag in zip(self.rows, flag_volume_jumps(volumes, **self.jump), strict=True):
                 row[method_key(self.methods, method, "volume_jump")] = flag
+                row[method_key(self.methods, method, "review")] = review_reason(
+                    *(as_float(row[method_key(self.methods, method, c)])
+                      for c in ("volume_um3", "volume_lo_um3", "volume_hi_um3")), flag)
+        rows_by_frame = {int(r["frame"]): r for r in self.rows}
+        for tile in self.tiles:
+            tile["review"] = rows_by_frame[tile["frame"]]["review"]
+        self.tiles.sort(key=lambda t: t["frame"])
         self.masks.close()
         title = f"{self.experiment} / {self.oocyte}"
         plot_oocyte_volumes(self.rows, self.methods, self.output_dir / "plots" / f"{self.name}.png", title)

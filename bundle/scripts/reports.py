@@ -40,10 +40,11 @@ REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 # Per-method columns; the primary method (the network) has them unprefixed, others as "<method>_<column>".
 # volume_lo_um3 / volume_hi_um3: the band from the network's probabilities (scripts.metrics.volume_band_um3);
 # length_um ... plate_width_um: Spindle3D's morphometry (scripts.morphometry.MORPHOMETRY_COLUMNS); n_poles and
-# polarity: the aMTOC poles (scripts.biology), where the aMTOC channel is read.
+# polarity: the aMTOC poles (scripts.biology), where the aMTOC channel is read; review: why a person should look at
+# the frame (``review_reason``), empty when nothing calls for it.
 METHOD_COLUMNS = (
     "volume_um3", "volume_lo_um3", "volume_hi_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
-    "plate_width_um", "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump",
+    "plate_width_um", "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump", "review",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
     "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
 )
@@ -56,6 +57,8 @@ SUMMARY_COLUMNS = (
 BIOLOGY_COLUMNS = ("gvbd_frame", "gvbd_frame_estimated", "gvbd_confidence", "phenotype", "phenotype_fraction")
 OOCYTE_SUMMARY_COLUMNS = SUMMARY_COLUMNS + BIOLOGY_COLUMNS
 ALL_EXPERIMENTS = "ALL"
+WIDE_BAND_FRACTION = 0.5  # a volume band wider than half the volume (and than WIDE_BAND_MIN_UM3) calls for review
+WIDE_BAND_MIN_UM3 = 50.0
 OOCYTE_ROWS_DIR = "oocytes"
 
 
@@ -77,6 +80,16 @@ def as_float(value: Any) -> float:
         return math.nan
     return float(value)
 
+
+
+def review_reason(volume_um3: float, low_um3: float, high_um3: float, volume_jump: bool) -> str:
+    """Why a frame's result should be checked by eye: a volume jump against its neighbours, a wide volume band
+    (the network unsure of a large part of the spindle); "" when neither."""
+    reasons = ["volume jump"] if volume_jump else []
+    width = high_um3 - low_um3
+    if math.isfinite(width) and width > max(WIDE_BAND_FRACTION * volume_um3, WIDE_BAND_MIN_UM3):
+        reasons.append("wide volume band")
+    return ", ".join(reasons)
 
 
 def volume_csv_columns(methods: Sequence[str]) -> list[str]:
@@ -241,8 +254,8 @@ def plot_qc_montage(tiles: Sequence[Mapping[str, Any]], methods: Sequence[str], 
     """A row of frames: maximum intensity projection over z of the crop window, with mask outlines.
 
     Each tile holds ``image`` (X, Y) projection, ``masks`` {method: (X, Y) bool projection}, optional
-    ``reference`` (X, Y) bool projection and a ``label`` string. Outlines: network cyan, baseline orange
-    (dashed), reference green.
+    ``reference`` (X, Y) bool projection, a ``label`` string and an optional ``review`` reason (titled in red).
+    Outlines: network cyan, baseline orange (dashed), reference green.
     """
     n = max(len(tiles), 1)
     fig = Figure(figsize=(2.6 * n, 3.0), dpi=100)
@@ -259,7 +272,9 @@ def plot_qc_montage(tiles: Sequence[Mapping[str, Any]], methods: Sequence[str], 
             if mask is not None and mask.any():
                 ax.contour(mask.T.astype(float), levels=[0.5], colors=colours[i % len(colours)], linewidths=0.9,
                            linestyles="solid" if i == 0 else "dashed")
-        ax.set_title(tile["label"], fontsize=8)
+        review = tile.get("review", "")
+        ax.set_title(tile["label"] + (f"\nREVIEW: {review}" if review else ""), fontsize=8,
+                     color="red" if review else "black")
         ax.set_axis_off()
     for ax in axes[len(tiles):]:
         ax.set_axis_off()
