@@ -207,7 +207,7 @@ def _measure(tubulin_zyx: np.ndarray, dna_zyx: np.ndarray, spacing_um_xyz: Seque
                                "from it, to the edge of the analysed region: no spindle around this DNA")
 
     # 8. poles, length, width, angle (scripts.morphometry: the same measurements for any mask)
-    shape = spindle_shape(spindle, a_tub, frame, plate_length_um / 2)
+    shape = spindle_shape(spindle, frame, plate_length_um / 2, lambda box: box.sample(tub, iso_spacing, order=1))
 
     volume_um3 = float(spindle.sum()) * voxel_um**3
     mask_iso = frame.to_source(spindle, tub.shape, iso_spacing)
