@@ -44,7 +44,8 @@ def test_no_config_refers_to_another_config_file_or_a_list_index(path):
 
 def test_every_config_with_a_run_id_has_a_run_alias():
     for files, run_id in (("train", "training"), ("inference", "evaluating"), ("analyze", "analyzing"),
-                          (("inference", "evaluate"), "evaluating"), (("train", "multi_gpu_train"), "training")):
+                          (("inference", "evaluate"), "evaluating"), (("train", "multi_gpu_train"), "training"),
+                          (("inference", "evaluate", "multi_gpu_evaluate"), "evaluating")):
         parser = parsed(*([files] if isinstance(files, str) else files))
         assert run_id in parser and parser["run"] == f"@{run_id}", f"{files}: run should be @{run_id}"
 

@@ -63,3 +63,14 @@ def optional_probability(value: object, name: str) -> float | None:
     if not 0.0 < number < 0.5:
         raise ValueError(f"{name} must lie between 0 and 0.5 (or be null), found {value!r}")
     return number
+
+
+def local_device():
+    """This process's device under torchrun: the GPU of its LOCAL_RANK where CUDA is available, else the CPU."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    return torch.device("cpu")

@@ -196,6 +196,16 @@ def evaluation_items(
     return items
 
 
+def oocyte_shard(items: Sequence[Mapping[str, Any]], rank: int, world_size: int) -> list[Mapping[str, Any]]:
+    """The items of process ``rank`` of ``world_size``: every frame of oocytes rank, rank + world_size, ... in
+    (experiment, oocyte) order, in the items' own order, each with its ``index`` in the share (the writer's and
+    the progress bar's key); so each oocyte stays with one process."""
+    oocytes = sorted({(item["experiment"], item["oocyte"]) for item in items})
+    mine = set(oocytes[rank::world_size])
+    share = [item for item in items if (item["experiment"], item["oocyte"]) in mine]
+    return [{**item, "index": index} for index, item in enumerate(share)]
+
+
 def _still_valid(finished: set[tuple[str, str]], items: Sequence[Mapping[str, Any]], output_dir: str | Path,
                  settings: Mapping[str, Any] | None) -> set[tuple[str, str]]:
     """The finished oocytes whose results still hold: same input files, frames and settings (``settings`` None:
