@@ -5,7 +5,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 DEMO_DIR ?= $(CURDIR)/data/demo
 
-.PHONY: install test test-fast demo bench lint clean
+.PHONY: install install-napari test test-fast demo bench lint clean
 
 # install: the pinned requirements, and a .pth file that makes the bundle's plugin (`scripts`, imported by the
 # configs) importable with this Python from any folder
@@ -18,10 +18,20 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-lint: install
-	$(VENV)/bin/ruff check bundle tests benchmarks
+# the napari extra (plugin and its tests): Xvfb for the viewer tests (apt, when missing), then the pinned packages
+NAPARI_STAMP := $(VENV)/.installed-napari
+$(NAPARI_STAMP): $(STAMP) requirements-napari.txt napari-spindle/pyproject.toml
+	command -v Xvfb >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends xvfb) \
+		|| (sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends xvfb)
+	$(PY) -m pip install -q -r requirements-napari.txt
+	touch $(NAPARI_STAMP)
 
-test: lint
+install-napari: $(NAPARI_STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check bundle tests benchmarks napari-spindle
+
+test: lint install-napari
 	$(PY) -m pytest -q
 
 test-fast: install

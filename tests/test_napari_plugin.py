@@ -1,0 +1,54 @@
+"""The napari plugin (napari-spindle/): its lazy reader and its manifest. napari is an extra for bundle users;
+`make test` installs it (requirements-napari.txt), so in CI these tests must run, never skip."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FRAME_INTERVAL_MIN, SHAPE_TZCYX, SPACING_UM, random_series, write_imagej
+
+REPO = Path(__file__).resolve().parents[1]
+if not os.environ.get("CI"):
+    pytest.importorskip("napari", reason="the napari extra is not installed (make test installs it)")
+sys.path.insert(0, str(REPO / "napari-spindle" / "src"))  # the plugin as installed by `pip install -e`
+
+from napari_spindle._reader import napari_get_reader  # noqa: E402
+
+
+def test_reader_gives_one_lazy_calibrated_layer_per_channel(tmp_path):
+    series = random_series(SHAPE_TZCYX)  # T Z C Y X
+    path = write_imagej(tmp_path / "oocyte01.tif", series, "TZCYX")
+    reader = napari_get_reader(str(path))
+    assert reader is not None
+    layers = reader(str(path))
+    assert [kwargs["name"] for _, kwargs, _ in layers] == ["oocyte01 microtubules", "oocyte01 chromosomes",
+                                                           "oocyte01 aMTOC"]
+    t, z, c, y, x = SHAPE_TZCYX
+    for data, kwargs, kind in layers:
+        assert kind == "image" and data.shape == (t, z, y, x)
+        assert type(data).__module__.startswith("dask")  # nothing read yet
+        assert kwargs["scale"] == pytest.approx((FRAME_INTERVAL_MIN, SPACING_UM[2], SPACING_UM[1], SPACING_UM[0]))
+        assert kwargs["axis_labels"] == ("t", "z", "y", "x")
+        channel = kwargs["metadata"]["channel"]
+        # one frame computed = that frame of that channel in the file, in (Z, Y, X)
+        assert np.array_equal(np.asarray(data[2]), series[2, :, channel])
+    assert layers[0][1]["metadata"]["microtubule_channel"] and layers[0][1]["metadata"]["channel"] == 1
+
+
+def test_reader_declines_what_it_cannot_read(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert napari_get_reader(str(tmp_path / "notes.txt")) is None
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
+    assert napari_get_reader(str(tmp_path / "broken.tif")) is None
+    assert napari_get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None
+
+
+def test_manifest_is_valid():
+    npe2 = pytest.importorskip("npe2") if not os.environ.get("CI") else __import__("npe2")
+    manifest = npe2.PluginManifest.from_file(REPO / "napari-spindle" / "src" / "napari_spindle" / "napari.yaml")
+    manifest.validate_imports()
+    assert [r.command for r in manifest.contributions.readers] == ["napari-spindle.get_reader"]
