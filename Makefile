@@ -18,11 +18,14 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# the napari extra (plugin and its tests): Xvfb for the viewer tests (apt, when missing), then the pinned packages
+# the napari extra (plugin and its tests): Xvfb and the X libraries Qt's xcb platform loads (apt, when missing),
+# then the pinned packages
 NAPARI_STAMP := $(VENV)/.installed-napari
+QT_APT_PACKAGES := xvfb libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 \
+	libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0 libxcb-cursor0 libgl1 libegl1 libfontconfig1 libdbus-1-3
 $(NAPARI_STAMP): $(STAMP) requirements-napari.txt napari-spindle/pyproject.toml
-	command -v Xvfb >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends xvfb) \
-		|| (sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends xvfb)
+	dpkg -s $(QT_APT_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+		$(QT_APT_PACKAGES)) || (sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends $(QT_APT_PACKAGES))
 	$(PY) -m pip install -q -r requirements-napari.txt
 	touch $(NAPARI_STAMP)
 

@@ -52,3 +52,43 @@ def test_manifest_is_valid():
     manifest = npe2.PluginManifest.from_file(REPO / "napari-spindle" / "src" / "napari_spindle" / "napari.yaml")
     manifest.validate_imports()
     assert [r.command for r in manifest.contributions.readers] == ["napari-spindle.get_reader"]
+
+
+def test_widget_runs_the_bundle_shows_masks_and_curve_and_saves_labels(make_napari_viewer, qtbot, tiny_phantom,
+                                                                          random_model, tmp_path):
+    import shutil
+
+    import tifffile
+    from napari_spindle._widget import SpindleVolumeWidget
+
+    viewer = make_napari_viewer(show=True)
+    image_path = tmp_path / "data" / "exp1" / "oocyte01.tif"  # a copy: the saved label goes beside it
+    image_path.parent.mkdir(parents=True)
+    shutil.copy2(tiny_phantom / "exp1" / "oocyte01.tif", image_path)
+    layers = viewer.open(str(image_path), plugin="napari-spindle")  # through the manifest, as a user opens it
+    microtubules = next(layer for layer in layers if layer.metadata["microtubule_channel"])
+    widget = SpindleVolumeWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.image_picker.value = microtubules
+    widget.output_edit.setText(str(tmp_path / "out"))
+    widget.model_edit.setText(str(random_model))
+    widget.overrides = {"crop_size": [48, 48, -1], "band_probability": 0.2}
+    widget.run()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.labels_layer is not None, widget.status.text()
+    masks = tifffile.imread(tmp_path / "out" / "results" / "masks" / "napari" / "oocyte01.tif")
+    assert np.array_equal(widget.labels_layer.data, masks)  # the CLI's masks file, on the image's grid
+    assert tuple(widget.labels_layer.scale) == tuple(microtubules.scale)
+    assert (tmp_path / "out" / "results" / "volumes.csv").is_file()
+    assert [r["frame"] for r in widget.rows] == [0, 1, 2, 3]
+    widget._on_pick(type("PickEvent", (), {"ind": [3]})())  # a click on the curve's last point
+    assert viewer.dims.current_step[0] == 3
+    # a correction painted into frame 3 goes into the dataset layout as that frame's label
+    widget.labels_layer.data[3] = 0
+    widget.labels_layer.data[3][2:4, 20:30, 20:30] = 1
+    saved = widget.save_labels()
+    assert saved == image_path.parent / "oocyte01_masks" / "t0003.tif"
+    assert tifffile.imread(saved).sum() == 2 * 10 * 10
+    screenshot = viewer.screenshot(canvas_only=False, flash=False)
+    assert screenshot.shape[-1] in (3, 4) and screenshot[..., :3].max() > 0  # the viewer drew something
+    tifffile.imwrite(tmp_path / "viewer.tif", screenshot)
