@@ -74,6 +74,11 @@ def test_widget_runs_the_bundle_shows_masks_and_curve_and_saves_labels(make_napa
     widget.model_edit.setText(str(random_model))
     widget.overrides = {"crop_size": [48, 48, -1], "band_probability": 0.2}
     widget.run()
+    widget.cancel()  # stops after the first frame: the oocyte is not written, nothing half-done is left
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
+    assert widget.status.text().startswith("cancelled") and widget.labels_layer is None, widget.status.text()
+    assert not list((tmp_path / "out" / "results").rglob("oocyte01.csv"))
+    widget.run()
     qtbot.waitUntil(lambda: widget.worker is None, timeout=180_000)
     assert widget.labels_layer is not None, widget.status.text()
     masks = tifffile.imread(tmp_path / "out" / "results" / "masks" / "napari" / "oocyte01.tif")

@@ -49,7 +49,8 @@ def oocyte_dataset(image_path: str | Path, folder: Path) -> Path:
 def run_bundle(dataset_dir: Path, output_dir: Path, progress=None, cancelled=lambda: False,
                overrides: dict | None = None) -> Path:
     """The bundle's inference on ``dataset_dir`` into ``output_dir`` (the command line's outputs); ``progress(done,
-    total)`` after every frame; ``cancelled()`` stops it after the current frame. Returns ``output_dir``."""
+    total)`` after every frame; ``cancelled()`` stops it after the current frame. Returns ``output_dir``, or None
+    when cancelled."""
     from ignite.engine import Events
     from monai.bundle import ConfigParser
 
@@ -70,7 +71,12 @@ def run_bundle(dataset_dir: Path, output_dir: Path, progress=None, cancelled=lam
                 engine.terminate()
 
         evaluator.add_event_handler(Events.ITERATION_COMPLETED, step)
-        evaluator.run()
+        try:
+            evaluator.run()
+        except RuntimeError:
+            if cancelled():  # the writer refuses to finish an oocyte cut short: nothing of it was written
+                return None
+            raise
     scripts.reports.write_reports(output_dir)
     return Path(output_dir)
 
@@ -157,12 +163,12 @@ class SpindleVolumeWidget(QWidget):
         import tifffile
 
         scripts = import_bundle_scripts()
+        if output_dir is None:
+            self.status.setText("cancelled: nothing written for this oocyte")
+            return
         stem = Path(layer.metadata["path"]).stem
         masks_path = output_dir / "masks" / EXPERIMENT / f"{stem}.tif"
         rows_path = output_dir / "oocytes" / EXPERIMENT / f"{stem}.csv"
-        if not rows_path.is_file():
-            self.status.setText("cancelled: nothing written for this oocyte")
-            return
         masks = tifffile.imread(masks_path)  # (T, Z, Y, X) uint8
         if masks.ndim == 3:
             masks = masks[None]
