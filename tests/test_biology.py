@@ -77,6 +77,10 @@ def test_no_spindle_or_no_amtoc_signal_has_no_poles():
     mask, _ = _spindle_and_amtocs([(1, 0), (-1, 0)])
     assert count_poles(mask, np.full(SHAPE_ZYX, 100.0, np.float32), SPACING) == 0
     assert polarity_state(0) == "none" and polarity_state(5) == "multipolar"
+    speck = np.zeros(SHAPE_ZYX, bool)
+    speck[8, 100:110, 100:110] = True  # 5.8 um^3 before GVBD, beside the aMTOCs: not a spindle
+    _, amtoc_at_speck = _spindle_and_amtocs([(1, 0)], centre_yx=(100, 100), arm_um=1.0)
+    assert count_poles(speck, amtoc_at_speck, SPACING) == 0
 
 
 def test_phenotype_is_the_most_frequent_state_of_the_assembled_spindle():

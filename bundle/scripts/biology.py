@@ -61,11 +61,12 @@ def estimate_gvbd(volumes_um3: Sequence[float], min_spindle_volume_um3: float = 
 
 
 def count_poles(mask_zyx: np.ndarray, amtoc_zyx: np.ndarray, spacing_um_xyz: Sequence[float]) -> int:
-    """Number of aMTOC poles of the spindle ``mask_zyx`` (bool) in the aMTOC channel ``amtoc_zyx`` (same grid)."""
+    """Number of aMTOC poles of the spindle ``mask_zyx`` (bool) in the aMTOC channel ``amtoc_zyx`` (same grid); 0
+    for a mask smaller than a spindle (``MIN_SPINDLE_VOLUME_UM3``)."""
     mask = np.asarray(mask_zyx, bool)
-    if not mask.any():
-        return 0
     spacing_zyx = np.asarray(spacing_um_xyz, float)[::-1]
+    if np.count_nonzero(mask) * float(np.prod(spacing_zyx)) < MIN_SPINDLE_VOLUME_UM3:
+        return 0  # no spindle (a speck before GVBD has no poles to count)
     # work on the mask's box grown by the search distance: the rest of the frame cannot hold its poles
     reach = np.ceil((POLE_SEARCH_UM + POLE_MERGE_UM) / spacing_zyx).astype(int)
     where = np.argwhere(mask)
