@@ -76,8 +76,9 @@ def family_scores(dataset_dir: Path, output_dir: Path) -> dict[str, dict]:
     """Per family (experiment name without its number): Dice and volume error per frame against the true masks."""
     gvbd = {(r["experiment"], r["oocyte"]): int(r["gvbd_frame"]) for r in csv.DictReader(open(dataset_dir / "gvbd.csv"))}
     voxel_um3 = float(np.prod(json.loads((dataset_dir / "randomized.json").read_text())["spacing_um_xyz"]))
-    bands = {(r["experiment"], r["oocyte"], r["frame"]): (r["volume_lo_um3"], r["volume_hi_um3"])
-             for r in read_rows(output_dir / "volumes.csv")}
+    volumes_csv = output_dir / "volumes.csv"  # the volume band, where the run wrote one
+    bands = {(r["experiment"], r["oocyte"], r["frame"]): (r.get("volume_lo_um3", np.nan), r.get("volume_hi_um3", np.nan))
+             for r in (read_rows(volumes_csv) if volumes_csv.is_file() else [])}
     rows: dict[str, dict[str, list]] = {}
     for predicted in sorted((output_dir / "masks").glob("*/*.tif")):
         experiment, oocyte = predicted.parent.name, predicted.stem
@@ -92,11 +93,12 @@ def family_scores(dataset_dir: Path, output_dir: Path) -> dict[str, dict]:
             else:
                 r["dice"].append(dice(m, g))
                 r["rel"].append(abs(v_pred - v_true) / v_true)
-                low, high = bands[(experiment, oocyte, t)]
-                r["covered"].append(low <= v_true <= high)
+                low, high = bands.get((experiment, oocyte, t), (np.nan, np.nan))
+                if np.isfinite(low) and np.isfinite(high):
+                    r["covered"].append(low <= v_true <= high)
     return {f: {"oocytes": len(r["oocytes"]), "frames": len(r["dice"]), "mean_dice": float(np.mean(r["dice"])),
                 "median_abs_rel_volume_error": float(np.median(r["rel"])),
-                "band_coverage": float(np.mean(r["covered"])),
+                "band_coverage": float(np.mean(r["covered"])) if r["covered"] else float("nan"),
                 "max_pre_gvbd_volume_um3": float(max(r["pre_false_um3"], default=0.0))} for f, r in rows.items()}
 
 

@@ -274,6 +274,20 @@ def test_generalization_benchmark_scores_frames_against_the_truth(tmp_path):
     scores = family_scores(data, perfect.parent)["heldout_psf"]
     assert scores["mean_dice"] == pytest.approx(1.0) and scores["median_abs_rel_volume_error"] == 0.0
     assert scores["max_pre_gvbd_volume_um3"] == 0.0
+    assert np.isnan(scores["band_coverage"])  # no volumes.csv with a band
+    # a band around the true volume on two of the frames from GVBD, beside it on the others
+    import csv
+
+    true_volumes = {int(r["frame"]): float(r["volume_um3"]) for r in csv.DictReader(open(data / "ground_truth_volumes.csv"))}
+    with open(perfect.parent / "volumes.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["experiment", "oocyte", "frame", "volume_lo_um3", "volume_hi_um3"])
+        for i, (frame, v) in enumerate(sorted(true_volumes.items())):
+            writer.writerow(["heldout_psf1", "oocyte01", frame, v - 1, v + 1] if i % 2 else
+                            ["heldout_psf1", "oocyte01", frame, v + 1, v + 2])
+    with_band = family_scores(data, perfect.parent)["heldout_psf"]
+    from_gvbd = [i % 2 == 1 for i, (f, v) in enumerate(sorted(true_volumes.items())) if v > 0]
+    assert with_band["band_coverage"] == pytest.approx(np.mean(from_gvbd))
     truth = tifffile.imread(perfect / "heldout_psf1" / "oocyte01.tif")
     wrong = np.zeros_like(truth)
     wrong[0, 8, 30:34, 30:34] = 1  # 16 voxels of 4 um^3 before GVBD, nothing after
