@@ -43,8 +43,9 @@ REFERENCE_COLUMNS = ("has_label", "ref_volume_um3")
 # polarity: the aMTOC poles (scripts.biology), where the aMTOC channel is read; review: why a person should look at
 # the frame (``review_reason``), empty when nothing calls for it.
 METHOD_COLUMNS = (
-    "volume_um3", "volume_lo_um3", "volume_hi_um3", "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg",
-    "plate_width_um", "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump", "review",
+    "volume_um3", "volume_lo_um3", "volume_hi_um3",
+    "length_um", "width_avg_um", "width_min_um", "width_max_um", "aspect_ratio", "angle_deg", "plate_width_um",
+    "n_poles", "polarity", "n_components", "touches_crop_border", "volume_jump", "review",
     "centroid_x_um", "centroid_y_um", "centroid_z_um", "abs_volume_error_um3", "rel_volume_error", "dice",
     "note",  # why a method gave no result on this frame (e.g. the classical baseline found no DNA plate)
 )
