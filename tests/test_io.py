@@ -280,6 +280,18 @@ def test_error_channel_out_of_range(imagej_hyperstack):
         read_frame(path, frame=0, channel=3)
 
 
+def test_a_missing_channel_names_the_setting_that_asked_for_it(imagej_hyperstack):
+    from scripts.io import LoadFramed
+
+    path, _ = imagej_hyperstack
+    with pytest.raises(SpindleDataError, match=r"found channel 3; set the channel parameter \(--channel\)"):
+        LoadFramed(keys="image", channel=3)({"image": str(path), "frame": 0})
+    hint = "set --amtoc_channel to the aMTOC channel's index in this file, or --amtoc_channel null if it has none"
+    with pytest.raises(SpindleDataError) as raised:
+        LoadFramed(keys="amtoc", channel=3, channel_hint=hint)({"amtoc": str(path), "frame": 0})
+    assert str(raised.value).endswith("found channel 3; " + hint) and str(raised.value).startswith(str(path))
+
+
 def test_error_2d_image_is_not_a_3d_frame(tmp_path):
     path = write_imagej(tmp_path / "cyx.tif", random_series((3, 12, 10)), "CYX", frame_interval_min=None)
     with pytest.raises(SpindleDataError, match=r"cyx\.tif \(frame 0\): wrong number of dimensions.*found axes 'CYX'"):

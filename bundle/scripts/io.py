@@ -248,6 +248,20 @@ def _error(path, frame, problem: str) -> SpindleDataError:
     return SpindleDataError(f"{where}: {problem}")
 
 
+MICROTUBULE_CHANNEL_HINT = "set the channel parameter (--channel) to the microtubule channel's index in this file"
+
+
+class ChannelOutOfRangeError(SpindleDataError):
+    """The file has no channel of the index asked for; the message ends with what to set (the hint). Built with
+    ``about``; the plain one-message constructor stays, as the data loader re-raises a worker's error with it."""
+
+    @classmethod
+    def about(cls, path, frame, problem: str, hint: str = MICROTUBULE_CHANNEL_HINT) -> ChannelOutOfRangeError:
+        error = cls(str(_error(path, frame, f"{problem}; {hint}")))
+        error.path, error.frame, error.problem = path, frame, problem
+        return error
+
+
 def _normalise_unit(unit) -> str:
     """'\\u00B5m', 'μm' (Greek mu) and 'µm' (micro sign) all become 'µm'; lower case, no blanks."""
     text = str(unit if unit is not None else "").strip().lower()
@@ -668,10 +682,8 @@ def _frame_index(info: ImageInfo, frame: int, channel: int | None, mask: bool) -
             index.append(frame)
         elif axis == "C" and not mask:
             if channel is None or not 0 <= channel < size:
-                raise _error(path, frame, f"channel out of range: expected 0 <= channel < {size} "
-                                          f"(axes {info.axes!r} shape {shape}), found channel {channel}; "
-                                          f"set the channel parameter (--channel) to the microtubule channel's "
-                                          f"index in this file")
+                raise ChannelOutOfRangeError.about(path, frame, f"channel out of range: expected 0 <= channel < {size} "
+                                                     f"(axes {info.axes!r} shape {shape}), found channel {channel}")
             index.append(channel)
         elif axis == "C":
             raise _error(path, frame, f"a mask must have one channel, found axes {info.axes!r} shape {shape}")
@@ -1004,9 +1016,11 @@ class LoadFramed(MapTransform):
         image_dtype: DtypeLike = np.float32,
         label_dtype: DtypeLike = np.float32,
         allow_missing_keys: bool = False,
+        channel_hint: str = MICROTUBULE_CHANNEL_HINT,
     ):
         super().__init__(keys, allow_missing_keys)
         self.channel = channel
+        self.channel_hint = channel_hint  # what to set when a file lacks the channel (which setting this loader reads)
         self.frame_key = frame_key
         self.default_spacing_um = checked_default_spacing(default_spacing_um, type(self).__name__)
         self.label_keys = set(label_keys)
@@ -1025,7 +1039,10 @@ class LoadFramed(MapTransform):
                     meta.update({name: value for name, value in image_meta.items() if name in _GRID_META_KEYS})
                 dtype = self.label_dtype
             else:
-                array, meta = read_frame(d[key], frame, self.channel, self.default_spacing_um)
+                try:
+                    array, meta = read_frame(d[key], frame, self.channel, self.default_spacing_um)
+                except ChannelOutOfRangeError as exc:
+                    raise ChannelOutOfRangeError.about(exc.path, exc.frame, exc.problem, self.channel_hint) from None
                 image_meta = copy.deepcopy(meta)
                 dtype = self.image_dtype
             array = array.astype(dtype, copy=False)[None]
