@@ -83,8 +83,9 @@ class AlignedFrame:
                mode: str = "nearest") -> np.ndarray:
         """The volume on this frame's grid (float32), linear (``order`` 1) or nearest (0) interpolation; ``mode``:
         beyond the source grid, the nearest edge value ("nearest", for intensities) or 0 ("grid-constant", for
-        masks: nothing is known to be spindle there). PyTorch's ``grid_sample`` does the interpolation: ~20x
-        faster than scipy's on two cores, which matters at one spindle per frame."""
+        masks: nothing is known to be spindle there). PyTorch's ``grid_sample`` does the interpolation: ~5x
+        faster than scipy's on the 2-core Xeon (0.11 s against 0.62 s for a 30 um spindle's samples), which
+        matters at one spindle per frame."""
         if order not in (0, 1) or mode not in ("nearest", "grid-constant"):
             raise ValueError(f"sample supports order 0/1 and mode nearest/grid-constant, found {order}, {mode!r}")
         m, offset = self._matrix_offset(spacing_um_xyz)
