@@ -4,8 +4,11 @@ The configs call ``guard_command_line()`` first thing in ``initialize``. Only in
 bundle command line (``python -m monai.bundle run|run_workflow ...``, also under torchrun) does it do anything:
 
 - every ``--name value`` on the command line must name a setting of the config files given (or one of
-  ``monai.bundle run``'s own arguments): MONAI adds unknown names silently, so ``--chanel 0`` used to run on
+  ``monai.bundle run``'s own arguments, or with ``--tracking`` one of the settings tracking adds, such as
+  ``--tracking_uri``): MONAI adds unknown names silently, so ``--chanel 0`` used to run on
   channel 1 and ``--dataset_dri X`` on the demo data. An unknown name stops the run with the nearest valid names.
+- ``--tracking mlflow`` without the optional MLflow packages stops the run before any work, saying how to install
+  them (``scripts.tracking.require_mlflow``).
   Values that would fail deep inside the run with a message that does not name them are refused up front: a
   crop, patch or spacing without 3 values, a negative or non-integer channel, ``--device cuda`` without a GPU.
 - an exception that ends the run prints its full traceback as usual, then, as the LAST lines, the message of the
@@ -130,9 +133,25 @@ def check_values(settings: dict[str, str | None]) -> None:
                                     f"{torch.__version__}); leave --device out to run on the CPU")
 
 
+def tracking_settings(tracking: str) -> list[str]:
+    """The settings that ``--tracking NAME`` adds to the configs (``tracking_uri``, ``experiment_name``, ``run_name``
+    ... for MONAI's mlflow; the top-level ``configs`` of a tracking settings file), which may be given as --name."""
+    from monai.bundle import ConfigParser
+    from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+
+    if tracking in DEFAULT_EXP_MGMT_SETTINGS:
+        settings = DEFAULT_EXP_MGMT_SETTINGS[tracking]
+    else:
+        try:
+            settings = ConfigParser.load_config_files(tracking)
+        except Exception:  # monai.bundle reports an unreadable settings file itself
+            return []
+    return [str(k) for k in settings.get("configs", {})]
+
+
 def check_command_line(argv: Sequence[str] | None = None) -> None:
-    """Refuse command-line names that no config file given defines (``check_settings``) and values that cannot work
-    (``check_values``); bundle CLI only."""
+    """Refuse command-line names that no config file given defines (``check_settings``), values that cannot work
+    (``check_values``) and ``--tracking mlflow`` without mlflow installed; bundle CLI only."""
     from monai.bundle import ConfigParser
 
     argv = list(sys.argv if argv is None else argv)
@@ -143,8 +162,15 @@ def check_command_line(argv: Sequence[str] | None = None) -> None:
     if not files:
         return  # monai.bundle reports the missing --config_file itself
     known = list(ConfigParser.load_config_files(files))
+    tracking = settings.get("tracking")
+    if tracking:
+        known += tracking_settings(tracking)
     check_settings([n for n in settings if n not in RUN_ARGUMENTS], known, files)
     check_values(settings)
+    if tracking == "mlflow":
+        from scripts.tracking import require_mlflow
+
+        require_mlflow()
 
 
 PLUGIN_DIR = Path(__file__).resolve().parent
