@@ -5,7 +5,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 DEMO_DIR ?= $(CURDIR)/data/demo
 
-.PHONY: install install-napari test test-fast demo bench lint clean
+.PHONY: install install-napari install-bioimageio test test-fast demo bench lint clean
 
 # install: the pinned requirements, and a .pth file that makes the bundle's plugin (`scripts`, imported by the
 # configs) importable with this Python from any folder
@@ -31,10 +31,19 @@ $(NAPARI_STAMP): $(STAMP) requirements-napari.txt napari-spindle/pyproject.toml
 
 install-napari: $(NAPARI_STAMP)
 
+# the BioImage.IO extra (python -m scripts.bioimageio_export and `bioimageio test`); after napari, whose
+# unpinned pydantic it pins below 2.14
+BIOIMAGEIO_STAMP := $(VENV)/.installed-bioimageio
+$(BIOIMAGEIO_STAMP): $(STAMP) requirements-bioimageio.txt
+	$(PY) -m pip install -q -r requirements-bioimageio.txt
+	touch $(BIOIMAGEIO_STAMP)
+
+install-bioimageio: $(BIOIMAGEIO_STAMP)
+
 lint: install
 	$(VENV)/bin/ruff check bundle tests benchmarks napari-spindle
 
-test: lint install-napari
+test: lint install-napari install-bioimageio
 	$(PY) -m pytest -q
 
 test-fast: install

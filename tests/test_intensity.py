@@ -41,6 +41,11 @@ def test_camera_offset_and_gain_change_nothing(offset, gain):
 
 def test_constant_image_and_the_transform_keeps_meta():
     assert (robust_standardise(np.full((4, 4, 4), 7.0)) == 0).all()
+
+
+def test_result_is_float32_whatever_the_input():
+    for dtype in (np.uint16, np.float32, np.float64):
+        assert robust_standardise(_frame().astype(dtype)).dtype == np.float32
     image = MetaTensor(torch.from_numpy(_frame()[None]), meta={"spacing_um": [0.17, 0.17, 2.0]})
     out = RobustStandardised(keys="image")({"image": image})["image"]
     assert isinstance(out, MetaTensor) and out.meta["spacing_um"] == [0.17, 0.17, 2.0]

@@ -28,7 +28,8 @@ def robust_standardise(image: np.ndarray, percentiles: Sequence[float] = (0.1, 9
     std = float(out.std(dtype=np.float64))
     if std > 0:
         out /= std
-    return out
+    # the clip to NumPy float64 percentiles made the arithmetic float64 (NEP 50): cast back, as promised
+    return out.astype(np.float32, copy=False)
 
 
 class RobustStandardised(MapTransform):

@@ -1,0 +1,114 @@
+"""The BioImage.IO export (scripts/bioimageio_export.py): a spec-0.5 package that `bioimageio test` passes offline.
+
+Needs the BioImage.IO extra (requirements-bioimageio.txt; `make test` installs it): skipped without it on a
+developer's machine, required in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+if not os.environ.get("CI"):
+    pytest.importorskip("bioimageio.core", reason="the BioImage.IO extra is not installed (make test installs it)")
+    pytest.importorskip("onnxruntime", reason="the BioImage.IO extra is not installed (make test installs it)")
+
+from scripts import bioimageio_export as export  # noqa: E402
+
+BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
+TEST_CROP = [128, 128, 8]  # small: the package is what is tested, not the model's accuracy
+
+
+def _offline_env(tmp_path: Path) -> dict:
+    """Environment in which any HTTP(S) request fails at once (a proxy on a closed port): the test proves the
+    package is tested from its own files, as on a lab machine without network."""
+    env = dict(os.environ)
+    env.update({"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
+                "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": "",
+                "BIOIMAGEIO_CACHE_PATH": str(tmp_path / "bioimageio_cache")})
+    return env
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bioimageio") / "spindle_model"
+    summary = export.export_package(out, BUNDLE_DIR / "models" / "model.pt", test_shape_xyz=TEST_CROP,
+                                    zip_path=out.with_suffix(".zip"), run_test=False)
+    return out, summary
+
+
+def test_package_holds_what_the_spec_asks(package):
+    out, summary = package
+    rdf = yaml.safe_load((out / "rdf.yaml").read_text())
+    assert rdf["format_version"].startswith("0.5") and rdf["type"] == "model"
+    assert rdf["version"] == json.loads((BUNDLE_DIR / "configs" / "metadata.json").read_text())["version"]
+    assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
+    settings = export.inference_settings()
+    assert rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"] == settings["architecture"]
+    for weights in rdf["weights"].values():
+        assert (out / weights["source"]).is_file()
+    (raw,), (probability,) = rdf["inputs"], rdf["outputs"]
+    space = {a["id"]: a for a in raw["axes"] if a["type"] == "space"}
+    assert [a["type"] for a in raw["axes"]] == ["batch", "channel", "space", "space", "space"]
+    assert {k: (a["scale"], a["unit"], a["size"]["step"]) for k, a in space.items()} == {
+        "x": (170.0, "nanometer", 16), "y": (170.0, "nanometer", 16), "z": (2000.0, "nanometer", 2)}
+    assert [p["id"] for p in raw["preprocessing"]][:2] == ["ensure_dtype", "zero_mean_unit_variance"]
+    assert [p["id"] for p in probability["postprocessing"]][0] == "sigmoid"
+    test_input, test_output = np.load(out / "test_input.npy"), np.load(out / "test_output.npy")
+    assert test_input.shape == test_output.shape == (1, 1, *TEST_CROP)
+    assert 0.0 <= test_output.min() and test_output.max() <= 1.0
+    assert summary["spindle_voxels_in_test_output"] > 1000  # the test crop shows a spindle, and the model finds it
+    assert summary["dice_vs_bundle"] > 0.95  # the package's plain standardisation vs the bundle's robust one
+    cover = out / rdf["covers"][0]["source"]
+    assert cover.stat().st_size < 500_000
+    assert "deepImageJ" in (out / rdf["documentation"]["source"]).read_text()
+    assert Path(summary["zip"]).stat().st_size > 1_000_000
+
+
+def test_bioimageio_test_passes_offline(package, tmp_path):
+    out, _ = package
+    command = Path(sys.executable).with_name("bioimageio")
+    result = subprocess.run([str(command), "test", str(out / "rdf.yaml")], capture_output=True, text=True,
+                            env=_offline_env(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for weights in ("pytorch_state_dict", "torchscript", "onnx"):
+        assert f"weights.{weights}" in result.stdout  # every format was run on the test tensors
+
+
+def test_converted_weights_are_checked_against_pytorch(tmp_path):
+    """write_converted_weights refuses a conversion that does not reproduce eager PyTorch."""
+    import torch
+
+    class ShapeBaked(torch.nn.Module):  # a model whose trace bakes the input size in: wrong on other sizes
+        def forward(self, x):
+            return x * float(x.shape[2])
+
+    example = torch.ones(1, 1, 16, 16, 2)
+    with pytest.raises(export.ExportError, match="torchscript weights disagree"):
+        export.write_converted_weights(ShapeBaked().eval(), example, tmp_path)
+
+
+def test_bad_requests_say_what_is_wrong(tmp_path):
+    with pytest.raises(export.ExportError, match=r"multiple of the network's total stride \[16, 16, 2\]"):
+        export.check_test_shape([100, 128, 8], [16, 16, 2])
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("finished work")
+    code = export.main(["--out", str(occupied), "--test_crop", *map(str, TEST_CROP), "--no_test"])
+    assert code == 1 and (occupied / "keep.txt").read_text() == "finished work"
+    with pytest.raises(export.ExportError, match="not the weights of this network"):
+        (tmp_path / "junk.pt").write_bytes(b"not a state dict")
+        export.load_network(tmp_path / "junk.pt", export.inference_settings()["architecture"])
+
+
+def test_missing_extra_names_the_requirements_file(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "bioimageio.spec", None)  # `import bioimageio.spec` raises ImportError
+    with pytest.raises(export.ExportError, match="pip install -r requirements-bioimageio.txt"):
+        export.export_package(tmp_path / "p", BUNDLE_DIR / "models" / "model.pt", TEST_CROP, run_test=False)
