@@ -5,7 +5,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 DEMO_DIR ?= $(CURDIR)/data/demo
 
-.PHONY: install install-napari install-bioimageio test test-fast demo bench lint clean
+.PHONY: install install-napari install-bioimageio install-mlflow test test-fast demo bench lint clean
 
 # install: the pinned requirements, and a .pth file that makes the bundle's plugin (`scripts`, imported by the
 # configs) importable with this Python from any folder
@@ -40,10 +40,18 @@ $(BIOIMAGEIO_STAMP): $(STAMP) requirements-bioimageio.txt
 
 install-bioimageio: $(BIOIMAGEIO_STAMP)
 
+# the MLflow extra (--tracking mlflow; tests/test_tracking.py)
+MLFLOW_STAMP := $(VENV)/.installed-mlflow
+$(MLFLOW_STAMP): $(STAMP) requirements-mlflow.txt
+	$(PY) -m pip install -q -r requirements-mlflow.txt
+	touch $(MLFLOW_STAMP)
+
+install-mlflow: $(MLFLOW_STAMP)
+
 lint: install
 	$(VENV)/bin/ruff check bundle tests benchmarks napari-spindle
 
-test: lint install-napari install-bioimageio
+test: lint install-napari install-bioimageio install-mlflow
 	$(PY) -m pytest -q
 
 test-fast: install
