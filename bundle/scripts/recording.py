@@ -30,6 +30,7 @@ from ignite.engine import Engine, Events
 from monai.transforms import CenterSpatialCrop
 
 from scripts.biology import count_poles, polarity_state
+from scripts.calibrate_band import apply_band_calibration
 from scripts.io import atomic_path, read_frame, write_imagej_hyperstack
 from scripts.metrics import (
     binary_foreground,
@@ -227,13 +228,15 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
                         window_xy: tuple[slice, slice], border_margin_vox: int = 2,
                         tubulin_window_xyz: np.ndarray | None = None, dna_window_xyz: np.ndarray | None = None,
                         amtoc_window_xyz: np.ndarray | None = None, probability_window_xyz: np.ndarray | None = None,
-                        band_probability: float | None = None) -> dict[str, Any]:
+                        band_probability: float | None = None,
+                        band_calibration: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One method's per-frame values (``METHOD_COLUMNS`` but ``volume_jump``) plus ``ref_volume_um3``.
 
     Morphometry (``scripts.morphometry``) runs on the crop window, where every method's mask lies; the tubulin and
     DNA intensities of the window (or None) refine the poles and give the plate width; the aMTOC channel's (or
     None) gives the pole count and polarity (``scripts.biology``); the network's foreground probability of the
-    window and ``band_probability`` (or None) give the volume band. A method that did not
+    window and ``band_probability`` (or None) give the volume band, calibrated by ``band_calibration`` (or None:
+    raw; ``scripts.calibrate_band``). A method that did not
     segment this frame (``mask_xyz`` None: the baseline on an unlabelled frame) gets NaN values, which the CSV
     leaves empty and the summaries leave out.
     """
@@ -243,9 +246,10 @@ def method_frame_values(mask_xyz: np.ndarray | None, label_xyz: np.ndarray | Non
     values: dict[str, Any] = {k: shape[k] for k in ("volume_um3", "n_components", "centroid_x_um", "centroid_y_um",
                                                       "centroid_z_um")}
     in_window = mask_xyz[window_xy]
-    values["volume_lo_um3"], values["volume_hi_um3"] = (
+    values["volume_lo_um3"], values["volume_hi_um3"] = apply_band_calibration(*(
         volume_band_um3(in_window, probability_window_xyz, band_probability, spacing_um_xyz)
-        if probability_window_xyz is not None and band_probability is not None else (math.nan, math.nan))
+        if probability_window_xyz is not None and band_probability is not None else (math.nan, math.nan)),
+        values["volume_um3"], band_calibration)
     values.update(measure_mask(
         in_window.transpose(2, 1, 0), spacing_um_xyz,
         None if tubulin_window_xyz is None else tubulin_window_xyz.transpose(2, 1, 0),
@@ -296,10 +300,11 @@ class OocyteRecorder:
                  crop_size: Sequence[int], channel: int | None = 1, montage_tiles: int = 6,
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
-                 settings: Mapping[str, Any] | None = None, band_probability: float | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, band_probability: float | None = None,
+                 band_calibration: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.settings = dict(settings or {})
-        self.band_probability = band_probability
+        self.band_probability, self.band_calibration = band_probability, band_calibration
         self.crop_border_margin_vox = int(crop_border_margin_vox)
         self.items = list(items)
         self.experiment, self.oocyte = self.items[0]["experiment"], self.items[0]["oocyte"]
@@ -361,7 +366,7 @@ class OocyteRecorder:
             values = method_frame_values(masks.get(method), label, spacing_um_xyz, window, self.crop_border_margin_vox,
                                          tubulin_window, dna_window, amtoc_window,
                                          probability_window if method == self.methods[0] else None,
-                                         self.band_probability)
+                                         self.band_probability, self.band_calibration)
             values["note"] = (notes or {}).get(method, "")
             ref_volume = values.pop("ref_volume_um3", math.nan)
             if method == self.methods[0]:
@@ -445,6 +450,7 @@ class TimeSeriesWriter:
         amtoc_key: key of the aMTOC channel's crop (likewise), or None: pole count and polarity.
         logits_key / band_probability: key of the primary method's logits on the (padded) crop and the band's
             probability, or None: the volume band (``scripts.metrics.volume_band_um3``).
+        band_calibration: the band's calibration (``scripts.calibrate_band.load_band_calibration``) or None (raw).
         channel: the image channel, for QC tiles read from disk when no input crop is in the output.
         montage_tiles, mask_compression, jump_rel_threshold, jump_min_um3, jump_half_window: see ``OocyteRecorder``.
         crop_border_margin_vox: a mask this close (voxels) to the crop's x-y edge counts as touching it.
@@ -461,7 +467,7 @@ class TimeSeriesWriter:
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  logits_key: str | None = None, band_probability: float | None = None,
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, band_calibration: Mapping[str, Any] | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
         self.logits_key = logits_key
@@ -474,6 +480,7 @@ class TimeSeriesWriter:
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
             "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
             "crop_border_margin_vox": crop_border_margin_vox, "settings": settings, "band_probability": band_probability,
+            "band_calibration": band_calibration,
         }
         self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for item in self.items:
