@@ -156,8 +156,17 @@ def fast_path(device: torch.device) -> tuple[str, bool]:
     return resolve_precision("auto", device), use_channels_last(device)
 
 
-def describe_path(precision: str, channels_last: bool) -> str:
+def describe_path(precision: str, channels_last: bool, runtime: str = "torch") -> str:
+    if runtime == "openvino":
+        return f"OpenVINO {precision}"
     return precision + (" + channels_last_3d" if channels_last else " (default layout)")
+
+
+def shipped_runtime(device: torch.device) -> str:
+    """``runtime: auto`` on ``device``, exactly as inference.yaml resolves it (OpenVINO on a CPU, else PyTorch)."""
+    from scripts.openvino_runtime import resolve_runtime
+
+    return resolve_runtime("auto", device)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -10,7 +10,8 @@ measured GEMM peak of the dtype that does the arithmetic, largest |logit| differ
 - bf16 + channels_last_3d where bf16 is native and not already the fast path; skipped where it is emulated.
 - TorchScript freeze + ``optimize_for_inference`` (oneDNN weight pre-packing; CPU only; not shipped).
 - ``torch.compile`` (inductor with freezing), when asked for: its compile time is reported separately.
-- ONNX Runtime only if it is installed (it is not a dependency).
+- the same weights in OpenVINO (the evaluation's default runtime on a CPU: bf16 where native, and f32) and in ONNX
+  Runtime (when installed: requirements-bioimageio.txt brings it), through an ONNX export.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from common import (
     fast_path,
     fmt_s,
     native_bf16,
+    shipped_runtime,
     time_call,
 )
 from scripts.inference import AutocastInferer, load_network
+from scripts.precision import resolve_precision
 
 
 def _row_note(seconds: float, reference_s: float, flops: int, peak_gflops: float | None, peak_name: str,
@@ -44,6 +47,43 @@ def _row_note(seconds: float, reference_s: float, flops: int, peak_gflops: float
     if max_diff is not None:
         note += f"; max |dlogit| vs fp32 {max_diff:.1e}"
     return note
+
+
+def other_runtimes(table: Table, section: str, network: torch.nn.Module, x: torch.Tensor,
+                   add_variant: Callable[..., float]) -> None:
+    """The same weights in OpenVINO (``scripts.openvino_runtime.OpenVINONetwork``, as the evaluation builds it: bf16
+    where the CPU has it natively, and f32) and in ONNX Runtime (CPU EP, through an ONNX export; when installed)."""
+    import tempfile
+
+    from scripts.openvino_runtime import OpenVINONetwork, openvino_available
+
+    if openvino_available():
+        import openvino
+
+        version = openvino.__version__.split("-")[0]
+        for precision in (("bf16", "fp32") if native_bf16(x.device) else ("fp32",)):
+            compiled = OpenVINONetwork(network, precision)
+            shipped = "shipped: runtime auto" if precision == resolve_precision("auto", x.device) else "not shipped here"
+            add_variant(f"OpenVINO {version} {compiled.inference_precision} ({shipped})", lambda c=compiled: c(x),
+                        "bf16" if precision == "bf16" else "fp32")
+    else:
+        table.add(section, "OpenVINO", "not installed", "requirements.txt pins it: pip install -r requirements.txt")
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        table.add(section, "ONNX Runtime", "not tried", "not installed (requirements-bioimageio.txt brings it)")
+        return
+    import onnxruntime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = str(Path(tmp) / "network.onnx")
+        with torch.inference_mode():
+            torch.onnx.export(network, (x,), onnx_path, dynamo=False, opset_version=17, input_names=["input"],
+                              output_names=["output"])
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        array = x.cpu().numpy()
+        add_variant(f"ONNX Runtime {onnxruntime.__version__} fp32 (CPU EP; not shipped)",
+                    lambda: torch.from_numpy(session.run(None, {"input": array})[0]), "fp32")
 
 
 def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], model_path: Path, peaks: dict,
@@ -81,7 +121,7 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
     precision, channels_last = fast_path(device)
     fast_net = network(channels_last)
     fast = AutocastInferer(precision=precision, channels_last=channels_last)
-    fast_s = add_variant(f"{describe_path(precision, channels_last)}: shipped fast path (precision auto)",
+    fast_s = add_variant(f"{describe_path(precision, channels_last)}: PyTorch fast path (runtime torch, precision auto)",
                          lambda: fast(x, fast_net), "bf16" if precision == "bf16" else "fp32")
 
     if precision != "bf16":
@@ -119,14 +159,23 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
     else:
         table.add(section, "torch.compile (inductor)", "not run", "run without --no-compile to try it (minutes of compile)")
 
-    if importlib.util.find_spec("onnxruntime") is None:
-        table.add(section, "ONNX Runtime", "not tried", "not installed; not added as a dependency")
+    if device.type == "cpu":
+        other_runtimes(table, section, network(False), x, add_variant)
+    runtime = shipped_runtime(device)
+    if runtime == "openvino":  # what `runtime: auto` evaluates with: the pipeline's bare-forward reference
+        from scripts.openvino_runtime import OpenVINONetwork
+
+        shipped_net = OpenVINONetwork(network(False), precision)
+        shipped_s = time_call(lambda: shipped_net(x), device, repeats=repeats)
     else:
-        table.add(section, "ONNX Runtime", "installed, not benchmarked", "export of the attention gate not wired up")
+        shipped_net, shipped_s = fast_net, fast_s
+
     def time_fast_path() -> float:
         """The shipped path's median seconds per crop now: the pipeline section's reference, timed beside each run."""
         with torch.inference_mode():
+            if runtime == "openvino":
+                return time_call(lambda: shipped_net(x), device, repeats=repeats, reduce=statistics.median)
             return time_call(lambda: fast(x, fast_net), device, repeats=repeats, reduce=statistics.median)
 
-    return {"fast_s": fast_s, "eager_s": eager_s, "flops": flops, "path": describe_path(precision, channels_last),
+    return {"fast_s": shipped_s, "eager_s": eager_s, "flops": flops, "path": describe_path(precision, channels_last, runtime),
             "time_fast_path": time_fast_path}

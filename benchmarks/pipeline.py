@@ -130,7 +130,7 @@ def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, i
     shape = "x".join(map(str, shape_xyz))
     section = f"evaluating {shape}, 3 channels" + (f" ({json.dumps(overrides)})" if overrides else "")
     results, outputs, bare_timings_s = {}, {}, []
-    plan = [("fast", n_short, {}), ("fast", n_long, {}), ("fp32", n_short, {"precision": "fp32", "channels_last": False})]
+    plan = [("fast", n_short, {}), ("fast", n_long, {}), ("fp32", n_short, {"precision": "fp32", "channels_last": False, "runtime": "torch"})]
     if "baseline" not in (overrides or {}):  # what the classical baseline (computed in the loader) costs the pipeline
         plan.append(("fast_nobaseline", n_short, {"baseline": False}))
     if "num_workers" not in (overrides or {}):  # the loader in the main process: no worker competing for the cores
@@ -152,7 +152,7 @@ def run(table: Table, cache_dir: Path, model_path: Path, shape_xyz: tuple[int, i
         name = {"fast": fast_path_name, "fast_nobaseline": f"{fast_path_name}, --baseline false",
                 "fast_inline": f"{fast_path_name}, --num_workers 0",
                 "fast_compiled": f"{fast_path_name}, --torch_compile true",
-                "fp32": "fp32 eager (precision fp32, channels_last false)"}[path_name]
+                "fp32": "PyTorch fp32 eager (precision fp32, channels_last false, runtime torch)"}[path_name]
         note = f"wall {res['wall_s']:.0f} s incl. {res['setup_s']:.0f} s start-up"
         stage_note = "wait = read+crop+standardise(+baseline) not hidden by the worker"
         if shipped_path:

@@ -38,6 +38,7 @@ from common import (  # noqa: E402
     fast_path,
     gemm_peak_gflops,
     native_bf16,
+    shipped_runtime,
     threads_summary,
 )
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     peaks = machine_rows(table, device, sizes)
 
     time_bare_forward = None
-    path_name = describe_path(*fast_path(device))
+    path_name = describe_path(*fast_path(device), shipped_runtime(device))
     if "forward" not in args.skip:
         fwd = forward.run(table, device, sizes["crop"], model_path, peaks, repeats=sizes["repeats"],
                           try_compile=try_compile)

@@ -5,8 +5,6 @@
 - ``AutocastInferer(precision, channels_last, flip_tta)``: the whole-crop forward pass in the precision that
   ``scripts.precision.resolve_precision`` picked (bf16 autocast on CPUs with native bf16, fp16 on CUDA, else fp32),
   on channels_last_3d input; optional flip test-time augmentation.
-  With a ``SpindleWindow`` (``--spindle_window true``), frames after the first of an oocyte run only on an x-y
-  window around the previous frame's spindle (scripts/spindle_window.py).
 - ``compile_for_inference(network, enabled)``: opt-in ``torch.compile`` with frozen weights.
 
 ``configs/train.yaml`` and ``configs/inference.yaml`` both build their inferers from here, so the forward pass
@@ -23,7 +21,6 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from scripts.precision import PRECISIONS, autocast_context
-from scripts.spindle_window import SpindleWindow, background_logits, foreground
 
 
 def load_network(network: torch.nn.Module, model_path: str | Path, device: str | torch.device = "cpu",
@@ -83,14 +80,9 @@ class AutocastInferer(Inferer):
     one output channel, softmax for two); the result is returned as logits again (log-odds of the mean
     probability, log of the mean for softmax), so thresholds and argmax downstream are unchanged. Only the flips
     of training's augmentation are used (no z flip).
-
-    ``window`` (a ``scripts.spindle_window.SpindleWindow``, evaluation only): after an oocyte's spindle has been
-    found, its next frame runs the network only on an x-y window around it, and falls back to the whole crop when
-    the window cannot be trusted (see that module).
     """
 
-    def __init__(self, precision: str = "fp32", channels_last: bool = True, flip_tta: bool = False,
-                 window: SpindleWindow | None = None) -> None:
+    def __init__(self, precision: str = "fp32", channels_last: bool = True, flip_tta: bool = False) -> None:
         super().__init__()
         if precision not in PRECISIONS or precision == "auto":
             raise ValueError(f"AutocastInferer needs a resolved precision (fp32, bf16 or fp16), found {precision!r}; "
@@ -98,7 +90,6 @@ class AutocastInferer(Inferer):
         self.precision = precision
         self.channels_last = bool(channels_last)
         self.flip_tta = bool(flip_tta)
-        self.window = window
 
     def _forward(self, x: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.channels_last and x.dim() == 5:
@@ -106,46 +97,20 @@ class AutocastInferer(Inferer):
         with autocast_context(self.precision, x.device):
             return network(x, *args, **kwargs).float().contiguous()
 
-    def _predict(self, x: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
-        if not self.flip_tta:
-            return self._forward(x, network, *args, **kwargs)
-        probabilities = None
-        for dims in ((), (2,), (3,), (2, 3)):  # (N, C, X, Y, Z): flip x, y, both
-            flipped = torch.flip(x, dims) if dims else x
-            out = self._forward(flipped, network, *args, **kwargs)
-            out = torch.flip(out, dims) if dims else out
-            p = torch.sigmoid(out) if out.shape[1] == 1 else torch.softmax(out, dim=1)
-            probabilities = p if probabilities is None else probabilities + p
-        mean = (probabilities / 4.0).clamp(1e-7, 1.0 - 1e-7)
-        return (torch.logit(mean) if mean.shape[1] == 1 else torch.log(mean)).contiguous()
-
-    def _predict_windowed(self, inputs: torch.Tensor, x: torch.Tensor, network: torch.nn.Module, *args: Any,
-                          **kwargs: Any) -> torch.Tensor:
-        """The spindle window's forward pass where it can be trusted, else the whole crop's (both remembered)."""
-        key = SpindleWindow.oocyte_key(inputs.meta) if isinstance(inputs, MetaTensor) and x.shape[0] == 1 else None
-        crop_xy = (int(x.shape[2]), int(x.shape[3]))
-        window = self.window.window(key, crop_xy)
-        if window is not None:
-            part = self._predict(x[:, :, window[0], window[1], :], network, *args, **kwargs)
-            if self.window.trusted(foreground(part), window, crop_xy):
-                logits = background_logits(part.shape[:2] + x.shape[2:], part.dtype, part.device)
-                logits[:, :, window[0], window[1], :] = part
-                self.window.counts["window"] += 1
-                self.window.remember(key, foreground(logits), windowed=True)
-                return logits
-            self.window.counts["window_rejected"] += 1
-        logits = self._predict(x, network, *args, **kwargs)
-        self.window.counts["whole"] += 1
-        if key is not None:
-            self.window.remember(key, foreground(logits), windowed=False)
-        return logits
-
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         x = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs  # plain tensor: no meta bookkeeping per op
-        if self.window is None:
-            logits = self._predict(x, network, *args, **kwargs)
+        if not self.flip_tta:
+            logits = self._forward(x, network, *args, **kwargs)
         else:
-            logits = self._predict_windowed(inputs, x, network, *args, **kwargs)
+            probabilities = None
+            for dims in ((), (2,), (3,), (2, 3)):  # (N, C, X, Y, Z): flip x, y, both
+                flipped = torch.flip(x, dims) if dims else x
+                out = self._forward(flipped, network, *args, **kwargs)
+                out = torch.flip(out, dims) if dims else out
+                p = torch.sigmoid(out) if out.shape[1] == 1 else torch.softmax(out, dim=1)
+                probabilities = p if probabilities is None else probabilities + p
+            mean = (probabilities / 4.0).clamp(1e-7, 1.0 - 1e-7)
+            logits = (torch.logit(mean) if mean.shape[1] == 1 else torch.log(mean)).contiguous()
         if isinstance(inputs, MetaTensor):
             # as a MetaTensor forward would: the prediction carries a copy of the input's meta (and trace)
             logits = MetaTensor(logits)

@@ -1,0 +1,80 @@
+"""`evaluating` end to end with each CPU runtime (PyTorch, OpenVINO) on real-size house phantom oocytes.
+
+    .venv/bin/python benchmarks/runtime_pipeline.py [--oocytes 2] [--baseline false] [--out FILE.md]
+
+The house phantom's test oocytes (data/train_phantom, 400 x 400 x 31 frames, the 352 x 352 crop; generated as
+training_state/README.md says) are evaluated by ``eval_child.py`` (inference.yaml + evaluate.yaml, unchanged) once
+per runtime, alternating, in the same session: steady frames/s (after the first frame), the median time per stage,
+peak memory, and the masks' agreement with the PyTorch run (Dice per frame with a spindle, |volume difference|).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from common import REPO_DIR, cpu_model, cpu_vector_isa, fmt_gb
+from pipeline import run_evaluating, stage_summary, steady_fps
+
+DATASET = REPO_DIR / "data" / "train_phantom"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--oocytes", type=int, default=2, help="test oocytes to evaluate (24 frames each)")
+    parser.add_argument("--baseline", choices=["true", "false"], default="false",
+                        help="the classical baseline on labelled frames (~10 s each: it dominates a labelled run)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if not (DATASET / "datalist.json").is_file():
+        print(f"{DATASET} not generated (training_state/README.md)", file=sys.stderr)
+        return 1
+    inference = json.loads((DATASET / "datalist.json").read_text())["inference"]
+    oocytes = sorted({(i["experiment"], i["oocyte"]) for i in inference})[:args.oocytes]
+    items = [i for i in inference if (i["experiment"], i["oocyte"]) in oocytes]
+    results, masks = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        datalist = Path(tmp) / "datalist.json"
+        datalist.write_text(json.dumps({"inference": items}))
+        for runtime in ("torch", "openvino"):
+            out = Path(tmp) / runtime
+            overrides = {"dataset_dir": str(DATASET), "datalist_file": str(datalist), "output_dir": str(out),
+                         "runtime": runtime, "progress_bar": False, "baseline": args.baseline == "true"}
+            print(f"evaluating {len(items)} frames with runtime {runtime} ...", file=sys.stderr, flush=True)
+            results[runtime] = run_evaluating(overrides, Path(tmp) / f"{runtime}_timing.json")
+            masks[runtime] = {o: tifffile.imread(out / "masks" / o[0] / f"{o[1]}.tif") > 0 for o in oocytes}
+    dice, volume = [], []
+    for o in oocytes:
+        for a, b in zip(masks["torch"][o], masks["openvino"][o], strict=True):
+            if a.any() or b.any():
+                dice.append(2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b)))
+            if np.count_nonzero(a) * 0.17 * 0.17 * 2.0 >= 50:
+                volume.append(abs(np.count_nonzero(b) / np.count_nonzero(a) - 1.0))
+    lines = [f"### evaluating end to end per runtime ({cpu_model()}, {cpu_vector_isa()}, {time.strftime('%Y-%m-%d %H:%M')})",
+             "", f"{len(items)} frames of {len(oocytes)} house phantom test oocytes (400 x 400 x 31, crop 352 x 352 x 32), "
+             f"classical baseline {'on' if args.baseline == 'true' else 'off'}",
+             "", "| runtime | frames/s (steady) | median stages per frame | peak memory (PSS) | wall |",
+             "| --- | --- | --- | --- | --- |"]
+    for runtime, r in results.items():
+        lines.append(f"| {runtime} | {steady_fps(r['frames']):.2f} | {stage_summary(r['frames'])} | "
+                     f"{fmt_gb(r['peak_pss_tree'])} | {r['wall_s']:.0f} s |")
+    ratio = steady_fps(results["openvino"]["frames"]) / steady_fps(results["torch"]["frames"])
+    lines += ["", f"OpenVINO / PyTorch frames/s: {ratio:.2f}x. Masks vs PyTorch's: Dice min {min(dice):.4f}, "
+              f"median {statistics.median(dice):.4f} ({len(dice)} frames); |volume difference| max "
+              f"{100 * max(volume):.2f} % ({len(volume)} frames >= 50 um^3)."]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    if args.out:
+        args.out.write_text(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

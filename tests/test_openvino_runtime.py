@@ -1,0 +1,90 @@
+"""OpenVINO as the evaluation's CPU runtime (scripts/openvino_runtime.py): the same answer as PyTorch, chosen by
+``runtime: auto`` on a CPU, refused where it cannot run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import bundle_configs
+from monai.bundle import ConfigParser
+from monai.data import MetaTensor
+from scripts.inference import AutocastInferer
+from scripts.network import AnisotropicAttentionUNet
+from scripts.openvino_runtime import OpenVINONetwork, resolve_runtime
+from scripts.precision import cpu_has_native_bf16
+
+pytest.importorskip("openvino", reason="OpenVINO is pinned in requirements.txt")
+SHAPES = [(1, 1, 32, 48, 8), (1, 1, 64, 32, 12)]  # multiples of the total stride, every axis different
+
+
+def _network(seed: int = 0) -> AnisotropicAttentionUNet:
+    torch.manual_seed(seed)
+    return AnisotropicAttentionUNet().eval()
+
+
+def _input(shape, seed: int = 1) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_runtime_resolution():
+    assert resolve_runtime("auto", "cpu") == "openvino"
+    assert resolve_runtime("AUTO", torch.device("cuda")) == "torch"  # a GPU runs PyTorch
+    assert resolve_runtime("auto", "cpu", torch_compile=True) == "torch"  # torch.compile is PyTorch's
+    assert resolve_runtime("torch", "cpu") == "torch"
+    with pytest.raises(ValueError, match="--runtime openvino runs on the CPU"):
+        resolve_runtime("openvino", "cuda")
+    with pytest.raises(ValueError, match="choose one of auto, torch, openvino"):
+        resolve_runtime("tensorrt", "cpu")
+
+
+def test_fp32_openvino_gives_pytorchs_logits_on_any_shape():
+    network = _network()
+    compiled = OpenVINONetwork(network, "fp32")
+    assert compiled.inference_precision == "f32"
+    for shape in SHAPES:  # one conversion serves every shape (dynamic axes)
+        x = _input(shape)
+        with torch.inference_mode():
+            reference = network(x)
+        logits = compiled(x)
+        assert logits.dtype == torch.float32 and logits.shape == x.shape
+        scale = max(float(reference.abs().max()), 1.0)
+        assert float((logits - reference).abs().max()) <= 1e-4 * scale
+        assert torch.equal(logits > 0, reference > 0)
+        # channels_last input (what the inferer hands over on CPU) is the same tensor
+        assert torch.equal(compiled(x.contiguous(memory_format=torch.channels_last_3d)), logits)
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="no native bf16 on this CPU: OpenVINO computes in fp32")
+def test_bf16_openvino_masks_match_fp32():
+    network = _network()
+    compiled = OpenVINONetwork(network, "bf16")
+    assert compiled.inference_precision == "bf16"
+    x = _input(SHAPES[0])
+    with torch.inference_mode():
+        reference = network(x)
+    logits = AutocastInferer(precision="bf16", channels_last=True)(MetaTensor(x), compiled)
+    assert isinstance(logits, MetaTensor)
+    assert float(((logits.as_tensor() > 0) == (reference > 0)).float().mean()) >= 0.99
+
+
+def _config(**overrides) -> ConfigParser:
+    config = ConfigParser()
+    config.read_config(bundle_configs("inference"))
+    config.update({"device": "$torch.device('cpu')", **overrides})
+    return config
+
+
+def test_inference_config_runs_openvino_on_the_cpu_by_default(tmp_path):
+    weights = tmp_path / "model.pt"
+    torch.save(_network(seed=3).state_dict(), weights)
+    config = _config(model_path=str(weights))
+    assert config.get_parsed_content("resolved_runtime") == "openvino"
+    assert config.get_parsed_content("run_settings#runtime") == "openvino"  # a rerun with another runtime redoes
+    network = config.get_parsed_content("network")
+    assert isinstance(network, OpenVINONetwork)
+    assert network.precision == config.get_parsed_content("resolved_precision")
+    torch_network = _config(model_path=str(weights), runtime="torch").get_parsed_content("network")
+    assert isinstance(torch_network, AnisotropicAttentionUNet)
+    with pytest.raises(RuntimeError) as failure:  # MONAI wraps the error; the command line prints the cause last
+        _config(model_path=str(weights), runtime="openvino", torch_compile="true").get_parsed_content("network")
+    assert "--torch_compile true compiles the PyTorch network" in str(failure.value.__cause__)
