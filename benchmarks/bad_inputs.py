@@ -1,6 +1,6 @@
 """The bad-input campaign: realistic mistakes and damaged inputs against the command line, with a verdict for each.
 
-    .venv/bin/python benchmarks/bad_inputs.py [--out FILE.md] [--only NAME ...]
+    .venv/bin/python benchmarks/bad_inputs.py [--out FILE.md] [--only NAME ...] [--workers 2]
 
 Every case builds its own small inputs (a 1-experiment, 2-oocyte, 4-frame phantom of 64 x 64 x 8 voxels and a
 randomly initialised network: plumbing, not accuracy), runs ``python -m monai.bundle run ...`` exactly as a user
@@ -11,6 +11,8 @@ types it, from a folder that is not bundle/, and classifies the outcome:
 - ``unclear``: the run failed, but its last lines do not say why;
 - ``silent wrong``: the run succeeded with wrong or missing results, or without the warning that was due.
 
+Cases run ``--workers`` at a time (default 2: most of a case is a Python process importing torch and MONAI), every
+run with one compute thread so that they neither stall each other nor compute other masks than the clean case's.
 The table ends with the count of each verdict; the target is 0 unclear and 0 silent wrong. ``tests/test_bad_inputs.py``
 runs the campaign and asserts that.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,10 +115,15 @@ def _limit_file_size(limit_bytes: int) -> Callable[[], None]:
     return apply
 
 
+# one compute thread per run: cases run side by side, and every run computes the same masks as the clean case's
+RUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def run_cli(args: list[str], work: Path, timeout: float = 600.0, file_size_limit_bytes: int | None = None) -> Result:
     command = [sys.executable, "-m", "monai.bundle", "run", *args]
     limit = _limit_file_size(file_size_limit_bytes) if file_size_limit_bytes else None
-    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit)
+    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
+                          env=RUN_ENV)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return Result(proc.returncode, proc.stdout + proc.stderr, "\n".join(lines[-3:]), work / "out")
 
@@ -240,7 +249,7 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
 
     def killed_run(work: Path, args: list[str]) -> None:
         command = [sys.executable, "-m", "monai.bundle", "run", *args]
-        victim = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        victim = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=RUN_ENV)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and victim.poll() is None:
             if list((work / "out").rglob("*.part")) or (work / "out" / "oocytes").is_dir():
@@ -343,7 +352,8 @@ def cases(inputs: dict[str, Path]) -> list[Case]:
 
     def concurrent(work: Path, args: list[str]) -> None:
         command = [sys.executable, "-m", "monai.bundle", "run", *args]
-        BACKGROUND[work] = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        BACKGROUND[work] = subprocess.Popen(command, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                            env=RUN_ENV)
 
     def both_runs_complete(result: Result) -> bool:
         other = BACKGROUND.pop(result.output_dir.parent)
@@ -516,30 +526,40 @@ def copy_dataset_edited(inputs: dict[str, Path], work: Path, edit: Callable[[Pat
     return dataset
 
 
-def run_campaign(only: list[str] | None = None) -> tuple[str, dict[str, int]]:
-    """Run every case (or those named in ``only``); return the markdown table and the count of each verdict."""
+def run_case(case: Case, root: Path) -> tuple[str, str]:
+    """Run one case in its own folder under ``root``; (verdict, the table row)."""
+    work = root / re.sub(r"\W+", "_", case.name)
+    work.mkdir()
+    args = case.prepare(work)
+    if case.before is not None:
+        case.before(work, args)
+    result = run_cli(args, work, file_size_limit_bytes=case.file_size_limit_bytes)
+    if case.name == "clean" and result.returncode == 0:
+        REFERENCE["masks"] = tifffile.imread(result.output_dir / "masks" / "exp1" / "oocyte01.tif")
+    found = verdict(case, result)
+    last = result.last_lines.splitlines()[-1] if result.last_lines else ""
+    last = last.replace(str(root), "TMP").replace("|", "\\|")[:160]
+    row = f"| {case.name} | {case.what} | {case.expect} | {found} | {last} |"
+    print(row, flush=True)
+    return found, row
+
+
+def run_campaign(only: list[str] | None = None, workers: int = 2) -> tuple[str, dict[str, int]]:
+    """Run every case (or those named in ``only``), the clean case first (others compare with its masks) and the
+    rest ``workers`` at a time; return the markdown table (in the cases' order) and the count of each verdict."""
     counts = dict.fromkeys(VERDICTS, 0)
     lines = ["| case | what | expected | verdict | last line |", "| --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory(prefix="bad_inputs_") as tmp:
         root = Path(tmp)
         inputs = make_inputs(root)
-        for case in cases(inputs):
-            if only and case.name not in only and case.name != "clean":
-                continue
-            work = root / re.sub(r"\W+", "_", case.name)
-            work.mkdir()
-            args = case.prepare(work)
-            if case.before is not None:
-                case.before(work, args)
-            result = run_cli(args, work, file_size_limit_bytes=case.file_size_limit_bytes)
-            if case.name == "clean" and result.returncode == 0:
-                REFERENCE["masks"] = tifffile.imread(result.output_dir / "masks" / "exp1" / "oocyte01.tif")
-            found = verdict(case, result)
+        chosen = [c for c in cases(inputs) if not only or c.name in only or c.name == "clean"]
+        clean = [c for c in chosen if c.name == "clean"]
+        results = [run_case(c, root) for c in clean]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results += list(pool.map(lambda c: run_case(c, root), [c for c in chosen if c.name != "clean"]))
+        for found, row in results:
             counts[found] += 1
-            last = result.last_lines.splitlines()[-1] if result.last_lines else ""
-            last = last.replace(str(root), "TMP").replace("|", "\\|")[:160]
-            lines.append(f"| {case.name} | {case.what} | {case.expect} | {found} | {last} |")
-            print(lines[-1], flush=True)
+            lines.append(row)
     lines.append("")
     lines.append(", ".join(f"{n} {v}" for v, n in counts.items()) + f" ({sum(counts.values())} cases)")
     return "\n".join(lines) + "\n", counts
@@ -549,8 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="also write the table to this markdown file")
     parser.add_argument("--only", nargs="*", default=None, help="case names to run (the clean case always runs)")
+    parser.add_argument("--workers", type=int, default=2, help="cases run at a time")
     args = parser.parse_args(argv)
-    table, counts = run_campaign(args.only)
+    table, counts = run_campaign(args.only, args.workers)
     print(table)
     if args.out:
         Path(args.out).write_text(table)

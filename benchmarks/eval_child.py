@@ -10,7 +10,9 @@ The configs are parsed with the overrides (the same dict the CLI's ``--name valu
 ``evaluating`` list runs unchanged.
 Stages per frame (seconds): ``wait`` for the loader (read + crop + standardise, overlapped by the worker),
 ``forward`` (inferer), ``post`` (threshold, largest component, baseline, inversion to the full frame) and
-``write`` (volume, shape, Dice, mask streaming, and at an oocyte's last frame its plot and montage).
+``write`` (the main thread's share of recording: since the recording (volume, morphometry, poles, band, mask
+streaming, an oocyte's plot and montage) runs on TimeSeriesWriter's background thread beside the next forward
+pass, this is the wait for the previous frame's recording plus the hand-over).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import math
 import queue
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +460,11 @@ class TimeSeriesWriter:
             results still hold.
 
     An exception in the run aborts the open oocyte (no partial file) and is re-raised.
+
+    Attached to an engine, each frame is recorded (measured, its mask streamed; an oocyte finished) on one background
+    thread while the engine runs the next frame's forward pass: at most one frame is in flight, so the frames keep
+    their order, memory stays bounded, and an error in recording a frame is raised in the engine's thread at the
+    next frame (or at the end of the run). ``add`` itself records at once.
     """
 
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Mapping[str, str],
@@ -487,6 +493,19 @@ class TimeSeriesWriter:
             self._groups.setdefault((item["experiment"], item["oocyte"]), []).append(item)
         self.recorder: OocyteRecorder | None = None
         self.finished: list[tuple[str, str]] = []
+        self._recording: ThreadPoolExecutor | None = None  # the engine's frames are recorded here, one at a time
+        self._in_flight: Future | None = None
+
+    def _wait_for_recording(self) -> None:
+        """Wait for the frame being recorded; raise its error here, in the caller's thread."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            in_flight.result()
+
+    def _stop_recording(self) -> None:
+        if self._recording is not None:
+            self._recording.shutdown(wait=True)
+            self._recording = None
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
@@ -500,7 +519,10 @@ class TimeSeriesWriter:
         for batch_item, out in zip(batch, output, strict=True):
             # post-processed keys that came with the batch (e.g. the baseline mask made by the loader) stay in
             # engine.state.batch; the network's stay in engine.state.output
-            self.add({**batch_item, **out}, int(batch_item["index"]))
+            self._wait_for_recording()
+            if self._recording is None:
+                self._recording = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recording")
+            self._in_flight = self._recording.submit(self.add, {**batch_item, **out}, int(batch_item["index"]))
 
     def add(self, out: Mapping[str, Any], index: int) -> None:
         """Record one frame: ``out`` holds the method masks (and label, input crop) of ``self.items[index]``."""
@@ -534,6 +556,15 @@ class TimeSeriesWriter:
             self.recorder = None
 
     def completed(self, engine: Engine | None = None) -> None:
+        try:
+            self._wait_for_recording()
+        except BaseException:
+            if self.recorder is not None:
+                self.recorder.abort()
+                self.recorder = None
+            raise
+        finally:
+            self._stop_recording()
         if self.recorder is not None:
             name, got, expected = self.recorder.name, len(self.recorder.rows), len(self.recorder.items)
             self.recorder.abort()
@@ -541,6 +572,12 @@ class TimeSeriesWriter:
             raise RuntimeError(f"{name}: the run ended after {got} of {expected} frames; the oocyte was not written")
 
     def exception_raised(self, engine: Engine, exc: BaseException) -> None:
+        try:
+            self._wait_for_recording()  # let the frame in flight end before the oocyte is dropped
+        except BaseException:  # the engine's own error is the one to report
+            pass
+        finally:
+            self._stop_recording()
         if self.recorder is not None:
             self.recorder.abort()
             self.recorder = None
