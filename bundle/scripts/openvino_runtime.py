@@ -1,8 +1,8 @@
 """The network in OpenVINO's CPU runtime: the same weights, about twice as fast as PyTorch on a CPU.
 
 Measured on the 2-core Xeon (AVX512-BF16 + AMX; benchmarks/forward.py, one 352 x 352 x 32 crop): PyTorch's fast
-path (bf16 autocast + channels_last_3d) 0.60 s, OpenVINO in bf16 0.29 s (2.1x; 46 % of the bf16 GEMM peak against
-22 %); in fp32 OpenVINO 1.26 s against PyTorch's 2.43 s (1.9x). ``runtime: auto`` in inference.yaml therefore
+path (bf16 autocast + channels_last_3d) 0.54-0.60 s, OpenVINO in bf16 0.29-0.30 s (1.8-2.1x); in fp32 OpenVINO
+1.25 s against PyTorch's 2.4-2.9 s (1.9-2.3x). ``runtime: auto`` in inference.yaml therefore
 runs evaluation on OpenVINO wherever the device is a CPU and OpenVINO is installed (requirements.txt pins it),
 in the precision ``scripts.precision`` picked for the CPU (bf16 where it is native, else fp32); ``runtime:
 torch`` keeps PyTorch. Training always runs PyTorch.
