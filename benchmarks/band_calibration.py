@@ -136,20 +136,27 @@ def finetuned_rows(args, work_dir: Path, rng) -> list[str]:
         lines.append(row(f"{name}, second experiments", f"the first experiments' {fit['n_frames']} frames from GVBD "
                          "not fine-tuned on", fit["quantile"], measure(second, fit)))
     pool = first_rows
-    covs, qs, widths = [], [], []
     second = arrays(second_rows)
-    for _ in range(LAB_DRAWS):
-        picked = arrays(pick_labels(pool, LAB_LABELS, seed=int(rng.integers(1 << 31))))
-        fit = fit_quantile(picked["lo"], picked["hi"], picked["volume"], picked["ref"], args.coverage)
-        m = measure(second, fit)["calibrated"]
-        covs.append(m["coverage_spindle_frames"])
-        qs.append(fit["quantile"])
-        widths.append(m["median_rel_width_covered"])
+    qs, covs, widths = lab_draws(pool, second, rng, args.coverage)
     lines += ["", f"(d) with {LAB_LABELS} more labelled frames for the calibration ({LAB_DRAWS} random picks among "
               f"the {len(pool)}): mean Q {np.mean(qs):.2f}, coverage of the second experiments' frames with a spindle "
               f"{100 * np.mean(covs):.0f} % on average ({100 * np.quantile(covs, 0.1):.0f}-"
               f"{100 * np.quantile(covs, 0.9):.0f} % of picks), median width / V {100 * np.nanmedian(widths):.0f} %"]
     return lines
+
+
+def lab_draws(pool: list[dict], second: dict, rng: np.random.Generator, coverage: float) -> tuple[list, list, list]:
+    """A lab's case, LAB_DRAWS times: fit on LAB_LABELS frames picked from ``pool``, measure on ``second``; the
+    quantiles, coverages of the frames with a spindle and median relative widths of the covered frames."""
+    qs, covs, widths = [], [], []
+    for _ in range(LAB_DRAWS):
+        picked = arrays(pick_labels(pool, LAB_LABELS, seed=int(rng.integers(1 << 31))))
+        fit = fit_quantile(picked["lo"], picked["hi"], picked["volume"], picked["ref"], coverage)
+        m = measure(second, fit)["calibrated"]
+        covs.append(m["coverage_spindle_frames"])
+        qs.append(fit["quantile"])
+        widths.append(m["median_rel_width_covered"])
+    return qs, covs, widths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,14 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(row(f"renderer family `{family}`, second experiment", f"its first experiment, every frame "
                          f"(n = {fit['n_frames']})", fit["quantile"], measure(second, fit)))
         pool = [r for r in fam_rows if r["experiment"] == f"{family}1" and r["minutes_since_gvbd"] >= 0]
-        covs, qs, widths = [], [], []
-        for _ in range(LAB_DRAWS):
-            picked = arrays(pick_labels(pool, LAB_LABELS, seed=int(rng.integers(1 << 31))))
-            fit = fit_quantile(picked["lo"], picked["hi"], picked["volume"], picked["ref"], args.coverage)
-            m = measure(second, fit)["calibrated"]
-            covs.append(m["coverage_spindle_frames"])
-            qs.append(fit["quantile"])
-            widths.append(m["median_rel_width_covered"])
+        qs, covs, widths = lab_draws(pool, second, rng, args.coverage)
         lab_lines.append(f"| `{family}` | {np.mean(qs):.2f} | {100 * np.mean(covs):.0f} % "
                          f"({100 * np.quantile(covs, 0.1):.0f}-{100 * np.quantile(covs, 0.9):.0f} %) | "
                          f"{100 * np.nanmedian(widths):.0f} % |")
