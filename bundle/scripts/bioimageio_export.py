@@ -23,7 +23,6 @@ mapping back onto the full frame and the volumes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scripts.io import SpindleDataError
+from scripts.io import SpindleDataError, file_sha256
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1]
 INFERENCE_CONFIG = BUNDLE_DIR / "configs" / "inference.yaml"
@@ -330,10 +329,6 @@ def build_description(work_dir: Path, settings: dict, metadata: dict, files: dic
     )
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int] | None = None,
                    test_image: Path | None = None, test_frame: int = 0, zip_path: Path | None = None,
                    run_test: bool = True, config_file: Path = INFERENCE_CONFIG) -> dict:
@@ -350,9 +345,12 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
         raise ExportError(f"{out_dir}: the output folder exists and is not empty (choose a new one)")
     settings = inference_settings(config_file)
     metadata = json.loads(METADATA.read_text())
-    if test_shape_xyz is None:  # the bundle's crop, z cut to the stride
+    if test_shape_xyz is None:  # the bundle's x-y crop; every z slice of a phantom frame, cut to the stride
+        from scripts.phantom import DEFAULT_SHAPE_XYZ
+
         cx, cy, _ = settings["crop_size"]
-        test_shape_xyz = [cx, cy, 30]
+        kz = settings["total_stride"][2]
+        test_shape_xyz = [cx, cy, DEFAULT_SHAPE_XYZ[2] // kz * kz]
     test_shape_xyz = [int(s) for s in test_shape_xyz]
     check_test_shape(test_shape_xyz, settings["total_stride"])
     network = load_network(model_path, settings["architecture"])
@@ -389,7 +387,7 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
     if zip_path is not None:
         save_bioimageio_package(out_dir / "rdf.yaml", output_path=Path(zip_path))
         summary["zip"] = str(zip_path)
-        summary["zip_sha256"] = sha256(Path(zip_path))
+        summary["zip_sha256"] = file_sha256(zip_path)
     return summary
 
 
@@ -410,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zip", type=Path, default=None, help="also write the zip archive here")
     parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
     parser.add_argument("--test_crop", type=int, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                        help="test tensor size in voxels, multiples of (16, 16, 2); default the bundle's crop, z 30")
+                        help="test tensor size in voxels, multiples of (16, 16, 2); default the bundle's x-y crop and "
+                        "every z slice the stride allows")
     parser.add_argument("--test_image", type=Path, default=None,
                         help="a frame file or hyperstack the bundle reads; default a house phantom frame")
     parser.add_argument("--test_frame", type=int, default=0, help="frame of --test_image")
