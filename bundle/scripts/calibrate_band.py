@@ -126,16 +126,11 @@ def calibration_identity(calibration: Mapping[str, Any] | None) -> dict[str, Any
 # ----------------------------------------------------------------------------------------------- fit from frames
 def frame_arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """The labelled frames of volumes.csv rows that have a raw band: lo, hi, volume, ref (um^3), as arrays."""
-    def value(row, key):
-        v = row.get(key)
-        try:
-            return float(v)
-        except (TypeError, ValueError):
-            return math.nan
+    from scripts.reports import as_float
 
-    keep = [r for r in rows if all(math.isfinite(value(r, k)) for k in
+    keep = [r for r in rows if all(math.isfinite(as_float(r.get(k))) for k in
                                    ("ref_volume_um3", "volume_um3", "volume_lo_um3", "volume_hi_um3"))]
-    return {name: np.array([value(r, key) for r in keep], dtype=float)
+    return {name: np.array([as_float(r.get(key)) for r in keep], dtype=float)
             for name, key in (("lo", "volume_lo_um3"), ("hi", "volume_hi_um3"), ("volume", "volume_um3"),
                               ("ref", "ref_volume_um3"))} | {"keys": [(r["experiment"], r["oocyte"], r["frame"])
                                                                        for r in keep]}
