@@ -1,16 +1,25 @@
 """How many labelled frames does a lab need? Fine-tuning on 1, 3, 10, 30 labels of images the model never saw.
 
-    .venv/bin/python benchmarks/label_efficiency.py [--labels 1 3 10 30] [--epochs 15] [--epoch_length 20]
-        [--model_path M] [--families_dir data/renderer_families] [--work_dir data/label_efficiency]
-        [--out FILE.md] [--plot FILE.png]
+    .venv/bin/python benchmarks/label_efficiency.py [--scenario labs|mixed] [--labels 1 3 10 30]
+        [--labs heldout_texture1 ...] [--semi_supervised] [--epochs 15] [--epoch_length 20]
+        [--model_path M] [--work_dir DIR] [--out FILE.md] [--plot FILE.png]
 
-Data: the held-out renderer families of ``benchmarks/generalization.py`` (``heldout_texture``, ``heldout_psf``,
-``heldout_camera``; written once, seed 101), which no training run samples. Each family's first experiment is the
-lab's recordings, from which the labelled frames are drawn (frames from GVBD on, spread over the oocytes and over
-time: what a lab labels); its second experiment is the test set (every frame from GVBD on, against the scene's true
-mask). For each number of labels N the shipped weights are fine-tuned with the documented recipe (``train.yaml`` +
-``finetune.yaml``: with fewer than ``min_val_frames`` validation frames it validates on the labelled frames) and
-evaluated with ``run evaluating`` on the test frames. N = 0 is the shipped model itself (zero-shot).
+Two scenarios, both on renderer families no training run samples (``heldout_texture``, ``heldout_psf``,
+``heldout_camera``), every test frame from GVBD on scored against the scene's true mask:
+
+- ``labs`` (default): a lab is one microscope. ``data/labs`` (written once, seed ``LABS_SEED``) holds one
+  experiment per held-out family whose 8 oocytes share ONE look drawn from that family (``scripts.randomized``,
+  ``--one_look_per_experiment``); oocytes 1-4 are the lab's labelled recordings (the pool the N labels are drawn
+  from), oocytes 5-8 its test recordings. Each lab is fine-tuned and scored on its own.
+- ``mixed``: ``data/renderer_families`` (``benchmarks/generalization.py``'s test set): every oocyte has its own
+  look, the labels come from the three families' first experiments and the test frames from their second: ten
+  labels then cover up to six different microscopes at once, a harder task than any one lab's.
+
+For each number of labels N the shipped weights are fine-tuned with the documented recipe (``train.yaml`` +
+``finetune.yaml``: with fewer than ``min_val_frames`` validation frames it validates on the labelled frames), with
+``--semi_supervised`` also with ``semi_supervised.yaml`` added (the same run plus the mean teacher on the other
+frames of the labelled oocytes), and evaluated with ``run evaluating`` on the test frames. N = 0 is the shipped
+model itself (zero-shot).
 
 Reported per N: mean Dice and median |relative volume error| on the test frames, and the fine-tuning's wall time
 (with the machine's CPU or GPU named). Target (issue 17): >= 0.93 Dice with <= 10 labelled frames in <= 30 min
@@ -36,15 +45,41 @@ from common import cpu_model  # noqa: E402
 from generalization import ensure_families, run_evaluating  # noqa: E402
 
 HELDOUT_FAMILIES = ("heldout_texture", "heldout_psf", "heldout_camera")
+LABS_SEED = 202
+LAB_OOCYTES, LAB_POOL_OOCYTES, LAB_FRAMES = 8, 4, 10
 
 
-def frame_items(families_dir: Path, experiment_suffix: str) -> list[dict]:
-    """Dense-label items (true mask of every frame) of the held-out families' experiments ``<family><suffix>``,
-    frames from GVBD on, in (experiment, oocyte, frame) order."""
+def ensure_labs(labs_dir: Path) -> Path:
+    """The labs dataset (module docstring), written on first use (deterministic)."""
+    if not (labs_dir / "randomized.json").is_file():
+        from scripts.randomized import generate_randomized_dataset
+
+        print(f"writing the labs dataset to {labs_dir} ...", flush=True)
+        generate_randomized_dataset(labs_dir, HELDOUT_FAMILIES, n_experiments=1, n_oocytes=LAB_OOCYTES,
+                                    n_frames=LAB_FRAMES, seed=LABS_SEED, workers=2, one_look_per_experiment=True)
+    return labs_dir
+
+
+def lab_items(labs_dir: Path, lab: str) -> tuple[list[dict], list[dict], dict]:
+    """(pool, test, look) of one lab: frames from GVBD on of its oocytes 1..LAB_POOL_OOCYTES / the rest."""
+    record = json.loads((labs_dir / "randomized.json").read_text())
+    oocytes = [o for o in record["oocytes"] if o["experiment"] == lab]
+    if not oocytes:
+        raise ValueError(f"{labs_dir}: no lab {lab!r}; labs: {sorted({o['experiment'] for o in record['oocytes']})}")
+    items = frame_items(labs_dir, "", experiments={lab})
+    pool_names = {o["oocyte"] for o in oocytes[:LAB_POOL_OOCYTES]}
+    return ([i for i in items if i["oocyte"] in pool_names], [i for i in items if i["oocyte"] not in pool_names],
+            oocytes[0]["look"])
+
+
+def frame_items(families_dir: Path, experiment_suffix: str, experiments: set[str] | None = None) -> list[dict]:
+    """Dense-label items (true mask of every frame) of the held-out families' experiments ``<family><suffix>``
+    (or of ``experiments``), frames from GVBD on, in (experiment, oocyte, frame) order."""
     record = json.loads((families_dir / "randomized.json").read_text())
+    wanted = experiments if experiments is not None else {f + experiment_suffix for f in HELDOUT_FAMILIES}
     items = []
     for oocyte in record["oocytes"]:
-        if oocyte["experiment"] not in {f + experiment_suffix for f in HELDOUT_FAMILIES}:
+        if oocyte["experiment"] not in wanted:
             continue
         for frame in range(oocyte["gvbd_frame"], record["n_frames"]):
             items.append({"image": oocyte["image"], "frame": frame, "experiment": oocyte["experiment"],
@@ -77,9 +112,10 @@ def scores(output_dir: Path) -> dict:
 
 
 def fine_tune(families_dir: Path, datalist: Path, ckpt_dir: Path, model_path: Path, epochs: int,
-              epoch_length: int) -> float:
-    """The documented fine-tuning command; returns its wall time (s)."""
-    configs = [str(BUNDLE_DIR / "configs" / "train.yaml"), str(BUNDLE_DIR / "configs" / "finetune.yaml")]
+              epoch_length: int, semi_supervised: bool = False) -> float:
+    """The documented fine-tuning command (with the semi-supervised overlay on request); returns its wall time (s)."""
+    overlays = ["train.yaml", "finetune.yaml"] + (["semi_supervised.yaml"] if semi_supervised else [])
+    configs = [str(BUNDLE_DIR / "configs" / name) for name in overlays]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
            "--logging_file", str(BUNDLE_DIR / "configs" / "logging.conf"), "--dataset_dir", str(families_dir),
            "--datalist_file", str(datalist), "--init_weights", str(model_path), "--ckpt_dir", str(ckpt_dir),
@@ -91,48 +127,78 @@ def fine_tune(families_dir: Path, datalist: Path, ckpt_dir: Path, model_path: Pa
     return time.perf_counter() - start
 
 
+def tasks(args) -> tuple[Path, list[tuple[str, list[dict], list[dict], str]]]:
+    """(dataset folder, [(name, label pool, test items, description)]) of the chosen scenario."""
+    if args.scenario == "mixed":
+        families_dir = ensure_families((args.families_dir or REPO_DIR / "data" / "renderer_families").resolve())
+        return families_dir, [("mixed", frame_items(families_dir, "1"), frame_items(families_dir, "2"),
+                               "every oocyte its own look, 3 held-out families")]
+    labs_dir = ensure_labs((args.families_dir or REPO_DIR / "data" / "labs").resolve())
+    record = json.loads((labs_dir / "randomized.json").read_text())
+    names = args.labs or sorted({o["experiment"] for o in record["oocytes"]})
+    out = []
+    for lab in names:
+        pool, test, look = lab_items(labs_dir, lab)
+        out.append((lab, pool, test, f"{look['texture']}, {look['camera']}, contrast {look['contrast']:.1f}, "
+                                     f"{look['photons_e']:.0f} photons, PSF {look['psf_xy_um']:.2f} / "
+                                     f"{look['psf_z_um']:.1f} um"))
+    return labs_dir, out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["labs", "mixed"], default="labs")
     parser.add_argument("--labels", type=int, nargs="+", default=[1, 3, 10, 30])
+    parser.add_argument("--labs", nargs="+", default=None, help="labs scenario: these labs only (default: all three)")
+    parser.add_argument("--semi_supervised", action="store_true",
+                        help="also fine-tune each N with configs/semi_supervised.yaml added (the mean teacher)")
+    parser.add_argument("--no_zero_shot", action="store_true", help="skip N = 0 (the shipped model itself)")
     parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs (finetune.yaml's default)")
     parser.add_argument("--epoch_length", type=int, default=20, help="steps per epoch (finetune.yaml's default)")
     parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
-    parser.add_argument("--families_dir", type=Path, default=REPO_DIR / "data" / "renderer_families")
-    parser.add_argument("--work_dir", type=Path, default=REPO_DIR / "data" / "label_efficiency")
+    parser.add_argument("--families_dir", type=Path, default=None,
+                        help="dataset folder (default data/labs, or data/renderer_families for --scenario mixed)")
+    parser.add_argument("--work_dir", type=Path, default=None, help="default data/label_efficiency_<scenario>")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--plot", type=Path, default=None, help="write the curve (PNG) here")
     args = parser.parse_args(argv)
-    families_dir = ensure_families(args.families_dir.resolve())
-    work_dir = args.work_dir.resolve()
+    dataset_dir, chosen = tasks(args)
+    work_dir = (args.work_dir or REPO_DIR / "data" / f"label_efficiency_{args.scenario}").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    pool, test = frame_items(families_dir, "1"), frame_items(families_dir, "2")
+    variants = [False, True] if args.semi_supervised else [False]
     rows = []
-    for n in [0, *args.labels]:
-        model_path, seconds = args.model_path.resolve(), 0.0
-        if n > 0:
-            datalist = work_dir / f"datalist_{n}_labels.json"
-            datalist.write_text(json.dumps({"training": pick_labels(pool, n), "validation": [], "testing": test},
-                                           indent=1))
-            seconds = fine_tune(families_dir, datalist, work_dir / f"{n}_labels", model_path, args.epochs,
-                                args.epoch_length)
-            model_path = work_dir / f"{n}_labels" / "model.pt"
-        test_list = work_dir / "datalist_test.json"
+    for name, pool, test, description in chosen:
+        test_list = work_dir / f"{name}_datalist_test.json"
         test_list.write_text(json.dumps({"testing": test}, indent=1))
-        output_dir = work_dir / f"eval_{n}_labels"
-        run_evaluating(families_dir, output_dir, model_path, overlay=True,
-                       extra=["--datalist_file", str(test_list), "--datalist_subset", "testing", "--baseline", "false",
-                              "--amtoc_channel", "null", "--skip_finished", "false"])
-        s = scores(output_dir)
-        rows.append({"labels": n, "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
-                     "frames": s["n_labelled"], "seconds": seconds})
-        print(rows[-1], flush=True)
-    lines = [f"### Label efficiency on the held-out renderer families ({cpu_model()}; "
+        runs = ([] if args.no_zero_shot else [(0, False)]) + [(n, v) for n in args.labels for v in variants]
+        for n, semi in runs:
+            tag = f"{name}_{n}_labels" + ("_semi" if semi else "")
+            model_path, seconds = args.model_path.resolve(), 0.0
+            if n > 0:
+                datalist = work_dir / f"{name}_datalist_{n}_labels.json"
+                datalist.write_text(json.dumps({"training": pick_labels(pool, n), "validation": [],
+                                                "testing": test}, indent=1))
+                seconds = fine_tune(dataset_dir, datalist, work_dir / tag, model_path, args.epochs,
+                                    args.epoch_length, semi_supervised=semi)
+                model_path = work_dir / tag / "model.pt"
+            output_dir = work_dir / f"eval_{tag}"
+            run_evaluating(dataset_dir, output_dir, model_path, overlay=True,
+                           extra=["--datalist_file", str(test_list), "--datalist_subset", "testing",
+                                  "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
+            s = scores(output_dir)
+            rows.append({"data": name, "look": description, "labels": n,
+                         "method": "mean teacher" if semi else ("zero-shot" if n == 0 else "supervised"),
+                         "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
+                         "frames": s["n_labelled"], "seconds": seconds})
+            print(rows[-1], flush=True)
+    lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; "
              f"{args.epochs} x {args.epoch_length} steps at most)", "",
-             "| labelled frames | test frames | mean Dice | median abs. rel. volume error | fine-tuning wall time |",
-             "| --- | --- | --- | --- | --- |"]
+             "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
+             "| fine-tuning wall time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['labels'] or '0 (shipped model)'} | {r['frames']} | {r['dice']:.3f} | "
-                     f"{100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
+        lines.append(f"| {r['data']} | {r['look']} | {r['labels'] or '0 (shipped model)'} | {r['method']} | "
+                     f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
@@ -140,14 +206,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(5, 3.5), dpi=100)
+        fig = Figure(figsize=(5.5, 3.8), dpi=100)
         ax = fig.subplots()
-        ax.plot([max(r["labels"], 0.5) for r in rows], [r["dice"] for r in rows], "o-")
+        for (name, method), marker in zip(sorted({(r["data"], r["method"] if r["labels"] else "supervised")
+                                                  for r in rows}), "osD^v<>", strict=False):
+            pts = sorted((max(r["labels"], 0.5), r["dice"]) for r in rows
+                         if r["data"] == name and (r["method"] == method or r["labels"] == 0))
+            ax.plot(*zip(*pts, strict=True), marker=marker, ls="-" if method == "supervised" else "--",
+                    label=f"{name} ({method})")
         ax.set_xscale("log")
         ax.axhline(0.93, color="0.5", ls=":", label="target 0.93")
         ax.set_xlabel("labelled frames (0 plotted at 0.5: the shipped model)")
-        ax.set_ylabel("mean Dice, held-out families")
-        ax.legend()
+        ax.set_ylabel("mean Dice, test recordings")
+        ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot)
     return 0

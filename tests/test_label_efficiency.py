@@ -30,3 +30,21 @@ def test_labels_spread_over_oocytes_first_then_over_time():
     assert [p["frame"] for p in pick_labels(pool, 1)] == [p["frame"] for p in ten[:1]]  # N labels extend N - 1
     with pytest.raises(ValueError, match="30 labels"):
         pick_labels(pool[:20], 30)
+
+
+def test_a_lab_is_split_by_oocyte_into_label_pool_and_test_recordings(tmp_path):
+    sys.path.insert(0, str(REPO / "bundle"))
+    from label_efficiency import LAB_POOL_OOCYTES, lab_items
+    from scripts.randomized import generate_randomized_dataset
+
+    generate_randomized_dataset(tmp_path, ("heldout_psf",), n_experiments=1, n_oocytes=LAB_POOL_OOCYTES + 2,
+                                n_frames=3, shape_xyz=(64, 64, 16), spacing_um_xyz=(1.0, 1.0, 4.0), seed=1,
+                                one_look_per_experiment=True)
+    pool, test, look = lab_items(tmp_path, "heldout_psf1")
+    assert {i["oocyte"] for i in pool} == {f"oocyte{k:02d}" for k in range(1, LAB_POOL_OOCYTES + 1)}
+    assert {i["oocyte"] for i in test} == {f"oocyte{k:02d}" for k in (LAB_POOL_OOCYTES + 1, LAB_POOL_OOCYTES + 2)}
+    assert look["family"] == "heldout_psf"
+    for item in pool + test:  # frames from GVBD on, each with its true mask
+        assert (tmp_path / item["label"]).is_file() and item["minutes_since_gvbd"] >= 0
+    with pytest.raises(ValueError, match="no lab"):
+        lab_items(tmp_path, "heldout_camera1")

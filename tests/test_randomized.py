@@ -295,3 +295,23 @@ def test_generalization_benchmark_scores_frames_against_the_truth(tmp_path):
     scores = family_scores(data, perfect.parent)["heldout_psf"]
     assert scores["mean_dice"] < 1e-3 and scores["median_abs_rel_volume_error"] == 1.0
     assert scores["max_pre_gvbd_volume_um3"] == pytest.approx(64.0)
+
+
+def test_one_look_per_experiment_makes_each_experiment_a_lab(tmp_path):
+    """A lab is one microscope: with one_look_per_experiment every oocyte of an experiment has the same look (drawn
+    from its family), experiments differ, and the scenes (geometry, timing) still differ between oocytes."""
+    summary = generate_randomized_dataset(tmp_path / "labs", ("heldout_camera",), n_experiments=2, n_oocytes=2,
+                                          n_frames=3, seed=5, one_look_per_experiment=True, **SMALL)
+    looks = {(r["experiment"], r["oocyte"]): r["look"] for r in summary["oocytes"]}
+    lab1 = looks[("heldout_camera1", "oocyte01")]
+    assert looks[("heldout_camera1", "oocyte02")] == lab1
+    assert looks[("heldout_camera2", "oocyte01")] == looks[("heldout_camera2", "oocyte02")] != lab1
+    assert lab1["family"] == "heldout_camera" and lab1["camera"] == "emccd"
+    assert summary["one_look_per_experiment"] is True
+    volumes = [r["volumes_um3"] for r in summary["oocytes"] if r["experiment"] == "heldout_camera1"]
+    assert volumes[0] != volumes[1]
+    # the same oocytes without a shared look: each draws its own; the scenes are the same as with it
+    own = generate_randomized_dataset(tmp_path / "own", ("heldout_camera",), n_experiments=2, n_oocytes=2,
+                                      n_frames=3, seed=5, **SMALL)
+    assert own["oocytes"][0]["look"] != own["oocytes"][1]["look"]
+    assert [r["volumes_um3"] for r in own["oocytes"]] == [r["volumes_um3"] for r in summary["oocytes"]]

@@ -66,6 +66,8 @@ TEXTURES = ("fibres", "granular", "smooth", "ridged")
 SMALL_CELLS = dict(cell_radius_um=(7.0, 13.0), cell_offset_um=(0.0, 3.0), gv_radius_um=(3.5, 6.0),
                    neighbour_radius_um=(6.0, 12.0), neighbour_distance_um=(12.0, 20.0), centre_offset_um=3.0)
 CAMERAS = ("scmos", "emccd")
+# spawn_key slot of a lab's shared look (``draw_lab_look``): apart from the oocyte indices, which are small
+LAB_LOOK_KEY = 10_000
 
 
 @dataclass(frozen=True)
@@ -477,19 +479,29 @@ def draw_spacing(rng: np.random.Generator, xy_um: tuple[float, float], z_um: tup
     return xy, xy, float(math.exp(rng.uniform(math.log(z_um[0]), math.log(z_um[1]))))
 
 
+def draw_lab_look(seed: int, family: str, experiment_index: int) -> Look:
+    """The one look every oocyte of an experiment shares when the experiment stands for a lab (one microscope,
+    one stain, one camera): drawn from ``family`` with its own random stream, apart from the oocytes' streams."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(experiment_index, LAB_LOOK_KEY)))
+    return Look.draw(rng, family)
+
+
 def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n_experiments: int = 2,
                                 n_oocytes: int = 2, n_frames: int = 12,
                                 shape_xyz: Sequence[int] = DEFAULT_SHAPE_XYZ,
                                 spacing_um_xyz: Sequence[float] = DEFAULT_SPACING_UM_XYZ, seed: int = 0,
                                 frame_interval_min: float = 10.0, workers: int = 1,
                                 geometry: GeometryRanges = DEFAULT_GEOMETRY,
-                                spacing_ranges_um: tuple[tuple[float, float], tuple[float, float]] | None = None) -> dict:
+                                spacing_ranges_um: tuple[tuple[float, float], tuple[float, float]] | None = None,
+                                one_look_per_experiment: bool = False) -> dict:
     """Write ``n_experiments`` experiments per family (``<family><n>``, ``n_oocytes`` oocytes each) in the
     canonical dataset layout (see ``scripts.phantom.generate_dataset``), true masks of every frame included;
     ``randomized.json`` records every oocyte's family, phenotype, voxel size and drawn look.
 
     spacing_ranges_um: ((x-y lo, hi), (z lo, hi)) um: each oocyte's voxel size drawn from them (``draw_spacing``)
-    instead of ``spacing_um_xyz``."""
+    instead of ``spacing_um_xyz``.
+    one_look_per_experiment: every experiment is a lab: its oocytes share one look (``draw_lab_look``) instead of
+    each drawing its own; the scenes (geometry, timing, phenotype) still differ."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -505,13 +517,16 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
                         seed, spawn_key=(1000 * f_index + e, k, 3))), *spacing_ranges_um)
                 kwargs = dict(n_frames=n_frames, seed=seed, experiment_index=1000 * f_index + e, oocyte_index=k,
                               shape_xyz=tuple(shape_xyz), spacing_um_xyz=spacing, geometry=geometry)
+                if one_look_per_experiment:
+                    kwargs["look"] = draw_lab_look(seed, family, 1000 * f_index + e)
                 jobs.append((str(out_dir), family, f"{family}{e + 1}", kwargs, frame_interval_min))
     records = run_jobs(_generate_oocyte_job, jobs, workers)
     write_dataset_tables(out_dir, records)
     summary = {"families": list(families), "n_experiments": n_experiments, "n_oocytes": n_oocytes,
                "n_frames": n_frames, "shape_xyz": list(shape_xyz), "spacing_um_xyz": list(spacing_um_xyz),
                "seed": seed, "frame_interval_min": frame_interval_min, "channels": list(CHANNEL_NAMES),
-               "spacing_ranges_um": spacing_ranges_um, "geometry": asdict(geometry), "oocytes": records}
+               "spacing_ranges_um": spacing_ranges_um, "geometry": asdict(geometry),
+               "one_look_per_experiment": one_look_per_experiment, "oocytes": records}
     with atomic_path(out_dir / "randomized.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1))
     return {**summary, "out_dir": str(out_dir), "seconds": round(time.perf_counter() - started, 2)}
@@ -573,6 +588,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     help="spindle size relative to a mouse metaphase I spindle (default 0.6 1.5)")
     ap.add_argument("--small_cells", action="store_true",
                     help="mitotic-cell-sized cells (radius 7-13 um) with neighbours close by, instead of oocytes")
+    ap.add_argument("--one_look_per_experiment", action="store_true",
+                    help="every experiment is a lab: its oocytes share one drawn look (one microscope)")
     args = ap.parse_args(argv)
     if args.montage:
         print(draw_family_montage(args.montage, seed=args.seed))
@@ -589,7 +606,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summary = generate_randomized_dataset(
         args.out, args.families, args.experiments, args.oocytes, args.frames, shape_xyz=args.size, seed=args.seed,
         workers=args.workers, geometry=geometry,
-        spacing_ranges_um=None if args.spacing_xy is None else (tuple(args.spacing_xy), tuple(args.spacing_z)))
+        spacing_ranges_um=None if args.spacing_xy is None else (tuple(args.spacing_xy), tuple(args.spacing_z)),
+        one_look_per_experiment=args.one_look_per_experiment)
     print(f"{args.out}: {len(summary['oocytes'])} oocytes x {args.frames} frames of {', '.join(args.families)} "
           f"in {summary['seconds']:.0f} s")
     return summary
