@@ -25,6 +25,7 @@ from scripts.semi_supervised import (
     StrongPerturbation,
     Teacher,
     consistency_ramp,
+    probabilities,
     unlabelled_items,
 )
 from scripts.training import ensure_datalist
@@ -87,6 +88,13 @@ def test_consistency_ramp_rises_from_near_zero_to_one():
     assert consistency_ramp(0, 0) == 1.0
     values = [consistency_ramp(i, 100) for i in range(0, 101, 10)]
     assert values == sorted(values)
+
+
+def test_probabilities_of_one_and_two_channel_logits():
+    logits = torch.randn(2, 1, 4, 4, 2)
+    assert torch.equal(probabilities(logits), torch.sigmoid(logits))
+    two = probabilities(torch.randn(2, 2, 4, 4, 2))
+    assert torch.allclose(two.sum(dim=1), torch.ones(2, 4, 4, 2))
 
 
 def test_strong_view_is_standardised_changes_intensities_and_keeps_geometry():

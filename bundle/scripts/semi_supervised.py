@@ -37,8 +37,8 @@ from scripts.io import atomic_path, inspect_image
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MeanTeacherTrainer", "StrongPerturbation", "Teacher", "consistency_ramp", "save_teacher",
-           "unlabelled_items"]
+__all__ = ["MeanTeacherTrainer", "StrongPerturbation", "Teacher", "consistency_ramp", "probabilities",
+           "save_teacher", "unlabelled_items"]
 
 
 def unlabelled_items(datalist_file: str | Path, dataset_dir: str | Path | None = None,
@@ -80,6 +80,11 @@ def consistency_ramp(iteration: int, ramp_up_iterations: int) -> float:
         return 1.0
     t = min(max(iteration / ramp_up_iterations, 0.0), 1.0)
     return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid of a one-channel logit map, softmax over the channels of a two-channel one (``out_channels``)."""
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
 
 
 class StrongPerturbation:
@@ -193,8 +198,8 @@ class MeanTeacherTrainer(SupervisedTrainer):
             engine.fire_event(IterationEvents.FORWARD_COMPLETED)
             supervised = engine.loss_function(pred, targets).mean()
             with torch.no_grad():
-                target_prob = torch.sigmoid(engine.inferer(unlabelled, engine.teacher))
-            student_prob = torch.sigmoid(engine.inferer(engine.perturbation(unlabelled), engine.network))
+                target_prob = probabilities(engine.inferer(unlabelled, engine.teacher))
+            student_prob = probabilities(engine.inferer(engine.perturbation(unlabelled), engine.network))
             consistency = torch.mean((student_prob - target_prob) ** 2)
             engine.state.output["supervised_loss"] = float(supervised.detach())
             engine.state.output["consistency_loss"] = float(consistency.detach())
