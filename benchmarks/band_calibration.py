@@ -41,6 +41,7 @@ if str(BUNDLE_DIR) not in sys.path:
     sys.path.insert(0, str(BUNDLE_DIR))
 
 import numpy as np  # noqa: E402
+from common import print_report  # noqa: E402
 from generalization import run_evaluating  # noqa: E402
 from label_efficiency import HELDOUT_FAMILIES, frame_items, pick_labels  # noqa: E402
 from scripts.calibrate_band import (  # noqa: E402
@@ -247,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{100 * np.nanmedian(widths):.0f} % |")
     if (args.finetuned_dir / "eval_10_labels" / "volumes.csv").is_file():
         lab_lines += finetuned_rows(args, work_dir, rng)
-    text = "\n".join(lines + lab_lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_report(lines + lab_lines, args.out)
     return 0
 
 

@@ -53,6 +53,15 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+def print_report(lines: list[str], out: Path | None) -> str:
+    """The markdown lines as one text (newline-terminated): printed, and written to ``out`` when given."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if out:
+        out.write_text(text)
+    return text
+
+
 def fmt_s(seconds: float) -> str:
     """Seconds with 3 significant digits."""
     return f"{seconds:.3g} s"

@@ -41,7 +41,7 @@ if str(BUNDLE_DIR) not in sys.path:
     sys.path.insert(0, str(BUNDLE_DIR))
 
 import numpy as np  # noqa: E402
-from common import cpu_model  # noqa: E402
+from common import cpu_model, print_report  # noqa: E402
 from generalization import ensure_families, run_evaluating  # noqa: E402
 
 HELDOUT_FAMILIES = ("heldout_texture", "heldout_psf", "heldout_camera")
@@ -199,10 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         lines.append(f"| {r['data']} | {r['look']} | {r['labels'] or '0 (shipped model)'} | {r['method']} | "
                      f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_report(lines, args.out)
     if args.plot:
         from matplotlib.figure import Figure
 

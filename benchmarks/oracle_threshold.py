@@ -26,6 +26,7 @@ if str(REPO_DIR / "bundle") not in sys.path:
 
 import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
+from common import print_report  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from scripts.phantom import MICROTUBULE_CHANNEL  # noqa: E402
 
@@ -73,10 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         low = sum(1 for o in per_oocyte if re.sub(r"\d+$", "", o[0]) == family and o[-1] < 0.5)
         n_oocytes = sum(1 for o in per_oocyte if re.sub(r"\d+$", "", o[0]) == family)
         lines.append(f"| `{family}` | {len(scores)} | {np.mean(scores):.3f} | {low} of {n_oocytes} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_report(lines, args.out)
     return 0
 
 

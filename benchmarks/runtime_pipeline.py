@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from common import REPO_DIR, cpu_model, cpu_vector_isa, fmt_gb
+from common import REPO_DIR, cpu_model, cpu_vector_isa, fmt_gb, print_report
 from pipeline import run_evaluating, stage_summary, steady_fps
 
 DATASET = REPO_DIR / "data" / "train_phantom"
@@ -69,10 +69,7 @@ def main(argv=None) -> int:
     lines += ["", f"OpenVINO / PyTorch frames/s: {ratio:.2f}x. Masks vs PyTorch's: Dice min {min(dice):.4f}, "
               f"median {statistics.median(dice):.4f} ({len(dice)} frames); |volume difference| max "
               f"{100 * max(volume):.2f} % ({len(volume)} frames >= 50 um^3)."]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.write_text(table)
+    print_report(lines, args.out)
     return 0
 
 
