@@ -33,7 +33,8 @@ from monai.engines import SupervisedTrainer
 from monai.engines.utils import IterationEvents
 from monai.utils.enums import CommonKeys as Keys
 
-from scripts.io import atomic_path, inspect_image
+from scripts.io import inspect_image
+from scripts.training import save_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -229,8 +230,5 @@ class MeanTeacherTrainer(SupervisedTrainer):
 
 def save_teacher(teacher: Teacher, path: str | Path) -> Path:
     """The teacher's weights as a plain state_dict (loadable like model.pt), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        torch.save(teacher.network.state_dict(), tmp)
-    return path
+    save_atomic(teacher.network.state_dict(), Path(path))
+    return Path(path)

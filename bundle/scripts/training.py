@@ -40,6 +40,7 @@ __all__ = [
     "ResumableEarlyStopHandler",
     "TrainerCheckpointLoader",
     "ensure_datalist",
+    "save_atomic",
     "unwrap",
 ]
 
@@ -59,7 +60,7 @@ def unwrap(network: torch.nn.Module) -> torch.nn.Module:
     return network
 
 
-def _save_atomic(obj: object, path: Path) -> None:
+def save_atomic(obj: object, path: Path) -> None:
     # a crash or a full disk during the write leaves the previous file intact
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -181,7 +182,7 @@ class BestWeightsSaver:
         self.best_metric, self.best_epoch = score, int(engine.state.epoch)
         if _is_main_process():
             state = {k: v.detach().cpu().contiguous() for k, v in unwrap(self.network).state_dict().items()}
-            _save_atomic(state, self.path)
+            save_atomic(state, self.path)
             logger.info(f"saved {self.path}: best {self.metric_name} {score:.4f} at epoch {self.best_epoch}")
 
     def state_dict(self) -> dict:
@@ -222,7 +223,7 @@ class LatestCheckpointSaver:
         for name, obj in self.save_dict.items():
             obj = unwrap(obj) if isinstance(obj, torch.nn.Module) else obj
             state[name] = obj.state_dict()
-        _save_atomic(state, self.path)
+        save_atomic(state, self.path)
         logger.info(f"saved resumable checkpoint {self.path} (epoch {engine.state.epoch})")
 
 
