@@ -66,6 +66,11 @@ def other_runtimes(table: Table, section: str, network: torch.nn.Module, x: torc
             shipped = "shipped: runtime auto" if precision == resolve_precision("auto", x.device) else "not shipped here"
             add_variant(f"OpenVINO {version} {compiled.inference_precision} ({shipped})", lambda c=compiled: c(x),
                         "bf16" if precision == "bf16" else "fp32")
+            if precision == resolve_precision("auto", x.device):  # what compiling per input shape gains
+                dynamic = OpenVINONetwork(network, precision, static_shapes=False)
+                add_variant(f"OpenVINO {version} {dynamic.inference_precision}, one dynamic-shape compilation (not "
+                            "shipped: each shape is compiled as a static model)", lambda c=dynamic: c(x),
+                            "bf16" if precision == "bf16" else "fp32")
     else:
         table.add(section, "OpenVINO", "not installed", "requirements.txt pins it: pip install -r requirements.txt")
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:

@@ -6,6 +6,8 @@ The house phantom's test oocytes (data/train_phantom, 400 x 400 x 31 frames, the
 training_state/README.md says) are evaluated by ``eval_child.py`` (inference.yaml + evaluate.yaml, unchanged) once
 per runtime, alternating, in the same session: steady frames/s (after the first frame), the median time per stage,
 peak memory, and the masks' agreement with the PyTorch run (Dice per frame with a spindle, |volume difference|).
+A third run, OpenVINO with a loader worker process (``--num_workers 1``, the default before 0.4.5), measures what
+loading each frame between the forward passes (``num_workers auto`` = 0 on a CPU) gains.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         datalist = Path(tmp) / "datalist.json"
         datalist.write_text(json.dumps({"inference": items}))
-        for runtime in ("torch", "openvino"):
-            out = Path(tmp) / runtime
+        runs = {"torch": {"runtime": "torch"}, "openvino": {"runtime": "openvino"},
+                "openvino, --num_workers 1": {"runtime": "openvino", "num_workers": 1}}
+        for i, (name, settings) in enumerate(runs.items()):
+            out = Path(tmp) / f"run{i}"
             overrides = {"dataset_dir": str(DATASET), "datalist_file": str(datalist), "output_dir": str(out),
-                         "runtime": runtime, "progress_bar": False, "baseline": args.baseline == "true"}
-            print(f"evaluating {len(items)} frames with runtime {runtime} ...", file=sys.stderr, flush=True)
-            results[runtime] = run_evaluating(overrides, Path(tmp) / f"{runtime}_timing.json")
-            masks[runtime] = {o: tifffile.imread(out / "masks" / o[0] / f"{o[1]}.tif") > 0 for o in oocytes}
+                         "progress_bar": False, "baseline": args.baseline == "true", **settings}
+            print(f"evaluating {len(items)} frames: {name} ...", file=sys.stderr, flush=True)
+            results[name] = run_evaluating(overrides, Path(tmp) / f"run{i}_timing.json")
+            masks[name] = {o: tifffile.imread(out / "masks" / o[0] / f"{o[1]}.tif") > 0 for o in oocytes}
     dice, volume = [], []
     for o in oocytes:
         for a, b in zip(masks["torch"][o], masks["openvino"][o], strict=True):
@@ -66,7 +70,9 @@ def main(argv=None) -> int:
         lines.append(f"| {runtime} | {steady_fps(r['frames']):.2f} | {stage_summary(r['frames'])} | "
                      f"{fmt_gb(r['peak_pss_tree'])} | {r['wall_s']:.0f} s |")
     ratio = steady_fps(results["openvino"]["frames"]) / steady_fps(results["torch"]["frames"])
-    lines += ["", f"OpenVINO / PyTorch frames/s: {ratio:.2f}x. Masks vs PyTorch's: Dice min {min(dice):.4f}, "
+    inline = steady_fps(results["openvino"]["frames"]) / steady_fps(results["openvino, --num_workers 1"]["frames"])
+    lines += ["", f"OpenVINO / PyTorch frames/s: {ratio:.2f}x; loading between forward passes / in a worker process: "
+              f"{inline:.2f}x. Masks vs PyTorch's: Dice min {min(dice):.4f}, "
               f"median {statistics.median(dice):.4f} ({len(dice)} frames); |volume difference| max "
               f"{100 * max(volume):.2f} % ({len(volume)} frames >= 50 um^3)."]
     print_report(lines, args.out)

@@ -214,3 +214,23 @@ def test_the_volume_band_is_switchable_and_checked():
     assert [type(t).__name__ for t in inference.get_parsed_content("postprocessing").transforms][0] == "CopyItemsd"
     inference["band_probability"] = "null"
     assert "CopyItemsd" not in [type(t).__name__ for t in inference.get_parsed_content("postprocessing").transforms]
+
+
+def test_loader_workers_auto_loads_between_forward_passes_on_a_cpu():
+    from scripts.config import loader_workers
+
+    assert loader_workers("auto", "cpu") == 0 and loader_workers("AUTO", torch.device("cuda")) == 1
+    assert loader_workers("auto", "cpu", heavy_loader=True) == 1  # the baseline beside the network
+    assert loader_workers(2, "cpu") == 2 and loader_workers("0", "cuda") == 0
+    for bad in ("-1", "many", 1.5):
+        with pytest.raises(ValueError, match="num_workers must be auto or a count"):
+            loader_workers(bad, "cpu")
+    inference, evaluate = parsed("inference"), parsed("inference", "evaluate")
+    for config in (inference, evaluate):
+        config["device"] = "$torch.device('cpu')"
+    assert inference.get_parsed_content("dataloader#num_workers") == 0
+    assert evaluate.get_parsed_content("dataloader#num_workers") == 1  # Spindle3D's baseline in the loader
+    evaluate["baseline"] = False
+    assert evaluate.get_parsed_content("dataloader#num_workers") == 0
+    inference["num_workers"] = 3
+    assert inference.get_parsed_content("dataloader#num_workers") == 3

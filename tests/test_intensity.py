@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from monai.data import MetaTensor
-from scripts.intensity import RobustStandardised, robust_standardise
+from scripts.intensity import RobustStandardised, robust_percentiles, robust_standardise
 
 
 def _frame(seed: int = 0) -> np.ndarray:
@@ -53,3 +53,27 @@ def test_result_is_float32_whatever_the_input():
     assert float(image.mean()) > 100  # the input was not changed in place
     with pytest.raises(ValueError, match="percentiles must be"):
         RobustStandardised(keys="image", percentiles=(99.0, 1.0))
+
+
+def _percentile_cases():
+    """Images whose percentiles are counted (integer counts as uint16, int32, float32, with offsets, tiny and one
+    voxel) and images that go to np.percentile (fractional, huge float values, NaN, infinities, a wide span)."""
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(300.0, size=(40, 30, 7)) + rng.integers(0, 3, size=(40, 30, 7)) * 1000
+    yield counts.astype(np.uint16)
+    yield (counts - 5000).astype(np.int32)
+    yield (counts + 0.0).astype(np.float32)
+    yield np.array([7.0], np.float32)
+    yield np.array([3, 3, 3, 4], np.uint8)
+    yield rng.normal(size=500).astype(np.float32)
+    yield (counts + 2.0 ** 25).astype(np.float32)
+    yield np.array([1.0, np.nan, 3.0], np.float32)
+    yield np.array([1.0, np.inf, 3.0])
+    yield np.array([0, 1 << 22, 5], np.int64)
+
+
+@pytest.mark.parametrize("image", list(_percentile_cases()), ids=lambda a: f"{a.dtype}{a.shape}")
+def test_percentiles_are_numpys_to_the_last_bit(image):
+    for percentiles in ((0.1, 99.9), (0.0, 100.0), (50.0, 2.5), (33.3, 66.6)):
+        expected = [float(v) for v in np.percentile(image, percentiles)]
+        np.testing.assert_array_equal(robust_percentiles(image, percentiles), expected)

@@ -41,7 +41,7 @@ def test_fp32_openvino_gives_pytorchs_logits_on_any_shape():
     network = _network()
     compiled = OpenVINONetwork(network, "fp32")
     assert compiled.inference_precision == "f32"
-    for shape in SHAPES:  # one conversion serves every shape (dynamic axes)
+    for shape in SHAPES + SHAPES[:1]:  # one conversion serves every shape, compiled once per shape
         x = _input(shape)
         with torch.inference_mode():
             reference = network(x)
@@ -52,6 +52,12 @@ def test_fp32_openvino_gives_pytorchs_logits_on_any_shape():
         assert torch.equal(logits > 0, reference > 0)
         # channels_last input (what the inferer hands over on CPU) is the same tensor
         assert torch.equal(compiled(x.contiguous(memory_format=torch.channels_last_3d)), logits)
+    assert compiled.compiled_shapes == SHAPES  # the shape met again reused its compilation
+    dynamic = OpenVINONetwork(network, "fp32", static_shapes=False)
+    for shape in SHAPES:
+        x = _input(shape)
+        assert torch.allclose(dynamic(x), compiled(x), atol=1e-4 * max(float(compiled(x).abs().max()), 1.0))
+    assert dynamic.compiled_shapes == [()]
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="no native bf16 on this CPU: OpenVINO computes in fp32")

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from scripts.metrics import bounding_box
+
 MIN_SPINDLE_VOLUME_UM3 = 100.0  # a microtubule ball at GVBD is a few hundred um^3; the germinal vesicle stage ~0
 POLE_SEARCH_UM = 2.0            # aMTOCs counted within this distance of the spindle mask
 POLE_MERGE_UM = 4.0             # clusters closer than this belong to one pole
@@ -69,9 +71,9 @@ def count_poles(mask_zyx: np.ndarray, amtoc_zyx: np.ndarray, spacing_um_xyz: Seq
         return 0  # no spindle (a speck before GVBD has no poles to count)
     # work on the mask's box grown by the search distance: the rest of the frame cannot hold its poles
     reach = np.ceil((POLE_SEARCH_UM + POLE_MERGE_UM) / spacing_zyx).astype(int)
-    where = np.argwhere(mask)
-    lo = np.maximum(where.min(0) - reach, 0)
-    hi = np.minimum(where.max(0) + reach + 1, mask.shape)
+    occupied = bounding_box(mask)  # not empty: the volume check above
+    lo = np.maximum([b.start for b in occupied] - reach, 0)
+    hi = np.minimum([b.stop for b in occupied] + reach, mask.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     mask, amtoc = mask[box], np.asarray(amtoc_zyx, np.float32)[box]
     near = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx) <= POLE_SEARCH_UM

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from scripts.metrics import bounding_box
+
 ANALYSIS_VOXEL_UM = 0.25
 POLE_REFINEMENT_LATERAL_UM = 2.0
 POLE_REFINEMENT_AXIAL_UM = 1.0
@@ -252,7 +254,8 @@ def principal_frame(mask_zyx: np.ndarray, spacing_um_xyz: Sequence[float], voxel
     ``FRAME_MARGIN_UM`` beyond its ends (the derivatives that find them) and a voxel across, and the mask's radius
     (second principal semi-axis, um)."""
     spacing = np.asarray(spacing_um_xyz, float)
-    idx = np.argwhere(mask_zyx)[:, ::-1]
+    box = bounding_box(mask_zyx)  # indices within the mask's box: a spindle fills a small part of a frame
+    idx = (np.argwhere(mask_zyx[box]) + [b.start for b in box])[:, ::-1]
     if len(idx) > MAX_POINTS_FOR_AXES:
         idx = idx[np.random.default_rng(0).choice(len(idx), MAX_POINTS_FOR_AXES, replace=False)]
     points_um = (idx + 0.5) * spacing

@@ -74,13 +74,14 @@ class MaskStreamWriter:
     appears under ``path`` only once all frames are in (``close()`` waits for it); ``abort()`` leaves nothing
     behind. Calibration by ``scripts.io.write_imagej_hyperstack``: pixel size x/y and voxel depth from
     ``spacing_um_xyz`` (um), frame interval in minutes. ``compression`` "zlib" (Fiji reads it; a mask compresses
-    ~100x) or None; zlib level 1 compresses a mostly empty full frame in ~0.1 s where level 6 takes ~0.3 s, for a
-    file still a few KB per slice.
+    ~100x) or None. zlib's default level 6: on mask frames (long runs of zeros) it is as fast as level 1 or faster
+    and 10-15 % smaller (imagecodecs 2026.3, 2-core Xeon: 8 against 14 ms per 400 x 400 x 31 frame, 47 ms both
+    for 750 x 750 x 31).
     """
 
     def __init__(self, path: str | Path, n_frames: int, spacing_um_xyz: Sequence[float],
                  frame_interval_min: float | None = None, compression: str | None = "zlib",
-                 compression_level: int = 1) -> None:
+                 compression_level: int = 6) -> None:
         self.path = Path(path)
         self.n_frames = int(n_frames)
         self.spacing_um_xyz = tuple(float(s) for s in spacing_um_xyz)
