@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/label_efficiency.py [--scenario labs|mixed] [--labels 1 3 10 30]
         [--labs heldout_texture1 ...] [--semi_supervised] [--epochs 15] [--epoch_length 20]
-        [--model_path M] [--work_dir DIR] [--out FILE.md] [--plot FILE.png]
+        [--set lr=2e-4 ...] [--model_path M] [--work_dir DIR] [--out FILE.md] [--plot FILE.png]
 
 Two scenarios, both on renderer families no training run samples (``heldout_texture``, ``heldout_psf``,
 ``heldout_camera``), every test frame from GVBD on scored against the scene's true mask:
@@ -112,14 +112,18 @@ def scores(output_dir: Path) -> dict:
 
 
 def fine_tune(families_dir: Path, datalist: Path, ckpt_dir: Path, model_path: Path, epochs: int,
-              epoch_length: int, semi_supervised: bool = False) -> float:
-    """The documented fine-tuning command (with the semi-supervised overlay on request); returns its wall time (s)."""
+              epoch_length: int, semi_supervised: bool = False, settings: list[str] = ()) -> float:
+    """The documented fine-tuning command (with the semi-supervised overlay on request; ``settings``: KEY=VALUE
+    overrides of the recipe, e.g. lr=2e-4); returns its wall time (s)."""
     overlays = ["train.yaml", "finetune.yaml"] + (["semi_supervised.yaml"] if semi_supervised else [])
     configs = [str(BUNDLE_DIR / "configs" / name) for name in overlays]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
            "--logging_file", str(BUNDLE_DIR / "configs" / "logging.conf"), "--dataset_dir", str(families_dir),
            "--datalist_file", str(datalist), "--init_weights", str(model_path), "--ckpt_dir", str(ckpt_dir),
            "--epochs", str(epochs), "--epoch_length", str(epoch_length), "--progress_bar", "false"]
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        cmd += [f"--{key}", value]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO_DIR, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no_zero_shot", action="store_true", help="skip N = 0 (the shipped model itself)")
     parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs (finetune.yaml's default)")
     parser.add_argument("--epoch_length", type=int, default=20, help="steps per epoch (finetune.yaml's default)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="fine-tuning recipe overrides (train.yaml / finetune.yaml keys), e.g. lr=2e-4 patch_mode=true")
     parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
     parser.add_argument("--families_dir", type=Path, default=None,
                         help="dataset folder (default data/labs, or data/renderer_families for --scenario mixed)")
@@ -172,14 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         test_list.write_text(json.dumps({"testing": test}, indent=1))
         runs = ([] if args.no_zero_shot else [(0, False)]) + [(n, v) for n in args.labels for v in variants]
         for n, semi in runs:
-            tag = f"{name}_{n}_labels" + ("_semi" if semi else "")
+            tag = f"{name}_{n}_labels" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
             model_path, seconds = args.model_path.resolve(), 0.0
             if n > 0:
                 datalist = work_dir / f"{name}_datalist_{n}_labels.json"
                 datalist.write_text(json.dumps({"training": pick_labels(pool, n), "validation": [],
                                                 "testing": test}, indent=1))
                 seconds = fine_tune(dataset_dir, datalist, work_dir / tag, model_path, args.epochs,
-                                    args.epoch_length, semi_supervised=semi)
+                                    args.epoch_length, semi_supervised=semi, settings=args.settings)
                 model_path = work_dir / tag / "model.pt"
             output_dir = work_dir / f"eval_{tag}"
             run_evaluating(dataset_dir, output_dir, model_path, overlay=True,
@@ -192,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                          "frames": s["n_labelled"], "seconds": seconds})
             print(rows[-1], flush=True)
     lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; "
-             f"{args.epochs} x {args.epoch_length} steps at most)", "",
+             f"{args.epochs} x {args.epoch_length} steps at most"
+             + (f"; recipe overrides {' '.join(args.settings)}" if args.settings else "") + ")", "",
              "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
              "| fine-tuning wall time |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]

@@ -1,6 +1,9 @@
 """`evaluating` end to end with each CPU runtime (PyTorch, OpenVINO) on real-size house phantom oocytes.
 
-    .venv/bin/python benchmarks/runtime_pipeline.py [--oocytes 2] [--baseline false] [--out FILE.md]
+    .venv/bin/python benchmarks/runtime_pipeline.py [--oocytes 2] [--baseline false] [--precision auto] [--out FILE.md]
+
+An AVX2-only CPU can be approximated on a newer one: ``ONEDNN_MAX_CPU_ISA=AVX2`` (honoured by PyTorch's and
+OpenVINO's oneDNN) with ``--precision fp32`` (what ``auto`` picks without native bf16).
 
 The house phantom's test oocytes (data/train_phantom, 400 x 400 x 31 frames, the 352 x 352 crop; generated as
 training_state/README.md says) are evaluated by ``eval_child.py`` (inference.yaml + evaluate.yaml, unchanged) once
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -33,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--oocytes", type=int, default=2, help="test oocytes to evaluate (24 frames each)")
     parser.add_argument("--baseline", choices=["true", "false"], default="false",
                         help="the classical baseline on labelled frames (~10 s each: it dominates a labelled run)")
+    parser.add_argument("--precision", default="auto", help="inference.yaml's precision for every run (auto, fp32, bf16)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if not (DATASET / "datalist.json").is_file():
@@ -50,7 +55,8 @@ def main(argv=None) -> int:
         for i, (name, settings) in enumerate(runs.items()):
             out = Path(tmp) / f"run{i}"
             overrides = {"dataset_dir": str(DATASET), "datalist_file": str(datalist), "output_dir": str(out),
-                         "progress_bar": False, "baseline": args.baseline == "true", **settings}
+                         "progress_bar": False, "baseline": args.baseline == "true", "precision": args.precision,
+                         **settings}
             print(f"evaluating {len(items)} frames: {name} ...", file=sys.stderr, flush=True)
             results[name] = run_evaluating(overrides, Path(tmp) / f"run{i}_timing.json")
             masks[name] = {o: tifffile.imread(out / "masks" / o[0] / f"{o[1]}.tif") > 0 for o in oocytes}
@@ -63,7 +69,8 @@ def main(argv=None) -> int:
                 volume.append(abs(np.count_nonzero(b) / np.count_nonzero(a) - 1.0))
     lines = [f"### evaluating end to end per runtime ({cpu_model()}, {cpu_vector_isa()}, {time.strftime('%Y-%m-%d %H:%M')})",
              "", f"{len(items)} frames of {len(oocytes)} house phantom test oocytes (400 x 400 x 31, crop 352 x 352 x 32), "
-             f"classical baseline {'on' if args.baseline == 'true' else 'off'}",
+             f"classical baseline {'on' if args.baseline == 'true' else 'off'}, precision {args.precision}"
+             + (f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""),
              "", "| runtime | frames/s (steady) | median stages per frame | peak memory (PSS) | wall |",
              "| --- | --- | --- | --- | --- |"]
     for runtime, r in results.items():
