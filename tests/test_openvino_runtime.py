@@ -52,12 +52,23 @@ def test_fp32_openvino_gives_pytorchs_logits_on_any_shape():
         assert torch.equal(logits > 0, reference > 0)
         # channels_last input (what the inferer hands over on CPU) is the same tensor
         assert torch.equal(compiled(x.contiguous(memory_format=torch.channels_last_3d)), logits)
-    assert compiled.compiled_shapes == SHAPES  # the shape met again reused its compilation
+    assert compiled.compiled_shapes == SHAPES[::-1]  # the shape met again reused its compilation (and is the latest)
     dynamic = OpenVINONetwork(network, "fp32", static_shapes=False)
     for shape in SHAPES:
         x = _input(shape)
         assert torch.allclose(dynamic(x), compiled(x), atol=1e-4 * max(float(compiled(x).abs().max()), 1.0))
     assert dynamic.compiled_shapes == [()]
+
+
+def test_only_the_most_recent_shapes_stay_compiled(monkeypatch):
+    import scripts.openvino_runtime as runtime
+
+    monkeypatch.setattr(runtime, "MAX_COMPILED_SHAPES", 2)
+    compiled = OpenVINONetwork(_network(), "fp32")
+    shapes = [(1, 1, 16, 16, 2), (1, 1, 32, 16, 2), (1, 1, 16, 16, 2), (1, 1, 16, 32, 4)]
+    for shape in shapes:
+        compiled(_input(shape))
+    assert compiled.compiled_shapes == [shapes[2], shapes[3]]  # (32, 16, 2), least recently used, was dropped
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="no native bf16 on this CPU: OpenVINO computes in fp32")

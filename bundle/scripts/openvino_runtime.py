@@ -12,7 +12,8 @@ five axes dynamic: ~1 s), not through ``openvino.convert_model`` / ovc, whose us
 network; nothing is downloaded or written. The converted model keeps every axis dynamic; each input shape it meets
 is compiled once as a static model (~0.5 s on its first frame) and its request kept: OpenVINO's CPU kernels for a
 known shape ran the 352 x 352 x 32 crop in 0.236 s against 0.273 s for the dynamic model (2-core Xeon, bf16, best
-of 6, same weights). A run meets one or two shapes (the crop; a smaller file's own).
+of 6, same weights). A run usually meets one shape (the crop); files smaller than the crop bring their own, and
+only the ``MAX_COMPILED_SHAPES`` most recent compilations are kept, each holding its intermediate buffers.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ RUNTIMES = ("auto", "torch", "openvino")
 OPENVINO_PRECISION = {"bf16": "bf16", "fp32": "f32", "fp16": "f16"}  # scripts.precision name -> OpenVINO's hint
 TRACE_SHAPE = (1, 1, 32, 32, 4)  # (N, C, X, Y, Z): a multiple of the total stride; the shapes stay dynamic
 INSTALL_HINT = "pip install -r requirements.txt (it pins openvino)"
+MAX_COMPILED_SHAPES = 4  # static compilations kept (most recently used): memory stays bounded over many file sizes
 
 
 def openvino_available() -> bool:
@@ -98,18 +100,20 @@ class OpenVINONetwork(torch.nn.Module):
         ``static_shapes`` off, the one request of the dynamic model."""
         if not self.static_shapes:
             shape = ()
-        request = self._requests.get(shape)
+        request = self._requests.pop(shape, None)
         if request is None:
             model = self._model.clone()
             if shape:
                 model.reshape(list(shape))
             request = self._core.compile_model(model, "CPU", self._config).create_infer_request()
-            self._requests[shape] = request
+            while len(self._requests) >= MAX_COMPILED_SHAPES:
+                del self._requests[next(iter(self._requests))]  # the least recently used
+        self._requests[shape] = request  # (re)inserted last: the dict's order is the order of use
         return request
 
     @property
     def compiled_shapes(self) -> list[tuple[int, ...]]:
-        """The input shapes compiled so far, in the order they were met (``()``: the dynamic model)."""
+        """The input shapes whose compilations are kept, least recently used first (``()``: the dynamic model)."""
         return list(self._requests)
 
     @property
