@@ -70,6 +70,7 @@ def _percentile_cases():
     yield np.array([1.0, np.nan, 3.0], np.float32)
     yield np.array([1.0, np.inf, 3.0])
     yield np.array([0, 1 << 22, 5], np.int64)
+    yield np.array([2 ** 64 - 3, 2 ** 64 - 1, 2 ** 64 - 2], np.uint64)
 
 
 @pytest.mark.parametrize("image", list(_percentile_cases()), ids=lambda a: f"{a.dtype}{a.shape}")

@@ -36,9 +36,10 @@ def robust_percentiles(image: np.ndarray, percentiles: Sequence[float]) -> list[
     low, high = float(flat.min()), float(flat.max())
     counts = None
     if low.is_integer() and high - low <= HISTOGRAM_MAX_SPAN:  # also False for NaN and infinities
+        exact_below = 2.0 ** (np.finfo(flat.dtype).nmant + 1) if flat.dtype.kind == "f" else 2.0 ** 62
+        if max(abs(low), abs(high)) >= exact_below:  # beyond the float's exact integers, or int64's range
+            return [float(v) for v in np.percentile(flat, qs)]
         if flat.dtype.kind == "f":
-            if max(abs(low), abs(high)) >= 2.0 ** (np.finfo(flat.dtype).nmant + 1):
-                return [float(v) for v in np.percentile(flat, qs)]  # beyond the float's exact integers
             offsets = (flat - flat.dtype.type(low)).astype(np.int32)
             integral = np.array_equal(offsets.astype(flat.dtype) + flat.dtype.type(low), flat)
         else:
