@@ -586,9 +586,40 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         record = json.loads((out / "provenance.json").read_text())
         assert record["init_weights"] == str(shipped.resolve()) and len(record["init_weights_sha256"]) == 64
         assert record["n_training_frames"] >= 1 and record["settings"]["lr"] == 5.0e-5
+        assert record["settings"]["time_budget_min"] == 30
         proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY],
                         cwd=tmp_path)
         assert "Epoch[2] Metrics" in proc.stdout + proc.stderr
         assert _epoch(torch.load(out / "checkpoint.pt", weights_only=True)) == 2
     finally:
         shutil.rmtree(out, ignore_errors=True)  # the module's phantom is shared with other tests
+
+
+def test_time_budget_ends_training_before_an_epoch_would_end_past_it():
+    from scripts.training import TimeBudget
+
+    now = [0.0]
+
+    def run(minutes, epoch_s, max_epochs=10):
+        trainer = Engine(lambda engine, batch: now.__setitem__(0, now[0] + epoch_s / 4))  # 4 iterations per epoch
+        TimeBudget(minutes, clock=lambda: now[0]).attach(trainer)
+        trainer.run(range(4), max_epochs=max_epochs)
+        return trainer.state.epoch
+
+    assert run(30, 7 * 60) == 4       # 4 epochs take 28 min; a 5th would end at 35
+    assert run(30, 5 * 60) == 6       # 6 x 5 min = 30: the 7th would end past it
+    assert run(30, 40 * 60) == 1      # one epoch always runs
+    assert run(None, 60 * 60, max_epochs=3) == 3  # no budget
+    assert run(30, 10 * 60, max_epochs=2) == 2
+    for bad in (0, -5, "soon", float("inf")):
+        with pytest.raises(ValueError, match="time_budget_min must be a positive number of minutes or null"):
+            TimeBudget(bad)
+    assert TimeBudget("null").minutes is None
+
+
+def test_time_budget_is_in_the_training_handlers_and_the_finetune_recipe():
+    parser = ConfigParser()
+    parser.read_config([str(TRAIN_YAML), str(BUNDLE / "configs" / "finetune.yaml")])
+    assert parser["time_budget_min"] == 30
+    handlers = [h["_target_"] for h in parser["train"]["handlers"]]
+    assert handlers.index("scripts.training.TimeBudget") > handlers.index("scripts.training.LatestCheckpointSaver")

@@ -7,6 +7,8 @@
 - :class:`LatestCheckpointSaver`: every epoch, everything needed to resume (network, optimizer, LR
   scheduler, trainer state, best score, early-stopping counter) to one fixed file, atomically.
 - :class:`ResumableEarlyStopHandler`: MONAI's EarlyStopHandler whose counter survives a resume.
+- :class:`TimeBudget`: ends the run before an epoch would end past a wall-time budget (the fine-tuning recipe's
+  "30 minutes on 2 CPU cores", whatever the CPU).
 
 Resuming: ``--resume_from models/checkpoint.pt`` makes MONAI's ``CheckpointLoader`` (configured in
 train.yaml) restore that file at the trainer's start; the run continues at the next epoch with the
@@ -17,7 +19,9 @@ Only the main process (rank 0) writes files under DDP.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,6 +42,7 @@ __all__ = [
     "PatchFitsd",
     "LatestCheckpointSaver",
     "ResumableEarlyStopHandler",
+    "TimeBudget",
     "TrainerCheckpointLoader",
     "ensure_datalist",
     "save_atomic",
@@ -278,6 +283,51 @@ class ResumableEarlyStopHandler(EarlyStopHandler):
             self._pending_state = state
         else:
             self._handler.load_state_dict(state)
+
+
+class TimeBudget:
+    """End training before an epoch would end past ``minutes`` of wall time (None: no budget).
+
+    Checked after each epoch, once its validation and checkpoint are done (attach it after them): when the epochs
+    of this run have taken ``elapsed`` minutes, ``elapsed / epochs`` each, the run stops if one more would end past
+    the budget, so the best weights and the resumable checkpoint are those of a finished epoch. The clock starts
+    when the trainer starts (a resumed run gets the budget afresh); ``clock`` (seconds, monotonic) is for tests.
+    """
+
+    def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        try:
+            self.minutes = None if minutes is None or str(minutes).strip().lower() in ("", "null", "none") else float(minutes)
+        except ValueError:
+            self.minutes = math.nan
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ValueError(f"time_budget_min must be a positive number of minutes or null, found {minutes!r}")
+        self.clock = clock
+        self._start_s: float | None = None
+        self._start_epoch = 0
+
+    def attach(self, engine: Engine) -> None:
+        if self.minutes is None:
+            return
+        engine.add_event_handler(Events.STARTED, self._started)
+        engine.add_event_handler(Events.EPOCH_COMPLETED, self)
+
+    def _started(self, engine: Engine) -> None:
+        self._start_s, self._start_epoch = self.clock(), engine.state.epoch
+
+    def __call__(self, engine: Engine) -> None:
+        epochs = engine.state.epoch - self._start_epoch
+        elapsed_min = (self.clock() - self._start_s) / 60.0
+        stop = epochs > 0 and elapsed_min + elapsed_min / epochs > self.minutes
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # every rank must stop at the same epoch (or the others wait for it forever): rank 0's clock decides
+            nccl = torch.distributed.get_backend() == "nccl"
+            flag = torch.tensor([float(stop)], device=torch.device("cuda", torch.cuda.current_device()) if nccl else "cpu")
+            torch.distributed.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        if stop and engine.state.epoch < engine.state.max_epochs:
+            logger.info(f"time budget: {epochs} epochs took {elapsed_min:.1f} min; another would end past "
+                        f"{self.minutes:g} min (time_budget_min): training ends after epoch {engine.state.epoch}")
+            engine.terminate()
 
 
 class PatchFitsd(MapTransform):
