@@ -46,6 +46,7 @@ def main(argv=None) -> int:
     inference = json.loads((DATASET / "datalist.json").read_text())["inference"]
     oocytes = sorted({(i["experiment"], i["oocyte"]) for i in inference})[:args.oocytes]
     items = [i for i in inference if (i["experiment"], i["oocyte"]) in oocytes]
+    load_at_start = os.getloadavg()[0]
     results, masks = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         datalist = Path(tmp) / "datalist.json"
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
     lines = [f"### evaluating end to end per runtime ({cpu_model()}, {cpu_vector_isa()}, {time.strftime('%Y-%m-%d %H:%M')})",
              "", f"{len(items)} frames of {len(oocytes)} house phantom test oocytes (400 x 400 x 31, crop 352 x 352 x 32), "
              f"classical baseline {'on' if args.baseline == 'true' else 'off'}, precision {args.precision}"
-             + (f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else ""),
+             + (f", ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}" if os.environ.get("ONEDNN_MAX_CPU_ISA") else "")
+             + f"; load average (1 min) at the start {load_at_start:.1f} on {os.cpu_count()} logical CPUs",
              "", "| runtime | frames/s (steady) | median stages per frame | peak memory (PSS) | wall |",
              "| --- | --- | --- | --- | --- |"]
     for runtime, r in results.items():
