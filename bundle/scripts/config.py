@@ -72,8 +72,8 @@ def loader_workers(value: object, device, heavy_loader: bool = False) -> int:
 
     Why 0 on a CPU: the forward pass there runs on every core (OpenVINO's or PyTorch's threads wait for each other
     at every layer), so a worker reading the next frame meanwhile stalls both threads, not one. Reading the frame
-    between two forward passes, while the previous frame is recorded on the other core, measured 2.16-2.31
-    against 1.99-2.01 frames/s (OpenVINO bf16, 2-core Xeon, one 24-frame house phantom oocyte, two runs each).
+    between two forward passes, while the previous frame is recorded on the other core, measured 1.03-1.11x the
+    frames/s of a loader process (OpenVINO bf16, 2-core Xeon, house phantom oocytes; benchmarks/runtime_pipeline.py).
     """
     import torch
 
