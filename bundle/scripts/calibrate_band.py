@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from scripts.config import is_null
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_COVERAGE = 0.8
@@ -237,7 +239,7 @@ def load_band_calibration(path: str | Path | None, model_path: str | Path | None
     ``model_path``), another ``band_probability`` or ``flip_tta`` setting is not applied: a warning says so and the
     band stays raw. The returned dict carries ``file_sha256`` (``calibration_identity``).
     """
-    if path is None or str(path).strip().lower() in ("", "null", "none"):
+    if is_null(path):
         return None
     if band_probability is None:
         return None

@@ -47,17 +47,22 @@ def required_dataset_dir(value: object) -> Path:
     return Path(str(value))
 
 
+def is_null(value: object) -> bool:
+    """Whether a config or command-line value means "none": None, or the strings "", null, none (any case)."""
+    return value is None or str(value).strip().lower() in ("", "null", "none")
+
+
 def optional_index(value: object) -> int | None:
     """An optional channel index from a config or the command line: None for null / None / "" (the data have no such
     channel), else the integer."""
-    if value is None or str(value).strip().lower() in ("", "null", "none"):
+    if is_null(value):
         return None
     return int(value)
 
 
 def optional_probability(value: object, name: str) -> float | None:
     """An optional probability in (0, 0.5) from a config or the command line; None for null / None / ""."""
-    if value is None or str(value).strip().lower() in ("", "null", "none"):
+    if is_null(value):
         return None
     number = float(value)
     if not 0.0 < number < 0.5:

@@ -30,7 +30,7 @@ from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, EarlyStopHandler
 from monai.transforms import MapTransform
 
-from scripts.config import required_dataset_dir
+from scripts.config import is_null, required_dataset_dir
 from scripts.datalist import build_datalist, write_datalist
 from scripts.inference import load_network
 from scripts.io import atomic_path, file_sha256
@@ -296,7 +296,7 @@ class TimeBudget:
 
     def __init__(self, minutes: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         try:
-            self.minutes = None if minutes is None or str(minutes).strip().lower() in ("", "null", "none") else float(minutes)
+            self.minutes = None if is_null(minutes) else float(minutes)
         except ValueError:
             self.minutes = math.nan
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
