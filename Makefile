@@ -5,7 +5,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-requirements
 DEMO_DIR ?= $(CURDIR)/data/demo
 
-.PHONY: install install-napari install-bioimageio install-mlflow test test-fast demo bench lint clean
+.PHONY: install install-napari install-bioimageio install-mlflow install-quantize test test-fast demo bench lint clean
 
 # install: the pinned requirements, and a .pth file that makes the bundle's plugin (`scripts`, imported by the
 # configs) importable with this Python from any folder
@@ -31,27 +31,22 @@ $(NAPARI_STAMP): $(STAMP) requirements-napari.txt napari-spindle/pyproject.toml
 
 install-napari: $(NAPARI_STAMP)
 
-# the BioImage.IO extra (python -m scripts.bioimageio_export and `bioimageio test`); after napari, whose
-# unpinned pydantic it pins below 2.14
-BIOIMAGEIO_STAMP := $(VENV)/.installed-bioimageio
-$(BIOIMAGEIO_STAMP): $(STAMP) requirements-bioimageio.txt
-	$(PY) -m pip install -q -r requirements-bioimageio.txt
-	touch $(BIOIMAGEIO_STAMP)
+# the pip-only extras, each pinned in requirements-NAME.txt: bioimageio (python -m scripts.bioimageio_export and
+# `bioimageio test`; after napari, whose unpinned pydantic it pins below 2.14), mlflow (--tracking mlflow;
+# tests/test_tracking.py) and quantize (python -m scripts.quantize: NNCF makes the int8 model; running it needs
+# OpenVINO only)
+$(VENV)/.installed-%: $(STAMP) requirements-%.txt
+	$(PY) -m pip install -q -r requirements-$*.txt
+	touch $@
 
-install-bioimageio: $(BIOIMAGEIO_STAMP)
-
-# the MLflow extra (--tracking mlflow; tests/test_tracking.py)
-MLFLOW_STAMP := $(VENV)/.installed-mlflow
-$(MLFLOW_STAMP): $(STAMP) requirements-mlflow.txt
-	$(PY) -m pip install -q -r requirements-mlflow.txt
-	touch $(MLFLOW_STAMP)
-
-install-mlflow: $(MLFLOW_STAMP)
+install-bioimageio: $(VENV)/.installed-bioimageio
+install-mlflow: $(VENV)/.installed-mlflow
+install-quantize: $(VENV)/.installed-quantize
 
 lint: install
 	$(VENV)/bin/ruff check bundle tests benchmarks napari-spindle
 
-test: lint install-napari install-bioimageio install-mlflow
+test: lint install-napari install-bioimageio install-mlflow install-quantize
 	$(PY) -m pytest -q
 
 test-fast: install

@@ -1,4 +1,4 @@
-"""`evaluating` end to end with each CPU runtime (PyTorch, OpenVINO) on real-size house phantom oocytes.
+"""`evaluating` end to end with each CPU runtime (PyTorch, OpenVINO float and int8) on real-size house phantom oocytes.
 
     .venv/bin/python benchmarks/runtime_pipeline.py [--oocytes 2] [--baseline false] [--precision auto] [--out FILE.md]
 
@@ -10,7 +10,8 @@ training_state/README.md says) are evaluated by ``eval_child.py`` (inference.yam
 per runtime, alternating, in the same session: steady frames/s (after the first frame), the median time per stage,
 peak memory, and the masks' agreement with the PyTorch run (Dice per frame with a spindle, |volume difference|).
 A third run, OpenVINO with a loader worker process (``--num_workers 1``, the default before 0.4.5), measures what
-loading each frame between the forward passes (``num_workers auto`` = 0 on a CPU) gains.
+loading each frame between the forward passes (``num_workers auto`` = 0 on a CPU) gains; a fourth, the int8 model
+(``--int8 true``: models/model_int8.xml, what ``int8: auto`` runs on CPUs without native bf16), what int8 gains.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         datalist = Path(tmp) / "datalist.json"
         datalist.write_text(json.dumps({"inference": items}))
-        runs = {"torch": {"runtime": "torch"}, "openvino": {"runtime": "openvino"},
-                "openvino, --num_workers 1": {"runtime": "openvino", "num_workers": 1}}
+        runs = {"torch": {"runtime": "torch"}, "openvino": {"runtime": "openvino", "int8": "false"},
+                "openvino, --num_workers 1": {"runtime": "openvino", "int8": "false", "num_workers": 1},
+                "openvino int8 (--int8 true)": {"runtime": "openvino", "int8": "true"}}
         for i, (name, settings) in enumerate(runs.items()):
             out = Path(tmp) / f"run{i}"
             overrides = {"dataset_dir": str(DATASET), "datalist_file": str(datalist), "output_dir": str(out),
@@ -61,13 +63,18 @@ def main(argv=None) -> int:
             print(f"evaluating {len(items)} frames: {name} ...", file=sys.stderr, flush=True)
             results[name] = run_evaluating(overrides, Path(tmp) / f"run{i}_timing.json")
             masks[name] = {o: tifffile.imread(out / "masks" / o[0] / f"{o[1]}.tif") > 0 for o in oocytes}
-    dice, volume = [], []
-    for o in oocytes:
-        for a, b in zip(masks["torch"][o], masks["openvino"][o], strict=True):
-            if a.any() or b.any():
-                dice.append(2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b)))
-            if np.count_nonzero(a) * 0.17 * 0.17 * 2.0 >= 50:
-                volume.append(abs(np.count_nonzero(b) / np.count_nonzero(a) - 1.0))
+    def agreement(name: str) -> str:
+        """The run's masks against PyTorch's: Dice per frame with a spindle, |volume difference| per frame >= 50 um^3."""
+        dice, volume = [], []
+        for o in oocytes:
+            for a, b in zip(masks["torch"][o], masks[name][o], strict=True):
+                if a.any() or b.any():
+                    dice.append(2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b)))
+                if np.count_nonzero(a) * 0.17 * 0.17 * 2.0 >= 50:
+                    volume.append(abs(np.count_nonzero(b) / np.count_nonzero(a) - 1.0))
+        return (f"Dice min {min(dice):.4f}, median {statistics.median(dice):.4f} ({len(dice)} frames); |volume "
+                f"difference| max {100 * max(volume):.2f} % ({len(volume)} frames >= 50 um^3)")
+
     lines = [f"### evaluating end to end per runtime ({cpu_model()}, {cpu_vector_isa()}, {time.strftime('%Y-%m-%d %H:%M')})",
              "", f"{len(items)} frames of {len(oocytes)} house phantom test oocytes (400 x 400 x 31, crop 352 x 352 x 32), "
              f"classical baseline {'on' if args.baseline == 'true' else 'off'}, precision {args.precision}"
@@ -80,10 +87,10 @@ def main(argv=None) -> int:
                      f"{fmt_gb(r['peak_pss_tree'])} | {r['wall_s']:.0f} s |")
     ratio = steady_fps(results["openvino"]["frames"]) / steady_fps(results["torch"]["frames"])
     inline = steady_fps(results["openvino"]["frames"]) / steady_fps(results["openvino, --num_workers 1"]["frames"])
+    int8 = steady_fps(results["openvino int8 (--int8 true)"]["frames"]) / steady_fps(results["openvino"]["frames"])
     lines += ["", f"OpenVINO / PyTorch frames/s: {ratio:.2f}x; loading between forward passes / in a worker process: "
-              f"{inline:.2f}x. Masks vs PyTorch's: Dice min {min(dice):.4f}, "
-              f"median {statistics.median(dice):.4f} ({len(dice)} frames); |volume difference| max "
-              f"{100 * max(volume):.2f} % ({len(volume)} frames >= 50 um^3)."]
+              f"{inline:.2f}x; int8 / OpenVINO float: {int8:.2f}x.",
+              f"Masks vs PyTorch's: OpenVINO {agreement('openvino')}; int8 {agreement('openvino int8 (--int8 true)')}."]
     print_report(lines, args.out)
     return 0
 
