@@ -1,6 +1,6 @@
 """The shipped model on real spindle z-stacks from other microscopes, against a published classical tool.
 
-    .venv/bin/python benchmarks/real_spindles.py [--model_path M] [--out FILE.md]
+    .venv/bin/python benchmarks/real_spindles.py [--model_path M] [--set int8=true precision=fp32 ...] [--out FILE.md]
 
 The stacks and their reference measurements are ``../shared/realdata/spindles`` (read its PROVENANCE.txt):
 confocal / spinning-disk z-stacks of single mitotic spindles in mouse stem cells, 0.225-0.27 um in x-y and
@@ -44,11 +44,12 @@ SPINDLES_DIR = REPO_DIR.parent / "shared" / "realdata" / "spindles"
 MODES = ("native", "resampled")
 
 
-def shipped_parts(model_path: Path) -> ConfigParser:
-    """configs/inference.yaml with the given weights: its network, inferer and preprocessing pieces."""
+def shipped_parts(model_path: Path, settings: dict[str, str] | None = None) -> ConfigParser:
+    """configs/inference.yaml with the given weights and ``settings`` (its keys, e.g. int8 or precision): its
+    network, inferer and preprocessing pieces."""
     config = ConfigParser()
     config.read_config(str(BUNDLE_DIR / "configs" / "inference.yaml"))
-    config.update({"model_path": str(model_path), "device": "$torch.device('cpu')"})
+    config.update({"model_path": str(model_path), "device": "$torch.device('cpu')", **(settings or {})})
     return config
 
 
@@ -120,10 +121,11 @@ def _number(value: str) -> float:
     return float(value) if value else float("nan")
 
 
-def run(model_path: Path) -> str:
-    config = shipped_parts(model_path)
+def run(model_path: Path, settings: dict[str, str] | None = None) -> str:
+    config = shipped_parts(model_path, settings)
     lines = [
-        f"### Real spindle stacks (Spindle3D references), model {model_path.name}",
+        f"### Real spindle stacks (Spindle3D references), model {model_path.name}"
+        + "".join(f", {key} {value}" for key, value in (settings or {}).items()),
         "",
         "| file | reference volume (um^3) | " + " | ".join(f"{m} volume (um^3) | {m} rel. error" for m in MODES)
         + " | reference length (um) | " + " | ".join(f"{m} length (um)" for m in MODES)
@@ -160,12 +162,15 @@ def run(model_path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model_path", default=str(BUNDLE_DIR / "models" / "model.pt"))
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="inference.yaml settings, e.g. int8=true precision=fp32 (the int8 path of AVX2 CPUs)")
     parser.add_argument("--out", default=None, help="also write the markdown table to this file")
     args = parser.parse_args(argv)
+    settings = dict(setting.partition("=")[::2] for setting in args.settings)
     if not (SPINDLES_DIR / "reference.csv").is_file():
         print(f"{SPINDLES_DIR}: not found (../shared must be beside the repository)", file=sys.stderr)
         return 2
-    table = run(Path(args.model_path)) + "\n" + classical_table()
+    table = run(Path(args.model_path), settings) + "\n" + classical_table()
     print(table)
     if args.out:
         Path(args.out).write_text(table)

@@ -214,8 +214,8 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
 
     Targets: |Dice_fast - Dice_fp32| <= 0.005 against the true masks, volumes within 1 %, on frames with a spindle.
     Every shipped CPU path is checked: the default (``runtime: auto``: OpenVINO, in the precision ``precision:
-    auto`` resolves to, bf16 where the CPU has native bf16, else fp32), the int8 model that ``int8: auto`` runs on
-    CPUs without native bf16 (its other layers in f32, as there), and PyTorch's (``runtime: torch``: bf16 or fp32
+    auto`` resolves to, bf16 where the CPU has native bf16, else fp32), the opt-in int8 model (``--int8 auto`` on
+    CPUs without native bf16; its other layers in f32, as there), and PyTorch's (``runtime: torch``: bf16 or fp32
     autocast + channels_last_3d); the reference is PyTorch in fp32, default layout.
     """
     import csv
@@ -246,7 +246,7 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
 
     paths = {"default (runtime auto: OpenVINO on a CPU)": evaluate(tmp_path / "fast"),
              "PyTorch (runtime torch)": evaluate(tmp_path / "torch", runtime="torch"),
-             # what int8: auto runs on CPUs without native bf16 (models/model_int8.xml; f32 outside the int8 layers)
+             # what --int8 auto runs on CPUs without native bf16 (models/model_int8.xml; f32 outside the int8 layers)
              "int8 (OpenVINO, CPUs without native bf16)": evaluate(tmp_path / "int8", precision="fp32", int8="true")}
     fp32_volumes, fp32_masks = evaluate(tmp_path / "fp32", precision="fp32", channels_last=False, runtime="torch")
     truth = tifffile.imread(data / "ground_truth_masks" / "exp1" / "oocyte01.tif")[[f["frame"] for f in frames]] > 0

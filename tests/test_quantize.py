@@ -102,6 +102,9 @@ def test_inference_config_runs_the_int8_model_and_records_it(tmp_path):
     # a rerun with or without the int8 model evaluates again instead of reporting the other's volumes
     assert parser.get_parsed_content("run_settings#int8_model") == file_sha256(int8.with_suffix(".bin"))
     assert config(int8="false").get_parsed_content("run_settings#int8_model") is None
+    default = config()  # off unless asked for: it moves real stacks' volumes (docs/README.md)
+    assert default.get_parsed_content("resolved_int8_model") is None
+    assert default.get_parsed_content("network").int8_model is None
     assert int8_identity(None) is None
     with pytest.raises(RuntimeError) as failure:  # MONAI wraps the error; the command line prints the cause last
         config(int8="true", runtime="torch").get_parsed_content("network")
