@@ -5,7 +5,7 @@ many offsets, random byte flips in their headers (IFD entries, tag values, the 8
 types (float64, float16, int8, bool, uint32, int64, complex), 6D files, headers announcing 10^6 x 10^6
 pixels, empty files and non-TIFF files named .tif.
 
-Every read runs in a forked worker process with a time limit (a hang is a failure, and the worker is
+Every read runs in a worker process (forkserver) with a time limit (a hang is a failure, and the worker is
 replaced) and a cap on its address space (an attempt to allocate a huge announced image fails there with
 MemoryError instead of swapping the machine). Allowed outcomes:
 
@@ -38,7 +38,7 @@ from scripts.io import MAX_FRAME_BYTES, SpindleDataError, read_frame, read_mask
 SEED = int(os.environ.get("SPINDLE_FUZZ_SEED", "20261125"))
 SCALE = int(os.environ.get("SPINDLE_FUZZ_SCALE", "1"))
 CASE_TIMEOUT_S = 10.0  # one read of a tiny file takes milliseconds; 10 s only trips on a real hang
-# a worker may map one maximal frame plus 512 MiB more than it had when forked: reading what the reader
+# a worker may map one maximal frame plus 512 MiB more than it had when it started: reading what the reader
 # accepts works, allocating a larger announced size fails with MemoryError, which the test reports
 WORKER_EXTRA_ADDRESS_SPACE = MAX_FRAME_BYTES + (1 << 29)
 SHAPE_TZCYX = (3, 4, 2, 16, 12)
@@ -98,10 +98,12 @@ def _serve(conn) -> None:
 
 
 class _Worker:
-    """A forked reader process; ``run`` returns its report or {'outcome': 'hang'} after the time limit."""
+    """A reader process; ``run`` returns its report or {'outcome': 'hang'} after the time limit."""
 
     def __init__(self):
-        self.context = multiprocessing.get_context("fork")  # cheap start; the worker only runs numpy/tifffile
+        # forkserver, not fork: forking the test process itself, which holds PyTorch / OpenVINO thread pools from
+        # earlier tests, can deadlock the child (a clean-clone CI run reported one such "hang", not reproducible alone)
+        self.context = multiprocessing.get_context("forkserver")
         self._start()
 
     def _start(self) -> None:
