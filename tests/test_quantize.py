@@ -112,8 +112,8 @@ def test_inference_config_runs_the_int8_model_and_records_it(tmp_path):
 
 
 def test_the_shipped_int8_model_is_made_from_the_shipped_weights():
-    """A new models/model.pt needs a new int8 model (python -m scripts.quantize): else CPUs without bf16 would
-    silently fall back to f32 (with a warning) and lose the speed-up."""
+    """A new models/model.pt needs a new int8 model (python -m scripts.quantize): else --int8 auto would fall back to
+    f32 (with a warning) and --int8 true would refuse."""
     record = int8_model_record(SHIPPED_INT8)
     assert record is not None and record["model_sha256"] == file_sha256(SHIPPED_WEIGHTS)
     assert record["float_operations"] == list(FLOAT_OPERATIONS)
@@ -139,6 +139,8 @@ def test_quantize_writes_an_int8_model_the_evaluation_takes(tmp_path, tiny_phant
     assert record["model_sha256"] == file_sha256(weights)
     assert record["calibration"]["frames"] == min(4, training_frames) >= 1
     assert 0.0 <= record["agreement_with_f32"]["mean_dice"] <= 1.0
+    assert record["agreement_with_f32"]["data"] == "validation" or not json.loads(
+        (dataset / "datalist.json").read_text())["validation"]  # which frames the agreement was measured on
     assert sorted(p.name for p in out.parent.iterdir()) == ["model_int8.bin", "model_int8.xml"]  # no leftovers
     import openvino
 

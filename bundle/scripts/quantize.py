@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from scripts.config import bundle_root
+from scripts.metrics import dice_score
 
 RT_INFO_KEY = "spindle_bundle"  # the int8 model's own record (OpenVINO rt_info), read back by the runtime
 DEFAULT_MIN_MEAN_DICE = 0.985   # what the shipped int8 model reaches on mixed validation frames (bf16: 0.995)
@@ -69,15 +70,10 @@ def standardised_crops(items: Sequence[dict], preprocessing) -> list[np.ndarray]
     return [np.ascontiguousarray(preprocessing(dict(item))["image"].as_tensor()[None].float().numpy()) for item in items]
 
 
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
-
-
 def agreement(reference_masks: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict[str, float]:
     """Mean and least Dice of ``masks`` against ``reference_masks``, and the largest |relative volume
     difference| over the frames whose reference mask is not empty."""
-    dices = [dice(r, m) for r, m in zip(reference_masks, masks, strict=True)]
+    dices = [dice_score(m, r) for r, m in zip(reference_masks, masks, strict=True)]
     volume_differences = [abs(int(m.sum()) / int(r.sum()) - 1.0) for r, m in zip(reference_masks, masks, strict=True) if r.any()]
     return {"frames": len(dices), "mean_dice": float(np.mean(dices)), "min_dice": float(np.min(dices)),
             "max_abs_rel_volume_difference": float(max(volume_differences, default=0.0))}
@@ -187,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_int8_model(quantized, out, {
         "model_sha256": file_sha256(args.model_path), "float_operations": list(FLOAT_OPERATIONS),
         "calibration": {"datalist": str(datalist), "frames": len(calibration_items), "seed": args.seed},
-        "agreement_with_f32": {"frames": source.split()[0], **result}})
+        "agreement_with_f32": {"data": source.split()[0], **result}})
     print(f"wrote {out} and {out.with_suffix('.bin').name} for weights {args.model_path}")
     return 0
 
