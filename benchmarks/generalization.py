@@ -1,6 +1,7 @@
 """Does the model find spindles in images we did not train it on? Held-out renderer families and real stacks.
 
     .venv/bin/python benchmarks/generalization.py [--model_path M] [--out FILE.md] [--house_dir data/train_phantom]
+        [--set norm=instance ...]
 
 Three kinds of data, each named in the table (a figure on the generator a model was trained on is not its accuracy):
 
@@ -102,9 +103,9 @@ def family_scores(dataset_dir: Path, output_dir: Path) -> dict[str, dict]:
                 "max_pre_gvbd_volume_um3": float(max(r["pre_false_um3"], default=0.0))} for f, r in rows.items()}
 
 
-def house_scores(house_dir: Path, output_dir: Path, model_path: Path) -> dict:
+def house_scores(house_dir: Path, output_dir: Path, model_path: Path, extra: list[str] = ()) -> dict:
     run_evaluating(house_dir, output_dir, model_path, ["--datalist_file", str(house_dir / "datalist.json"),
-                                                       "--datalist_subset", "testing", "--baseline", "false"],
+                                                       "--datalist_subset", "testing", "--baseline", "false", *extra],
                    overlay=True)
     summary = json.loads((output_dir / "summary.json").read_text())
     scores = next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
@@ -120,15 +121,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families_dir", default=str(REPO_DIR / "data" / "renderer_families"))
     parser.add_argument("--house_dir", default=None, help="house phantom dataset with datalist.json (its testing list)")
     parser.add_argument("--no_real", action="store_true", help="skip the real spindle stacks")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="inference.yaml settings for every run, e.g. norm=instance (a model trained with it)")
     parser.add_argument("--out", default=None, help="also write the markdown tables to this file")
     args = parser.parse_args(argv)
     model_path = Path(args.model_path).resolve()
-    lines = [f"### Generalization of {model_path.name} (benchmarks/generalization.py)", "",
+    settings = dict(setting.partition("=")[::2] for setting in args.settings)
+    extra = [arg for key, value in settings.items() for arg in (f"--{key}", value)]
+    lines = [f"### Generalization of {model_path.name} (benchmarks/generalization.py)"
+             + "".join(f", {key} {value}" for key, value in settings.items()), "",
              "| data | oocytes | frames from GVBD | mean Dice | median abs. rel. volume error | "
              "largest volume before GVBD (um^3) | volume band coverage |", "| --- | --- | --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
         families_dir = ensure_families(Path(args.families_dir))
-        seconds = run_evaluating(families_dir, Path(tmp) / "families", model_path)
+        seconds = run_evaluating(families_dir, Path(tmp) / "families", model_path, extra)
         for family, s in sorted(family_scores(families_dir, Path(tmp) / "families").items()):
             name = f"renderer family `{family}`" + (" (held out)" if family.startswith("heldout") else
                                                    " (trained-on ranges, unseen seed)")
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{100 * s['band_coverage']:.0f} % |")
             print(lines[-1], flush=True)
         if args.house_dir:
-            s = house_scores(Path(args.house_dir), Path(tmp) / "house", model_path)
+            s = house_scores(Path(args.house_dir), Path(tmp) / "house", model_path, extra)
             lines.append(f"| house phantom, test oocytes (labelled frames) | - | {s.get('n_labelled', '-')} | "
                          f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | - | "
                          f"{100 * s['band_coverage']:.0f} % |")
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         from real_spindles import run as run_real
 
         if (SPINDLES_DIR / "reference.csv").is_file():
-            lines.append(run_real(model_path))
+            lines.append(run_real(model_path, settings))
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:

@@ -185,3 +185,19 @@ def test_strided_max_pool_equals_max_pool_3d_values_and_layouts(stride):
     assert torch.equal(StridedMaxPool3d(stride)(x), expected)
     channels_last = x.contiguous(memory_format=torch.channels_last_3d).to(torch.bfloat16)
     assert torch.equal(StridedMaxPool3d(stride)(channels_last).float(), torch.nn.MaxPool3d(stride, stride)(channels_last).float())
+
+
+def test_with_native_pooling_is_a_copy_with_the_same_logits():
+    """The copy handed to OpenVINO pools with one max-pool operation and computes the same logits; the network
+    trained and run by PyTorch keeps its strided-view pooling."""
+    from scripts.network import AnisotropicAttentionUNet, StridedMaxPool3d, with_native_pooling
+
+    torch.manual_seed(0)
+    network = AnisotropicAttentionUNet().eval()
+    native = with_native_pooling(network)
+    pools = [m for m in native.modules() if isinstance(m, StridedMaxPool3d)]
+    assert len(pools) == 4 and all(m.native for m in pools)
+    assert not any(m.native for m in network.modules() if isinstance(m, StridedMaxPool3d))
+    x = torch.randn(1, 1, 32, 48, 8, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(native(x), network(x))

@@ -60,6 +60,13 @@ def test_fp32_openvino_gives_pytorchs_logits_on_any_shape():
     assert dynamic.compiled_shapes == [()]
 
 
+def test_the_converted_network_pools_with_openvinos_max_pool():
+    """One MaxPool operation per encoder level, not the strided views and partial maxima of PyTorch's pooling:
+    NNCF would give each of those its own int8 range (which moved real stacks' volumes by up to +14 %)."""
+    types = [op.get_type_name() for op in OpenVINONetwork(_network(), "fp32").model.get_ordered_ops()]
+    assert types.count("MaxPool") == 4 and "Maximum" not in types
+
+
 def test_only_the_most_recent_shapes_stay_compiled(monkeypatch):
     import scripts.openvino_runtime as runtime
 

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from scripts.network import with_native_pooling
+
 RUNTIMES = ("auto", "torch", "openvino")
 OPENVINO_PRECISION = {"bf16": "bf16", "fp32": "f32", "fp16": "f16"}  # scripts.precision name -> OpenVINO's hint
 TRACE_SHAPE = (1, 1, 32, 32, 4)  # (N, C, X, Y, Z): a multiple of the total stride; the shapes stay dynamic
@@ -62,10 +64,11 @@ def resolve_runtime(runtime: str, device: torch.device | str, torch_compile: boo
 
 def _converted(network: torch.nn.Module):
     """``network`` as an OpenVINO model through the PyTorch frontend (TorchScript trace on a tiny input; every
-    axis stays dynamic)."""
+    axis stays dynamic), its max-pools as OpenVINO pooling operations (``scripts.network.with_native_pooling``)."""
     from openvino.frontend import FrontEndManager
     from openvino.frontend.pytorch.ts_decoder import TorchScriptPythonDecoder
 
+    network = with_native_pooling(network)
     with torch.no_grad(), warnings.catch_warnings():
         # the trace keeps the network's own input check for the traced shape only; the evaluation pads every
         # crop to the total stride before it reaches the network
