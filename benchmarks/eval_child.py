@@ -70,8 +70,12 @@ def main() -> None:
     frames = [{"wait": s["wait_done"] - s["wait_start"], "forward": s["forward_done"] - s["wait_done"],
                "post": s["post_done"] - s["forward_done"], "write": s["write_done"] - s["post_done"],
                "end": s["write_done"] - ready} for s in stamps]
+    import torch
+
+    cuda_peak_bytes = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
     Path(args.timing_json).write_text(json.dumps({
-        "setup_s": ready - started, "run_s": finished - ready, "frames": frames}, indent=1))
+        "setup_s": ready - started, "run_s": finished - ready, "frames": frames, "cuda_peak_bytes": cuda_peak_bytes},
+        indent=1))
 
 
 if __name__ == "__main__":

@@ -52,5 +52,9 @@ def autocast_context(precision: str, device: torch.device | str):
 
 
 def use_channels_last(device: torch.device | str) -> bool:
-    """channels_last_3d pays off on CPU (oneDNN); on CUDA we keep the default layout."""
-    return torch.device(device).type == "cpu"
+    """channels_last_3d: on CPU (oneDNN) and on CUDA (cuDNN), where it pays off.
+
+    Measured (training_state/gpu_h200_forward_training.md, H200, one 352 x 352 x 32 crop): fp16 autocast 17.5 ms
+    in the default layout, 4.7 ms in channels_last_3d; fp32 (TF32) 9.0 / 8.0 ms.
+    """
+    return torch.device(device).type in ("cpu", "cuda")
