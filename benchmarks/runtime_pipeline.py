@@ -11,7 +11,8 @@ per runtime, alternating, in the same session: steady frames/s (after the first 
 peak memory, and the masks' agreement with the PyTorch run (Dice per frame with a spindle, |volume difference|).
 A third run, OpenVINO with a loader worker process (``--num_workers 1``, the default before 0.4.5), measures what
 loading each frame between the forward passes (``num_workers auto`` = 0 on a CPU) gains; a fourth, the int8 model
-(``--int8 true``: models/model_int8.xml, opt-in; ``--int8 auto`` runs it on CPUs without native bf16), what int8 gains.
+(``--int8 true``: models/model_int8.xml; ``--int8 auto``, the default, runs it on CPUs without native bf16), what int8
+gains; the float rows pass ``--int8 false``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import torch
 from monai.data import MetaTensor
 from scripts.inference import AutocastInferer, load_network
 from scripts.network import AnisotropicAttentionUNet
+from scripts.openvino_runtime import resolve_int8_model
 from scripts.precision import cpu_has_native_bf16, resolve_precision, use_channels_last
 
 REPO = Path(__file__).resolve().parent.parent
@@ -211,7 +212,11 @@ def test_quick_benchmark_prints_the_table(tmp_path):
 
     assert value("min mask agreement") >= 0.9
     assert value("max abs dDice vs true masks") <= 0.03
-    if resolve_precision("auto", CPU) == "fp32":  # fp32 + channels_last_3d: the same arithmetic, rounding only
+    # fp32 + channels_last_3d is the same arithmetic, rounding only; where the shipped path is the int8 model (CPUs
+    # without native bf16 since 0.4.7), these tiny fields are as far out of its range as of bf16's
+    int8 = resolve_int8_model("auto", REPO / "bundle" / "models" / "model_int8.xml",
+                              REPO / "bundle" / "models" / "model.pt", "openvino", "auto", CPU)
+    if resolve_precision("auto", CPU) == "fp32" and int8 is None:
         assert "target <= 0.005: met" in table and "target <= 1%: met" in table
 
 

@@ -102,9 +102,13 @@ def test_inference_config_runs_the_int8_model_and_records_it(tmp_path):
     # a rerun with or without the int8 model evaluates again instead of reporting the other's volumes
     assert parser.get_parsed_content("run_settings#int8_model") == file_sha256(int8.with_suffix(".bin"))
     assert config(int8="false").get_parsed_content("run_settings#int8_model") is None
-    default = config()  # off unless asked for: it moves real stacks' volumes (docs/README.md)
-    assert default.get_parsed_content("resolved_int8_model") is None
-    assert default.get_parsed_content("network").int8_model is None
+    # the default, auto: the int8 model on CPUs without native bf16 (where OpenVINO would run f32), never with it
+    for native_bf16, expected in ((False, str(int8)), (True, None)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("scripts.precision.cpu_has_native_bf16", lambda native_bf16=native_bf16: native_bf16)
+            default = config()
+            assert default.get_parsed_content("resolved_int8_model") == expected
+            assert default.get_parsed_content("network").int8_model == expected
     assert int8_identity(None) is None
     with pytest.raises(RuntimeError) as failure:  # MONAI wraps the error; the command line prints the cause last
         config(int8="true", runtime="torch").get_parsed_content("network")

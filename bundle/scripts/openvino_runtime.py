@@ -15,9 +15,12 @@ known shape ran the 352 x 352 x 32 crop in 0.236 s against 0.273 s for the dynam
 of 6, same weights). A run usually meets one shape (the crop); files smaller than the crop bring their own, and
 only the ``MAX_COMPILED_SHAPES`` most recent compilations are kept, each holding its intermediate buffers.
 
-On request (``int8: auto`` or ``true``; off by default) it runs the int8 model that ``scripts.quantize`` made from the
-same weights (``models/model_int8.xml``) instead: 1.4x faster than f32 on CPUs without native bf16, but it moved the
-real stacks' volumes by +2 to +12 % against f32 (``resolve_int8_model``; docs/README.md).
+On CPUs without native bf16 (``int8: auto``, the default; ``true`` anywhere) it runs the int8 model that
+``scripts.quantize`` made from the same weights (``models/model_int8.xml``) instead: 1.36x faster end to end than f32
+there, volumes within 0.44 % of f32 on the house phantom and +2.4 / -0.4 / 0 / 0 % on the real stacks
+(``resolve_int8_model``; docs/README.md). The conversion pools with OpenVINO's own max-pool
+(``scripts.network.with_native_pooling``): the strided-view maximum that is fastest in PyTorch bf16 made OpenVINO
+slower and gave the int8 model a quantizer per view, which made real stacks' masks up to 12 % larger.
 """
 
 from __future__ import annotations
@@ -161,10 +164,10 @@ def resolve_int8_model(setting: Any, int8_model_path: Any, model_path: Any, runt
                        device: torch.device | str) -> str | None:
     """The int8 model (.xml of ``scripts.quantize``) the evaluation runs, or None for the floating-point network.
 
-    ``false`` (inference.yaml's default): never; the int8 masks agree with f32 on the house phantom (volumes within
-    1 %) but moved the real stacks' volumes by +2 to +12 %. ``auto``: on a CPU without native bf16 (where OpenVINO
-    would run f32), with ``runtime`` openvino, ``precision`` auto and an int8 model made from the weights in use (its
-    record holds their sha256): 1.4x faster there. An int8 model made from other weights (a fine-tuned model beside the
+    ``false``: never (the floating-point network everywhere). ``auto`` (inference.yaml's default): on a CPU without
+    native bf16 (where OpenVINO would run f32), with ``runtime`` openvino, ``precision`` auto and an int8 model made
+    from the weights in use (its record holds their sha256): 1.36x faster end to end there, volumes within 0.44 % of
+    f32 on the house phantom, +2.4 / -0.4 / 0 / 0 % on the real stacks. An int8 model made from other weights (a fine-tuned model beside the
     shipped int8 file) is not used, with a warning saying how to make one. With native bf16 the bf16 path is as
     fast and closer to full precision, so auto keeps it. ``true``: the int8 model, or an error saying why not."""
     from scripts.config import is_null
