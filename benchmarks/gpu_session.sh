@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent GPU session's work, as one prepared command (a lease is minutes: no step may need a second call).
 #
-#   benchmarks/gpu_session.sh smoke|full OUT_DIR [DEADLINE_S]
+#   benchmarks/gpu_session.sh smoke|full|train OUT_DIR [DEADLINE_S]
 #
 # From the repository root. Stages, each logged (into logs.tgz) and allowed to fail without stopping the next:
 #  1. the training data, generated on the machine's cores in the background (data/ never travels): the
@@ -14,13 +14,15 @@
 #     frames, training_state/README.md), patch mode, fp16 AMP, ended by --time_budget_min so that the script
 #     ends by DEADLINE_S (seconds after the packages are installed); its best weights, resumable checkpoint and
 #     log are returned (below).
-# `smoke` does every stage on tiny data in about a minute, to find what breaks before the real run.
+# `smoke` does every stage on tiny data in about a minute, to find what breaks before the real run; `train` is
+# `full` without stages 2 and 3 (the GPU rows, recorded once in training_state/gpu_h200_*.md): every second of
+# the lease goes to the training run. Every stage has run on an H200 (2026-12-04), so a lease can skip `smoke`.
 # OUT_DIR gets few files (the device tool returns at most 8): logs.tgz (every log and table, refreshed after each
 # stage), model.pt (run 13's best weights) and checkpoint.pt.part-* (its resumable checkpoint, in 15 MB parts:
 # `cat checkpoint.pt.part-* > checkpoint.pt`). The work itself happens in data/gpu_session/.
 # Python packages the machine lacks are installed from ./.whl when that folder exists (the device tool's way).
 set -u
-MODE=${1:?smoke or full}
+MODE=${1:?smoke, full or train}
 OUT_DIR=${2:?output folder}
 DEADLINE_S=${3:-500}  # the training's budget is what is left of this after the data, less ~110 s for its start
 REPO=$(pwd)
@@ -69,22 +71,26 @@ GEN2=$!
 $PY -m scripts.phantom --out data/train_phantom $PH --size 400 400 31 --seed 1 --true-masks --workers $W3 \
   > "$WORK/gen_train_phantom.log" 2>&1 &
 GEN3=$!
-$PY -c "import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); import pipeline
+if [ "$MODE" != train ]; then
+  $PY -c "import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); import pipeline
 pipeline.ensure_phantom(Path('data/bench').resolve(), $BENCH_FRAMES, $BENCH_SHAPE)" > "$WORK/gen_bench.log" 2>&1 &
-GEN4=$!
+  GEN4=$!
+fi
 unset OMP_NUM_THREADS
 
-stamp "stage 2: forward and training-step rows"
-timeout 240 $PY benchmarks/gpu.py --skip evaluating --out "$WORK/gpu_forward_training.md" \
-  > "$WORK/gpu_forward_training.log" 2>&1 || stamp "stage 2 failed: see gpu_forward_training.log"
-pack
-# while the training data is still being written (the table notes the load): each Python start costs ~20 s on
-# that machine, so the evaluating rows go here rather than after the training
-wait $GEN4
-stamp "stage 3: evaluating rows"
-timeout 150 $PY benchmarks/gpu.py --skip forward training $GPU_ARGS --cache_dir data/bench \
-  --out "$WORK/gpu_evaluating.md" > "$WORK/gpu_evaluating.log" 2>&1 || stamp "stage 3 failed: see gpu_evaluating.log"
-pack
+if [ "$MODE" != train ]; then
+  stamp "stage 2: forward and training-step rows"
+  timeout 240 $PY benchmarks/gpu.py --skip evaluating --out "$WORK/gpu_forward_training.md" \
+    > "$WORK/gpu_forward_training.log" 2>&1 || stamp "stage 2 failed: see gpu_forward_training.log"
+  pack
+  # while the training data is still being written (the table notes the load): each Python start costs ~20 s on
+  # that machine, so the evaluating rows go here rather than after the training
+  wait $GEN4
+  stamp "stage 3: evaluating rows"
+  timeout 150 $PY benchmarks/gpu.py --skip forward training $GPU_ARGS --cache_dir data/bench \
+    --out "$WORK/gpu_evaluating.md" > "$WORK/gpu_evaluating.log" 2>&1 || stamp "stage 3 failed: see gpu_evaluating.log"
+  pack
+fi
 
 wait $GEN1 $GEN2 $GEN3
 stamp "data written"; du -sh data/* 2>/dev/null
