@@ -54,6 +54,11 @@ def test_package_holds_what_the_spec_asks(package):
     assert rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"] == settings["architecture"]
     for weights in rdf["weights"].values():
         assert (out / weights["source"]).is_file()
+    # one pooling operation per max-pool (scripts.network.with_native_pooling), not a graph of strided slices
+    import onnx
+
+    operations = [node.op_type for node in onnx.load(str(out / rdf["weights"]["onnx"]["source"])).graph.node]
+    assert operations.count("MaxPool") == 4 and "Max" not in operations
     (raw,), (probability,) = rdf["inputs"], rdf["outputs"]
     space = {a["id"]: a for a in raw["axes"] if a["type"] == "space"}
     assert [a["type"] for a in raw["axes"]] == ["batch", "channel", "space", "space", "space"]

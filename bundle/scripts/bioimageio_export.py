@@ -152,7 +152,14 @@ def check_test_shape(shape_xyz: Sequence[int], stride_xyz: Sequence[int]) -> Non
 def write_converted_weights(network: torch.nn.Module, example: torch.Tensor, work_dir: Path) -> dict[str, Path]:
     """TorchScript (traced) and ONNX (dynamic batch and spatial axes) of the same network; both are checked
     against eager PyTorch on an input of ANOTHER size than the one they were converted with, so that a shape
-    baked into the conversion is caught here rather than in a user's Fiji."""
+    baked into the conversion is caught here rather than in a user's Fiji.
+
+    The converted graphs pool with one max-pool operation each (``scripts.network.with_native_pooling``, same
+    values): the strided-view maximum that PyTorch's bf16 CPU path prefers is up to eight slices and seven maxima
+    per pool in another runtime's graph (deepImageJ, ilastik and bioimageio.core run these files in fp32)."""
+    from scripts.network import with_native_pooling
+
+    network = with_native_pooling(network)
     torchscript_path, onnx_path = work_dir / "weights_torchscript.pt", work_dir / "weights.onnx"
     with torch.inference_mode():
         traced = torch.jit.trace(network, example, check_trace=False)
