@@ -119,7 +119,7 @@ def with_native_pooling(network: nn.Module) -> nn.Module:
     For OpenVINO (``scripts.openvino_runtime``): its own pooling kernel beats the strided views (OpenVINO f32 and
     bf16 ~8 % faster per crop, 2-core Xeon, 2026-12-04), and post-training quantization treats one pool as one
     operation instead of putting int8 ranges on each of its strided views and partial maxima (which moved real
-    stacks' volumes by up to +14 %, benchmarks/int8_sensitivity.py).
+    stacks' volumes by up to +12 %, training_state/int8_sensitivity_0.4.6.md).
     """
     native = copy.deepcopy(network)
     for module in native.modules():

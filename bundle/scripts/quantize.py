@@ -25,7 +25,7 @@ restoring four convolutions and the two max-pools' inputs, in its order of impac
 larger was found by ``benchmarks/int8_sensitivity.py`` (each group of quantizers bypassed alone): the max-pools, which
 the PyTorch exporter wrote as an element-wise maximum of strided views, each view quantized separately; the
 conversion now uses OpenVINO's own pooling (``scripts.network.with_native_pooling``), which has none. Of what was
-left, one convolution's input (``encoders.1.conv.3``) moved the width-varying real stack by 4 %; it was chosen on
+left, one convolution's input (``encoders.1.conv.3``) moved the width-varying real stack by ~4 %; it was chosen on
 that real stack, since the randomized frames showed no signal, so the real-stack figures above are not independent
 of the choice. Measured on the 2-core Xeon limited to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, 0.4.6's list): 1.46 s per
 352 x 352 x 32 crop in f32, 0.79 s with every convolution in int8, 0.95 s with this list in floating point.
@@ -56,7 +56,7 @@ FLOAT_OPERATIONS = (
     "__module.encoders.1.conv.0/aten::_convolution/Convolution",
     "__module.encoders.2.conv.0/aten::_convolution/Convolution",
     "__module.decoders.3.conv.0/aten::_convolution/Convolution",
-    # benchmarks/int8_sensitivity.py: this convolution's int8 input alone made a real stack's mask 4 % larger
+    # benchmarks/int8_sensitivity.py: this convolution's int8 input alone made a real stack's mask ~4 % larger
     "__module.encoders.1.conv.3/aten::_convolution/Convolution",
 )
 MISSING_NNCF = "making an int8 model needs NNCF: pip install -r requirements-quantize.txt"
