@@ -1,9 +1,10 @@
 """The fast inference path gives the same answer as plain fp32 (its correctness, not its speed).
 
 ``precision: auto`` picks, per device, fp32 + channels_last_3d (CPUs without native bf16, like this AVX2 machine),
-bf16 + channels_last_3d (CPUs with AVX512-BF16 / AMX) or fp16 AMP + channels_last_3d (CUDA). Each path that auto can pick on this
-machine is compared with fp32 in the default layout on small inputs: the network alone, ``load_network`` +
-``AutocastInferer`` as ``configs/inference.yaml`` builds them, and the config's own resolution of the setting.
+bf16 + channels_last_3d (CPUs with AVX512-BF16 / AMX) or fp16 AMP + channels_last_3d (CUDA). Each path that auto
+can pick on this machine is compared with fp32 in the default layout on small inputs: the network alone,
+``load_network`` + ``AutocastInferer`` as ``configs/inference.yaml`` builds them, and the config's own resolution
+of the setting.
 bf16 runs only where it is native (emulated bf16 is ~100x slower here). Also checked: the benchmark's FLOP count
 against a count by hand, and (slow) a ``--quick`` benchmark run end to end.
 """

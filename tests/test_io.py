@@ -165,6 +165,10 @@ def test_mask_tiff_and_nifti_read_as_xyz(tmp_path):
         mask, _ = read_mask(path, image_shape_xyz=(10, 12, 6))
         np.testing.assert_array_equal(mask, xyz(mask_zyx))
         assert mask.dtype == np.uint8 and int(mask.sum()) == 2 * 6 * 4
+    # a mask is its own contiguous array: a crop of it cached for training must not keep the whole frame alive
+    # (images are read as a view of the file's planes; their float32 conversion makes the copy)
+    mask, _ = read_mask(tif_path, image_shape_xyz=(10, 12, 6))
+    assert mask.flags.c_contiguous
 
 
 def test_nifti_volume_series_and_calibration(tmp_path):
