@@ -21,6 +21,8 @@
 # stage), model.pt (run 13's best weights) and checkpoint.pt.part-* (its resumable checkpoint, in 15 MB parts:
 # `cat checkpoint.pt.part-* > checkpoint.pt`). The work itself happens in data/gpu_session/.
 # Python packages the machine lacks are installed from ./.whl when that folder exists (the device tool's way).
+# It deletes and rewrites data/rand_train, data/rand_small and data/train_phantom: meant for the lent machine, whose
+# data/ starts empty; run elsewhere, it regenerates those folders with the commands of training_state/README.md.
 set -u
 MODE=${1:?smoke, full or train}
 OUT_DIR=${2:?output folder}
@@ -119,7 +121,5 @@ timeout $(( DEADLINE_S - NOW > 120 ? DEADLINE_S - NOW : 120 )) $PY -m monai.bund
   || stamp "stage 4 failed or timed out: see run13/train.log"
 [ -f "$WORK/run13/model.pt" ] && cp "$WORK/run13/model.pt" "$OUT_DIR/model.pt"
 [ -f "$WORK/run13/checkpoint.pt" ] && split -b 15M "$WORK/run13/checkpoint.pt" "$OUT_DIR/checkpoint.pt.part-"
-pack
-
 pack
 stamp "done"
