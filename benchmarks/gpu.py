@@ -5,15 +5,15 @@
 Needs a CUDA GPU (it exits with a message otherwise); the project never depends on one. Rows:
 - forward on one 352 x 352 x 32 crop (batch 1 and 4) in fp32 (TF32 convolutions, PyTorch's default), fp16 autocast
   and bf16, each in the default and the channels_last_3d layout (the shipped path on CUDA: fp16 autocast +
-  channels_last_3d, ``precision: auto``, ``channels_last`` auto), with the
-  peak GPU memory of each (torch.cuda.max_memory_allocated after a reset);
+  channels_last_3d, ``precision: auto``, ``channels_last`` auto), with the peak GPU memory of each
+  (torch.cuda.max_memory_allocated after a reset);
 - a training step (forward, AD loss, backward, Adam) at the full crop (batch 2) and in patch mode
   (192 x 192 x 32, batch 4 and 16) in fp32, under fp16 AMP, and under fp16 AMP with channels_last_3d (the
   trainer's path on CUDA);
 - ``evaluating`` on a full-size (750 x 750 x 31, 3 channels) phantom oocyte, each run its own process
   (``eval_child.py``): the shipped path (num_workers auto = 1 on a GPU) and plain fp32 as the reference whose
-  masks the fast path must reproduce (Dice >= 0.995, volumes within 1 %: ``accuracy.py``). The classical baseline is off (it costs seconds of CPU per labelled frame and
-  measures nothing about the GPU).
+  masks the fast path must reproduce (Dice >= 0.995, volumes within 1 %: ``accuracy.py``). The classical baseline
+  is off (it costs seconds of CPU per labelled frame and measures nothing about the GPU).
 Every ratio is measured in this one run.
 """
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,7 +43,7 @@ from common import (  # noqa: E402
     time_call,
 )
 from scripts.inference import AutocastInferer, load_network  # noqa: E402
-from training_step import make_step, train_components  # noqa: E402
+from training_step import make_step, random_batch, train_components  # noqa: E402
 
 
 def peak_memory(fn, device: torch.device) -> int:
@@ -93,10 +94,7 @@ def training_rows(table: Table, device: torch.device, peaks: dict, full_crop: tu
     for name, crop, batch_size in (("full crop", full_crop, 2), ("patch mode", patch, 4), ("patch mode", patch, 16)):
         section = f"training step, {name} {'x'.join(map(str, crop))}, batch {batch_size}"
         flops = count_forward_flops(crop, batch=batch_size, backward=True)
-        batch = torch.randn(batch_size, 1, *crop, device=device)
-        label = torch.zeros_like(batch)
-        x, y, z = crop
-        label[:, :, x // 4: 3 * x // 4, y // 3: 2 * y // 3, z // 4: 3 * z // 4] = 1
+        batch, label = random_batch(batch_size, crop, device)
         for precision, channels_last in (("fp32", False), ("fp16", False), ("fp16", True)):
             step = make_step(copy.deepcopy(network).to(device), loss_fn, lr, batch, label, precision, channels_last)
             seconds = time_call(step, device, repeats=5, warmup=2)
@@ -169,8 +167,6 @@ def main(argv: list[str] | None = None) -> int:
             evaluating_rows(table, args.cache_dir.resolve(), args.model_path, 4, (160, 160, 31), (96, 96))
         else:
             evaluating_rows(table, args.cache_dir.resolve(), args.model_path, args.frames, (750, 750, 31))
-    import os
-
     table.notes.append(f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     table.notes.append(f"benchmark wall time {(time.perf_counter() - started) / 60:.1f} min")
     text = table.markdown()

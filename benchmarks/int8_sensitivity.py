@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -35,13 +34,14 @@ BUNDLE_DIR = REPO_DIR / "bundle"
 if str(BUNDLE_DIR) not in sys.path:
     sys.path.insert(0, str(BUNDLE_DIR))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
+
 import numpy as np  # noqa: E402
 import openvino  # noqa: E402
 import torch  # noqa: E402
-from scipy import ndimage  # noqa: E402
-from scripts.metrics import dice_score  # noqa: E402
-
-SPINDLES_DIR = REPO_DIR.parent / "shared" / "realdata" / "spindles"
+from common import cpu_model, time_call  # noqa: E402
+from real_spindles import SPINDLES_DIR  # noqa: E402
+from scripts.metrics import dice_score, largest_component  # noqa: E402
 
 
 def module_of(node_name: str) -> str:
@@ -84,14 +84,6 @@ def masks_of(model, crops: list[np.ndarray], threads: int) -> list[np.ndarray]:
         net = nets.setdefault(crop.shape, compiled(model, crop.shape, threads))
         masks.append(np.asarray(net({0: crop})[0])[0, 0] > 0)
     return masks
-
-
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The mask's largest 26-connected component, as the evaluation keeps it (KeepLargestComponentd)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3)))
-    if count == 0:
-        return mask
-    return labels == np.argmax(np.bincount(labels.ravel())[1:]) + 1
 
 
 def real_stack_crops(preprocessing_config) -> list[tuple[str, np.ndarray]]:
@@ -165,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     rule = "| " + " | ".join("---" for _ in range(3 + len(real))) + " |"
     lines = [f"### int8 sensitivity: {Path(args.int8_model).name} against OpenVINO f32 (benchmarks/int8_sensitivity.py)",
              "", f"Selection frames: {len(selection)} validation / test frames of {datalist}; CPU "
-             f"{_cpu_name()}, {threads} threads.", "", header, rule]
+             f"{cpu_model()}, {threads} threads.", "", header, rule]
     print("\n".join(lines), flush=True)
     lines.append(row("none (the int8 model as it is)", int8_model)[0])
     groups = quantizer_groups(int8_model)
@@ -192,20 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 def _seconds_per_crop(model, threads: int) -> float:
     crop = np.random.default_rng(0).standard_normal((1, 1, 352, 352, 32)).astype(np.float32)
     net = compiled(model, crop.shape, threads)
-    net({0: crop})
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        net({0: crop})
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+    return time_call(lambda: net({0: crop}), torch.device("cpu"), repeats=3)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,16 @@ def train_components() -> tuple[torch.nn.Module, torch.nn.Module, float]:
     return config.get_parsed_content("network_def"), config.get_parsed_content("loss"), float(config["lr"])
 
 
+def random_batch(batch_size: int, crop: tuple[int, int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(random standardised crops, a label with a centred box-shaped "spindle"), seeded: a training step's input."""
+    torch.manual_seed(0)
+    batch = torch.randn(batch_size, 1, *crop, device=device)
+    label = torch.zeros_like(batch)
+    x, y, z = crop
+    label[:, :, x // 4: 3 * x // 4, y // 3: 2 * y // 3, z // 4: 3 * z // 4] = 1
+    return batch, label
+
+
 def make_step(network: torch.nn.Module, loss_fn: torch.nn.Module, lr: float, batch: torch.Tensor, label: torch.Tensor,
               precision: str, channels_last: bool):
     """A closure running one optimisation step on (batch, label) in ``precision`` (resolved) and layout."""
@@ -89,11 +99,7 @@ def run(table: Table, device: torch.device, peaks: dict, sizes: dict[str, tuple[
     for size_name, crop in sizes.items():
         section = f"training step, batch {batch_size}, {size_name} {'x'.join(map(str, crop))}"
         flops = count_forward_flops(crop, batch=batch_size, backward=True)
-        torch.manual_seed(0)
-        batch = torch.randn(batch_size, 1, *crop, device=device)
-        label = torch.zeros_like(batch)
-        x, y, z = crop
-        label[:, :, x // 4: 3 * x // 4, y // 3: 2 * y // 3, z // 4: 3 * z // 4] = 1  # a centred "spindle"
+        batch, label = random_batch(batch_size, crop, device)
         reference = None
         for name, prec, cl in paths:
             step = make_step(copy.deepcopy(network).to(device), loss_fn, lr, batch, label, prec, cl)
