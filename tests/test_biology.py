@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from scripts.biology import (
     MIN_SPINDLE_VOLUME_UM3,
     count_poles,
     estimate_gvbd,
     oocyte_phenotype,
     polarity_state,
+    within_distance,
 )
 
 SPACING = (0.17, 0.17, 2.0)  # x y z um, the light-sheet grid
@@ -63,6 +65,24 @@ def test_poles_are_the_amtoc_clusters_at_the_spindle(directions, poles, state):
     assert polarity_state(count_poles(mask, amtoc, SPACING)) == state
     # the counts do not depend on the camera's offset and gain
     assert count_poles(mask, 3.0 * amtoc + 400.0, SPACING) == poles
+
+
+@pytest.mark.parametrize("spacing_zyx, radius_um", [
+    ((2.0, 0.17, 0.17), 2.0),     # the light-sheet grid, the pole search (z neighbours at exactly the radius)
+    ((2.0, 0.17, 0.17), 1.0),     # a radius below the z step: in-slice only
+    ((0.5, 0.2, 0.3), 1.6),       # finer z, anisotropic x-y: several slices within the radius
+    ((0.15, 0.3, 0.3), 1.3),      # a radius reaching over most of the box in z
+])
+def test_within_distance_is_the_thresholded_3d_distance_transform(spacing_zyx, radius_um):
+    rng = np.random.default_rng(4)
+    binary = rng.random((9, 40, 50)) < 0.002
+    binary[3] = False  # an empty slice between occupied ones
+    expected = ndimage.distance_transform_edt(~binary, sampling=spacing_zyx) <= radius_um
+    assert binary.any() and not expected.all()
+    np.testing.assert_array_equal(within_distance(binary, spacing_zyx, radius_um), expected)
+    # a strided view (the recorder passes transposed crops) gives the same
+    np.testing.assert_array_equal(within_distance(np.asfortranarray(binary), spacing_zyx, radius_um), expected)
+    assert not within_distance(np.zeros_like(binary), spacing_zyx, radius_um).any()
 
 
 def test_aster_far_from_the_spindle_is_not_a_pole():

@@ -107,8 +107,11 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     # the DNA crop goes on to the writer (the plate width of every method's spindle), as does the aMTOC channel's
     # (poles and polarity)
     assert names == ["CopyItemsd", "CopyItemsd", "LoadFramed", "LoadFramed", "LoadFramed", "CenterSpatialCropd",
-                     "Spindle3DBaselined", "RobustStandardised", "DivisiblePadd"]
+                     "Spindle3DBaselined", "RobustStandardised", "CastToTyped", "DivisiblePadd"]
     assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna", "amtoc"]
+    # every channel is read in the file's dtype and only its crop converted: the DNA and aMTOC crops by to_float
+    assert {evaluate.get_parsed_content(k).image_dtype for k in ("load_frame", "load_dna", "load_amtoc")} == {None}
+    assert list(evaluate.get_parsed_content("to_float").keys) == ["dna", "amtoc"]
     assert evaluate.get_parsed_content("handlers#0#dna_key") == "dna"
     assert evaluate.get_parsed_content("handlers#0#amtoc_key") == "amtoc"
     assert "dna_key" not in inference["handlers"][0]  # inference alone reads no DNA: no plate width

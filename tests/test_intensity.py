@@ -55,12 +55,27 @@ def test_result_is_float32_whatever_the_input():
         RobustStandardised(keys="image", percentiles=(99.0, 1.0))
 
 
+def test_a_cropped_camera_frame_standardises_as_its_float32_copy():
+    """The loaders keep the file's dtype and the reader's strided view until the standardisation: the result must be
+    the one of converting the whole frame to float32 first (what the shipped weights were trained with)."""
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(300.0, size=(7, 60, 50)) + rng.integers(0, 3, size=(7, 60, 50)) * 1000  # Z Y X
+    for frame_zyx in (counts.astype(np.uint16), (counts - 900).astype(np.int16), counts.astype(np.float64) + 0.25):
+        crop_xyz = frame_zyx.transpose(2, 1, 0)[10:40, 5:55]
+        expected = robust_standardise(np.ascontiguousarray(crop_xyz, dtype=np.float32))
+        np.testing.assert_array_equal(robust_standardise(crop_xyz), expected)
+        out = RobustStandardised(keys="image")({"image": MetaTensor(torch.as_tensor(crop_xyz[None]))})["image"]
+        assert out.dtype == torch.float32
+        np.testing.assert_array_equal(out[0].numpy(), expected)
+
+
 def _percentile_cases():
     """Images whose percentiles are counted (integer counts as uint16, int32, float32, with offsets, tiny and one
     voxel) and images that go to np.percentile (fractional, huge float values, NaN, infinities, a wide span)."""
     rng = np.random.default_rng(3)
     counts = rng.poisson(300.0, size=(40, 30, 7)) + rng.integers(0, 3, size=(40, 30, 7)) * 1000
     yield counts.astype(np.uint16)
+    yield counts.astype(np.uint16).transpose(2, 1, 0)[:, 5:25]  # a crop of a reader's (X, Y, Z) view: strided
     yield (counts - 5000).astype(np.int32)
     yield (counts + 0.0).astype(np.float32)
     yield np.array([7.0], np.float32)

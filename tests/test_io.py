@@ -216,6 +216,11 @@ def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
     np.testing.assert_allclose(label.pixdim.numpy(), SPACING_UM, rtol=1e-6)  # the image's calibration
     assert image.meta["frame"] == 2 and image.meta["filename_or_obj"] == str(path)
     assert tuple(image.meta["original_spatial_shape"]) == (10, 12, 6)
+    # image_dtype None (the bundle's configs): the file's dtype, converted only after the crop
+    raw = LoadFramed(keys=["image"], channel=2, image_dtype=None)({"image": str(path), "frame": 2})["image"]
+    assert raw.dtype == torch.from_numpy(array[:1, :1, 0, :1, :1]).dtype and raw.dtype != torch.float32
+    np.testing.assert_array_equal(raw[0].numpy(), xyz(array[2, :, 2]))
+    assert raw.pixdim.tolist() == image.pixdim.tolist()
 
 
 def test_loadframed_items_collate_into_a_batch(imagej_hyperstack):

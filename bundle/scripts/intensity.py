@@ -29,7 +29,7 @@ def robust_percentiles(image: np.ndarray, percentiles: Sequence[float]) -> list[
     order statistics around each percentile. 24 against 37 ms on a 352 x 352 x 31 crop (2-core Xeon); any other
     image goes to ``np.percentile``.
     """
-    flat = np.asarray(image).reshape(-1)
+    flat = np.asarray(image).ravel(order="K")  # order does not matter to a percentile: no gather from a strided crop
     qs = [float(q) for q in percentiles]
     if flat.size == 0 or flat.dtype.kind not in "fiu":
         return [float(v) for v in np.percentile(flat, qs)]
@@ -42,10 +42,12 @@ def robust_percentiles(image: np.ndarray, percentiles: Sequence[float]) -> list[
         if flat.dtype.kind == "f":
             offsets = (flat - flat.dtype.type(low)).astype(np.int32)
             integral = np.array_equal(offsets.astype(flat.dtype) + flat.dtype.type(low), flat)
+        elif flat.dtype.kind == "u" and flat.dtype.itemsize <= 2:  # the cameras' uint8 / uint16: counted as they are
+            offsets, integral = None, True
         else:
             offsets, integral = (flat.astype(np.int64) - int(low)).astype(np.int32), True
         if integral:
-            counts = np.cumsum(np.bincount(offsets))
+            counts = np.cumsum(np.bincount(flat)[int(low):] if offsets is None else np.bincount(offsets))
     if counts is None:
         return [float(v) for v in np.percentile(flat, qs)]
     last = flat.size - 1
@@ -65,10 +67,14 @@ def robust_percentiles(image: np.ndarray, percentiles: Sequence[float]) -> list[
 def robust_standardise(image: np.ndarray, percentiles: Sequence[float] = (0.1, 99.9)) -> np.ndarray:
     """float32 copy of ``image`` clipped to its [low, high] percentiles, then zero mean and unit variance (a
     constant image becomes zeros). The arithmetic stays float32 (mean and standard deviation accumulated in float64):
-    0.010 against 0.025 s per crop for float64 throughout, values within 3e-7."""
-    image = np.asarray(image, dtype=np.float32)
+    0.010 against 0.025 s per crop for float64 throughout, values within 3e-7. The percentiles are taken of the
+    image as it comes: a camera's integer crop is counted directly (11 against 21 ms for its float32 copy, whose
+    integer values must be checked first; the same numbers)."""
+    image = np.asarray(image)
+    if not (image.dtype == np.float32 or (image.dtype.kind in "iu" and image.dtype.itemsize <= 2)):
+        image = image.astype(np.float32)  # the percentiles of the values the network sees (exact for 8/16-bit)
     low, high = robust_percentiles(image, (float(percentiles[0]), float(percentiles[1])))
-    out = np.clip(image, np.float32(low), np.float32(high))
+    out = np.clip(np.asarray(image, dtype=np.float32), np.float32(low), np.float32(high))
     out -= np.float32(out.mean(dtype=np.float64))
     std = float(out.std(dtype=np.float64))
     if std > 0:

@@ -1009,6 +1009,8 @@ class LoadFramed(MapTransform):
     match the image's shape (checked when an image key is loaded first) and values in {0, 1}, and that
     carry the image's calibration. Meta: ``spacing_um`` (x, y, z, um), ``pixdim``, ``affine``,
     ``filename_or_obj``, ``frame``, ``original_spatial_shape`` (full frame before any crop, X, Y, Z).
+    ``image_dtype`` None keeps the file's dtype (and the reader's view of the frame): a pipeline that crops next
+    converts only the crop (``CastToTyped`` after the crop), not the whole frame.
     """
 
     def __init__(
@@ -1018,7 +1020,7 @@ class LoadFramed(MapTransform):
         frame_key: str = "frame",
         default_spacing_um: Sequence[float] = DEFAULT_SPACING_UM,
         label_keys: Sequence[str] = ("label",),
-        image_dtype: DtypeLike = np.float32,
+        image_dtype: DtypeLike | None = np.float32,
         label_dtype: DtypeLike = np.float32,
         allow_missing_keys: bool = False,
         channel_hint: str = MICROTUBULE_CHANNEL_HINT,
@@ -1050,7 +1052,7 @@ class LoadFramed(MapTransform):
                     raise ChannelOutOfRangeError.about(exc.path, exc.frame, exc.problem, self.channel_hint) from None
                 image_meta = copy.deepcopy(meta)
                 dtype = self.image_dtype
-            array = array.astype(dtype, copy=False)[None]
+            array = (array if dtype is None else array.astype(dtype, copy=False))[None]
             affine = torch.as_tensor(meta.pop(MetaKeys.AFFINE))  # given once: MetaTensor warns if meta has it too
             d[key] = MetaTensor(torch.as_tensor(array), affine=affine, meta=meta)
         return d

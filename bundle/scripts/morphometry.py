@@ -103,15 +103,18 @@ class AlignedFrame:
         pad = [(0, max(0, 2 - n)) for n in part.shape]
         part = np.pad(part, pad, mode="edge" if mode == "nearest" else "constant")
         offset = offset - lo
-        k, j, i = (torch.arange(n, dtype=torch.float64) for n in self.shape_zyx)
-        grid = []
-        for axis in (2, 1, 0):  # grid_sample wants x, y, z last
-            source = (m[axis, 0] * k[:, None, None] + m[axis, 1] * j[None, :, None] + m[axis, 2] * i[None, None, :]
-                      + offset[axis])
-            grid.append(2.0 * source / (part.shape[axis] - 1) - 1.0)
-        grid = torch.stack(grid, dim=-1).to(torch.float32)[None]
+        k, j, i = (np.arange(n, dtype=np.float64) for n in self.shape_zyx)
+        grid = np.empty((*self.shape_zyx, 3), np.float32)
+        for slot, axis in enumerate((2, 1, 0)):  # grid_sample wants x, y, z last
+            # the normalised source coordinate 2 * source / (n - 1) - 1 as one affine map of the indices: the (z, y)
+            # part is small, so the whole grid costs one float64 pass per axis, written straight into float32
+            scale = 2.0 / (part.shape[axis] - 1)
+            zy = (m[axis, 0] * scale) * k[:, None, None] + ((m[axis, 1] * scale) * j[None, :, None]
+                                                            + (offset[axis] * scale - 1.0))
+            np.add(zy, (m[axis, 2] * scale) * i[None, None, :], out=grid[..., slot], casting="same_kind")
         sampled = torch.nn.functional.grid_sample(
-            torch.from_numpy(part)[None, None], grid, mode="bilinear" if order == 1 else "nearest",
+            torch.from_numpy(part)[None, None], torch.from_numpy(grid)[None],
+            mode="bilinear" if order == 1 else "nearest",
             padding_mode="border" if mode == "nearest" else "zeros", align_corners=True)
         return sampled[0, 0].numpy()
 
@@ -282,7 +285,7 @@ def measure_mask(mask_zyx: np.ndarray, spacing_um_xyz: Sequence[float], tubulin_
     if np.count_nonzero(mask_zyx) < 4:
         return dict(NO_MEASUREMENT)
     frame, radius_um = principal_frame(mask_zyx, spacing_um_xyz, voxel_um)
-    spindle = frame.sample(mask_zyx.astype(np.float32), spacing_um_xyz, order=1, mode="grid-constant") > 0.5
+    spindle = frame.sample(mask_zyx, spacing_um_xyz, order=1, mode="grid-constant") > 0.5  # converts only its part
     if not spindle.any():
         return dict(NO_MEASUREMENT)
     def sampler(volume_zyx: np.ndarray | None) -> Callable[[AlignedFrame], np.ndarray] | None:

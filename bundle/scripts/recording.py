@@ -96,7 +96,8 @@ class MaskStreamWriter:
 
     def write(self, mask_xyz: np.ndarray) -> None:
         """Append one frame, a boolean or 0/1 (X, Y, Z) mask."""
-        mask_xyz = np.asarray(mask_xyz) > 0
+        mask_xyz = np.asarray(mask_xyz)
+        mask_xyz = mask_xyz if mask_xyz.dtype == bool else mask_xyz > 0  # no copy of a full frame that is one
         # transpose only the mask's bounding box into a zeroed (Z, Y, X) frame: a full 750 x 750 x 31 transpose
         # costs ~0.2 s per frame, the box a few ms
         frame_zyx = np.zeros(mask_xyz.shape[::-1], dtype=np.uint8)
@@ -180,7 +181,8 @@ def touches_window_border(mask_xyz: np.ndarray, window_xy: tuple[slice, slice], 
     be cut off there), or reaches outside the window (a reference mask can). The network's masks stop a voxel or
     two short of the crop's edge even where the spindle goes on (its 'same' padding sees zeros there), hence the
     margin (the configs' ``crop_border_margin_vox``)."""
-    box = bounding_box(np.asarray(mask_xyz) > 0)  # the mask's extremes: a few ms even on a full frame
+    mask_xyz = np.asarray(mask_xyz)
+    box = bounding_box(mask_xyz if mask_xyz.dtype == bool else mask_xyz > 0)  # the mask's extremes: a few ms
     if box is None:
         return False
     margin = int(margin_vox)
