@@ -870,10 +870,10 @@ def _read_zyx(path: Path, frame: int, channel: int | None, mask: bool) -> tuple[
         raise _error(path, frame, f"corrupt TIFF: the planes read have shape {zyx.shape}, expected (Z, Y, X) = "
                                   f"{expected_zyx} from the file's header")
     xyz = zyx.transpose(2, 1, 0)
-    # an image stays a view: LoadFramed's conversion to float32 copies it in its own memory order, which costs a
-    # fraction of a transposing copy (that was ~40 ms per channel of a 750 x 750 x 31 frame, three channels per
-    # frame, for the ~22 % of it the crop keeps). A mask keeps its dtype, so a view would be the file's whole frame
-    # behind every cached crop of it: it is made contiguous here.
+    # an image stays a view: the bundle's pipelines crop it and convert only the crop to float32 (LoadFramed
+    # image_dtype None; a transposing copy of the whole frame was ~40 ms per channel of a 750 x 750 x 31 frame, three
+    # channels per frame, for the ~22 % of it the crop keeps). A mask keeps its dtype, so a view would be the file's
+    # whole frame behind every cached crop of it: it is made contiguous here.
     return (np.ascontiguousarray(xyz) if mask else xyz), info, used_channel
 
 
