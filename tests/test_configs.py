@@ -90,6 +90,11 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
         assert train[key] == inference[key], f"{key}: train {train[key]!r}, inference {inference[key]!r}"
 
 
+def test_training_caches_crops_in_their_own_memory():
+    names = [type(t).__name__ for t in parsed("train").get_parsed_content("train#deterministic_transforms")]
+    assert names == ["LoadFramed", "CenterSpatialCropd", "ContiguousCopyd", "RobustStandardised"]
+
+
 def test_validation_preprocesses_as_training_and_as_inference():
     train = parsed("train")
     validate = train.get_parsed_content("validate#preprocessing").transforms

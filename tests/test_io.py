@@ -15,6 +15,7 @@ from conftest import SHAPE_TZCYX, SPACING_UM, random_series, write_imagej
 from monai.data import DataLoader, Dataset
 from monai.transforms import LoadImaged
 from scripts.io import (
+    ContiguousCopyd,
     LoadFramed,
     SpindleDataError,
     TimeSeriesTiffReader,
@@ -221,6 +222,24 @@ def test_loadframed_image_and_label(imagej_hyperstack, mask_format):
     assert raw.dtype == torch.from_numpy(array[:1, :1, 0, :1, :1]).dtype and raw.dtype != torch.float32
     np.testing.assert_array_equal(raw[0].numpy(), xyz(array[2, :, 2]))
     assert raw.pixdim.tolist() == image.pixdim.tolist()
+
+
+def test_a_cached_crop_does_not_keep_its_whole_frame():
+    from monai.data import MetaTensor
+    from monai.transforms import CenterSpatialCropd
+
+    frame = MetaTensor(torch.arange(40 * 30 * 4, dtype=torch.int32).reshape(1, 40, 30, 4).to(torch.uint8),
+                       meta={"spacing_um": [0.17, 0.17, 2.0]})
+    crop = CenterSpatialCropd("label", (10, 12, -1))({"label": frame})["label"]
+    assert crop.untyped_storage().nbytes() == frame.numel()  # the view keeps the whole frame
+    own = ContiguousCopyd("label")({"label": crop})["label"]
+    assert own.untyped_storage().nbytes() == own.numel() == 10 * 12 * 4 and own.is_contiguous()
+    assert torch.equal(own, crop) and own.meta["spacing_um"] == [0.17, 0.17, 2.0]
+    assert own.applied_operations[-1]["class"] == "CenterSpatialCrop"  # the crop's trace goes with it
+    assert ContiguousCopyd("label")({"label": own})["label"] is own  # nothing to copy
+    view = np.zeros((6, 5, 4))[1:4]
+    copied = ContiguousCopyd("x")({"x": view})["x"]
+    assert copied.base is None and copied.shape == (3, 5, 4)
 
 
 def test_loadframed_items_collate_into_a_batch(imagej_hyperstack):
