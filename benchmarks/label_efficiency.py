@@ -197,14 +197,17 @@ def main(argv: list[str] | None = None) -> int:
                          "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
                          "frames": s["n_labelled"], "seconds": seconds})
             print(rows[-1], flush=True)
+    shipped = args.model_path.resolve() == (BUNDLE_DIR / "models" / "model.pt").resolve()
+    start = "0 (shipped model)" if shipped else "0 (starting model)"
     lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; "
              f"{args.epochs} x {args.epoch_length} steps at most"
+             + ("" if shipped else f"; starting model {args.model_path}")
              + (f"; recipe overrides {' '.join(args.settings)}" if args.settings else "") + ")", "",
              "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
              "| fine-tuning wall time |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['data']} | {r['look']} | {r['labels'] or '0 (shipped model)'} | {r['method']} | "
+        lines.append(f"| {r['data']} | {r['look']} | {r['labels'] or start} | {r['method']} | "
                      f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
     print_report(lines, args.out)
     if args.plot:
