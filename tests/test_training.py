@@ -560,6 +560,18 @@ def test_finetune_overlay_starts_from_the_shipped_weights_and_writes_beside_the_
     assert p["standardisation"] == base["standardisation"] and p["network_def"] == base["network_def"]
 
 
+def test_finetuning_validates_the_starting_weights_first():
+    def exec_at_start(files):
+        parser = ConfigParser()
+        parser.read_config([str(f) for f in files])
+        parser["dataset_dir"] = "/data/lab"
+        handler = next(h for h in parser["train"]["handlers"] if h["_target_"] == "ValidationHandler")
+        return parser.get_parsed_content("validate_at_start"), handler["exec_at_start"]
+
+    assert exec_at_start([TRAIN_YAML]) == (False, "$scripts.config.as_bool(@validate_at_start)")
+    assert exec_at_start([TRAIN_YAML, FINETUNE_YAML])[0] is True
+
+
 def test_validation_falls_back_to_the_training_frames_with_too_few_labels(phantom, tmp_path, caplog):
     from scripts.training import validation_items
 
@@ -593,6 +605,23 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         assert _epoch(torch.load(out / "checkpoint.pt", weights_only=True)) == 2
     finally:
         shutil.rmtree(out, ignore_errors=True)  # the module's phantom is shared with other tests
+
+
+@pytest.mark.slow
+def test_cli_finetune_keeps_the_starting_weights_when_no_epoch_beats_them(phantom, tmp_path):
+    shipped = BUNDLE / "models" / "model.pt"
+    args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
+            str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
+            "--epoch_length", "1", "--lr", "0", *TINY]  # lr 0: the epoch ends where it started, no better
+    proc = _run_cli(args, cwd=tmp_path)
+    out = phantom / "finetuned"
+    try:
+        assert "best val_mean_dice" in proc.stdout + proc.stderr and "at epoch 0" in proc.stdout + proc.stderr
+        kept = torch.load(out / "model.pt", weights_only=True)
+        start = torch.load(shipped, weights_only=True)
+        assert kept.keys() == start.keys() and all(torch.equal(kept[k], start[k]) for k in start)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def test_time_budget_ends_training_before_an_epoch_would_end_past_it():
