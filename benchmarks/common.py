@@ -7,6 +7,7 @@ in GFLOP/s (1e9 floating-point operations per second, a multiply-add counting as
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -51,6 +52,20 @@ class Table:
             lines.append("")
             lines.extend(f"- {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """``["baseline=false", "num_workers=2"]`` -> ``{"baseline": False, "num_workers": 2}`` (JSON values, else strings)."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects ID=VALUE, got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
 
 
 def print_report(lines: list[str], out: Path | None) -> str:

@@ -32,22 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from common import DEFAULT_CACHE_DIR, REPO_DIR, cpu_model, cpu_vector_isa, print_report
+from common import DEFAULT_CACHE_DIR, REPO_DIR, cpu_model, cpu_vector_isa, parse_overrides, print_report
 from pipeline import ensure_phantom, write_first_frames_datalist
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``key=value`` pairs as config overrides; values are parsed as JSON where they can be (numbers, booleans)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, found {pair!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 def marginal_frames_per_s(timing_json: Path) -> float:

@@ -14,7 +14,6 @@ Run it on a quiet machine: other processes contaminate every timing (the table s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ from common import (  # noqa: E402
     fast_path,
     gemm_peak_gflops,
     native_bf16,
+    parse_overrides,
     shipped_runtime,
     threads_summary,
 )
@@ -86,20 +86,6 @@ def machine_rows(table: Table, device: torch.device, sizes: dict) -> dict:
     table.add(section, "GEMM peak bf16", f"{peaks['bf16']:.0f} GFLOP/s",
               f"torch.mm {n_bf16}^2" + ("" if bf16 else ", emulated (small size so it finishes)"))
     return peaks
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    """``["baseline=false", "num_workers=2"]`` -> ``{"baseline": False, "num_workers": 2}`` (JSON values, else strings)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects ID=VALUE, got {pair!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 def main(argv: list[str] | None = None) -> int:
