@@ -5,6 +5,8 @@ Started by ``pipeline.py`` as its own process (so its peak memory is measured al
     python benchmarks/eval_child.py --config_file bundle/configs/inference.yaml bundle/configs/evaluate.yaml \
         --overrides '{"dataset_dir": ...}' --timing_json OUT.json
 
+or under ``torchrun`` with ``multi_gpu_evaluate.yaml`` added (``--timing_json OUT_{rank}.json``: one file per process).
+
 The configs are parsed with the overrides (the same dict the CLI's ``--name value`` flags make), the config's
 ``initialize`` runs, the evaluator gets ignite handlers that stamp each frame's stages, and the config's
 ``evaluating`` list runs unchanged.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -73,7 +76,9 @@ def main() -> None:
     import torch
 
     cuda_peak_bytes = torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
-    Path(args.timing_json).write_text(json.dumps({
+    # under torchrun (multi_gpu_evaluate.yaml) every process writes its own file: "{rank}" in the path is its rank
+    timing_json = Path(args.timing_json.replace("{rank}", os.environ.get("RANK", "0")))
+    timing_json.write_text(json.dumps({
         "setup_s": ready - started, "run_s": finished - ready, "frames": frames, "cuda_peak_bytes": cuda_peak_bytes},
         indent=1))
 

@@ -14,6 +14,9 @@ Needs a CUDA GPU (it exits with a message otherwise); the project never depends 
   (``eval_child.py``): the shipped path (num_workers auto = 1 on a GPU) and plain fp32 as the reference whose
   masks the fast path must reproduce (Dice >= 0.995, volumes within 1 %: ``accuracy.py``). The classical baseline
   is off (it costs seconds of CPU per labelled frame and measures nothing about the GPU).
+- ``evaluating`` split by oocyte over 1, 4, 8, 12 processes sharing the GPU (torchrun + multi_gpu_evaluate.yaml;
+  ``--processes``): one process is bound by its CPU work, so the frames/s of a lab's many oocytes scale with the
+  processes until the cores run out.
 Every ratio is measured in this one run.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import os
 import sys
 import time
@@ -132,13 +136,88 @@ def evaluating_rows(table: Table, cache_dir: Path, model_path: Path, n_frames: i
     accuracy.run(table, outputs["fast"], outputs["fp32"], dataset_dir, True, "fp16 autocast + channels_last_3d on CUDA")
 
 
+def many_oocytes_dataset(source_dir: Path, n_oocytes: int, out_dir: Path) -> Path:
+    """A dataset of ``n_oocytes`` oocytes that are all the one oocyte of ``source_dir`` (symbolic links to its
+    recording and masks): many oocytes to share between processes without writing gigabytes of frames."""
+    if (out_dir / "gvbd.csv").is_file():
+        return out_dir
+    with (source_dir / "gvbd.csv").open() as handle:
+        experiment, oocyte, gvbd_frame = list(csv.reader(handle))[1]
+    (out_dir / experiment).mkdir(parents=True, exist_ok=True)
+    rows = ["experiment,oocyte,gvbd_frame"]
+    for index in range(1, n_oocytes + 1):
+        name = f"oocyte{index:02d}"
+        (out_dir / experiment / f"{name}.tif").symlink_to((source_dir / experiment / f"{oocyte}.tif").resolve())
+        masks = source_dir / experiment / f"{oocyte}_masks"
+        if masks.is_dir():
+            (out_dir / experiment / f"{name}_masks").symlink_to(masks.resolve(), target_is_directory=True)
+        rows.append(f"{experiment},{name},{gvbd_frame}")
+    (out_dir / "gvbd.csv").write_text("\n".join(rows) + "\n")
+    return out_dir
+
+
+def multiprocess_rows(table: Table, cache_dir: Path, model_path: Path, phantom_frames: int, n_frames: int,
+                      shape: tuple[int, int, int], n_oocytes: int, process_counts: list[int],
+                      crop_xy: tuple[int, int] = (352, 352)) -> None:
+    """``evaluating`` split by oocyte over N processes (torchrun + multi_gpu_evaluate.yaml; all N on the GPU(s) they
+    share, process i on GPU i modulo the GPU count): one GPU process is bound by its CPU work (reading,
+    standardisation, inversion, recording), so N processes should multiply the frames/s until the cores or the GPU
+    run out. The data: ``n_oocytes`` copies (links) of the ``phantom_frames``-frame phantom oocyte of the evaluating
+    rows, its first ``n_frames`` frames each.
+
+    Frames/s two ways: all frames over the slowest process's run (start-up excluded, first-frame warm-up included:
+    a lower bound) and the sum of the processes' steady rates (after each one's first frame)."""
+    import json
+    import subprocess
+
+    source_dir = pipeline.ensure_phantom(cache_dir, phantom_frames, shape)
+    work = cache_dir / "gpu_runs" / "multiprocess"
+    dataset_dir = many_oocytes_dataset(source_dir, n_oocytes, work / f"oocytes_{n_oocytes}")
+    datalist = pipeline.write_first_frames_datalist(dataset_dir, n_frames, work / f"datalist_{n_oocytes}x{n_frames}.json")
+    configs = [str(BUNDLE_DIR / "configs" / name)
+               for name in ("inference.yaml", "evaluate.yaml", "multi_gpu_evaluate.yaml")]
+    section = (f"evaluating on N processes, {n_oocytes} oocytes x {n_frames} frames of {'x'.join(map(str, shape))}, "
+               "3 channels (baseline off)")
+    total = n_oocytes * n_frames
+    single = None
+    for processes in process_counts:
+        out_dir = work / f"out_{processes}"
+        overrides = {"dataset_dir": str(dataset_dir), "datalist_file": str(datalist), "model_path": str(model_path),
+                     "skip_finished": False, "baseline": False, "crop_size": [*crop_xy, -1],
+                     "output_dir": str(out_dir), "progress_bar": False}
+        for old in work.glob(f"timing_{processes}_*.json"):
+            old.unlink()
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+               f"--nproc_per_node={processes}", str(pipeline.CHILD), "--config_file", *configs,
+               "--overrides", json.dumps(overrides), "--timing_json", str(work / f"timing_{processes}_{{rank}}.json")]
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            table.add(section, f"{processes} processes", "failed", (proc.stdout + proc.stderr)[-300:].replace("\n", " "))
+            continue
+        timings = [json.loads(path.read_text()) for path in sorted(work.glob(f"timing_{processes}_*.json"))]
+        frames = sum(len(t["frames"]) for t in timings)
+        run_fps = frames / max(t["run_s"] for t in timings)
+        steady = sum(pipeline.steady_fps(t["frames"]) for t in timings if t["frames"])
+        single = single or run_fps
+        table.add(section, f"{processes} process{'es' if processes > 1 else ''}", f"{run_fps:.1f} frames/s",
+                  f"{run_fps / single:.2f}x of the first row; sum of steady rates {steady:.1f} frames/s; "
+                  f"{frames} of {total} frames; wall {wall:.0f} s incl. start-up; target >= 50 frames/s: "
+                  f"{'met' if run_fps >= 50 else 'NOT met'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
     parser.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE_DIR)
     parser.add_argument("--frames", type=int, default=40, help="frames of the evaluating runs")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["forward", "training", "evaluating"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["forward", "training", "evaluating", "multiprocess"])
+    parser.add_argument("--processes", type=int, nargs="+", default=None,
+                        help="process counts of the multi-process evaluating rows (default 1 4 8 12, at most the cores)")
+    parser.add_argument("--oocytes", type=int, default=24, help="oocytes of the multi-process evaluating rows")
+    parser.add_argument("--frames_per_oocyte", type=int, default=5, help="frames per oocyte in those rows")
     parser.add_argument("--quick", action="store_true", help="small crops and a small phantom: a smoke run")
     parser.add_argument("--device", default="cuda", help="cuda; cpu only to check this script's code (with --quick)")
     args = parser.parse_args(argv)
@@ -167,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
             evaluating_rows(table, args.cache_dir.resolve(), args.model_path, 4, (160, 160, 31), (96, 96))
         else:
             evaluating_rows(table, args.cache_dir.resolve(), args.model_path, args.frames, (750, 750, 31))
+    if "multiprocess" not in args.skip:
+        counts = args.processes or ([1, 2] if args.quick else [n for n in (1, 4, 8, 12) if n <= (os.cpu_count() or 1)])
+        if args.quick:
+            multiprocess_rows(table, args.cache_dir.resolve(), args.model_path, 4, 3, (160, 160, 31), 4, counts, (96, 96))
+        else:
+            multiprocess_rows(table, args.cache_dir.resolve(), args.model_path, args.frames, min(args.frames, args.frames_per_oocyte),
+                              (750, 750, 31), args.oocytes, counts)
     table.notes.append(f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     table.notes.append(f"benchmark wall time {(time.perf_counter() - started) / 60:.1f} min")
     text = table.markdown()

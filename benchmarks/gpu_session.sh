@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One lent GPU session's work, as one prepared command (a lease is minutes: no step may need a second call).
 #
-#   benchmarks/gpu_session.sh smoke|full|train OUT_DIR [DEADLINE_S]
+#   benchmarks/gpu_session.sh smoke|full|train|evaluate OUT_DIR [DEADLINE_S]
 #
 # From the repository root. Stages, each logged (into logs.tgz) and allowed to fail without stopping the next:
 #  1. the training data, generated on the machine's cores in the background (data/ never travels): the
@@ -16,7 +16,10 @@
 #     log are returned (below).
 # `smoke` does every stage on tiny data in about a minute, to find what breaks before the real run; `train` is
 # `full` without stages 2 and 3 (the GPU rows, recorded once in training_state/gpu_h200_*.md): every second of
-# the lease goes to the training run. Every stage has run on an H200 (2026-12-04), so a lease can skip `smoke`.
+# the lease goes to the training run. `evaluate` is stage 3 alone plus the multi-process evaluating rows
+# (benchmarks/gpu.py: 24 links to the full-size oocyte, 5 frames each, evaluated by 1, 4, 8 and 12 processes sharing
+# the GPU; ~6 min), for issue 20's 50 frames/s. Every stage has run on an H200 (2026-12-04), so a lease can skip
+# `smoke` (the multi-process rows have run on the CPU only: `smoke` runs them on tiny data).
 # OUT_DIR gets few files (the device tool returns at most 8): logs.tgz (every log and table, refreshed after each
 # stage), model.pt (run 13's best weights) and checkpoint.pt.part-* (its resumable checkpoint, in 15 MB parts:
 # `cat checkpoint.pt.part-* > checkpoint.pt`). The work itself happens in data/gpu_session/.
@@ -24,7 +27,7 @@
 # It deletes and rewrites data/rand_train, data/rand_small and data/train_phantom: meant for the lent machine, whose
 # data/ starts empty; run elsewhere, it regenerates those folders with the commands of training_state/README.md.
 set -u
-MODE=${1:?smoke, full or train}
+MODE=${1:?smoke, full, train or evaluate}
 OUT_DIR=${2:?output folder}
 DEADLINE_S=${3:-500}  # the training's budget is what is left of this after the data, less ~110 s for its start
 REPO=$(pwd)
@@ -53,17 +56,20 @@ if [ "$MODE" = smoke ]; then
   RT="--experiments 1 --oocytes 3 --frames 3"; RS="--experiments 1 --oocytes 3 --frames 3"
   PH="--experiments 1 --oocytes 3 --frames 6"; W1=2; W2=1; W3=1
   TRAIN="--epoch_length 3 --epochs 2 --batch_size 2 --patch_samples 2 --num_workers 2"
-  GPU_ARGS="--quick"; BENCH_FRAMES=4; BENCH_SHAPE="(160, 160, 31)"
+  GPU_ARGS="--quick"; BENCH_FRAMES=4; BENCH_SHAPE="(160, 160, 31)"; EVAL_SKIP="forward training"
 else
   RT="--experiments 8 --oocytes 4 --frames 12"; RS="--experiments 4 --oocytes 4 --frames 10"
   PH="--experiments 6 --oocytes 4 --frames 24"; W1=10; W2=4; W3=3
   TRAIN="--epoch_length 150 --epochs 200 --batch_size 4 --patch_samples 2 --num_workers 14"
-  GPU_ARGS="--frames 40"; BENCH_FRAMES=40; BENCH_SHAPE="(750, 750, 31)"
+  GPU_ARGS="--frames 40"; BENCH_FRAMES=40; BENCH_SHAPE="(750, 750, 31)"; EVAL_SKIP="forward training multiprocess"
+  [ "$MODE" = evaluate ] && EVAL_SKIP="forward training"
 fi
 
 stamp "stage 1: data (background)"
 export OMP_NUM_THREADS=1
 mkdir -p data
+GEN1=""; GEN2=""; GEN3=""
+if [ "$MODE" != evaluate ]; then
 $PY -m scripts.randomized --out data/rand_train --families train $RT --seed 11 --workers $W1 \
   > "$WORK/gen_rand_train.log" 2>&1 &
 GEN1=$!
@@ -73,6 +79,7 @@ GEN2=$!
 $PY -m scripts.phantom --out data/train_phantom $PH --size 400 400 31 --seed 1 --true-masks --workers $W3 \
   > "$WORK/gen_train_phantom.log" 2>&1 &
 GEN3=$!
+fi
 if [ "$MODE" != train ]; then
   $PY -c "import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); import pipeline
 pipeline.ensure_phantom(Path('data/bench').resolve(), $BENCH_FRAMES, $BENCH_SHAPE)" > "$WORK/gen_bench.log" 2>&1 &
@@ -80,20 +87,26 @@ pipeline.ensure_phantom(Path('data/bench').resolve(), $BENCH_FRAMES, $BENCH_SHAP
 fi
 unset OMP_NUM_THREADS
 
-if [ "$MODE" != train ]; then
+if [ "$MODE" = smoke ] || [ "$MODE" = full ]; then
   stamp "stage 2: forward and training-step rows"
-  timeout 240 $PY benchmarks/gpu.py --skip evaluating --out "$WORK/gpu_forward_training.md" \
+  timeout 240 $PY benchmarks/gpu.py --skip evaluating multiprocess --out "$WORK/gpu_forward_training.md" \
     > "$WORK/gpu_forward_training.log" 2>&1 || stamp "stage 2 failed: see gpu_forward_training.log"
   pack
   # while the training data is still being written (the table notes the load): each Python start costs ~20 s on
   # that machine, so the evaluating rows go here rather than after the training
+fi
+if [ "$MODE" != train ]; then
   wait $GEN4
-  stamp "stage 3: evaluating rows"
-  timeout 150 $PY benchmarks/gpu.py --skip forward training $GPU_ARGS --cache_dir data/bench \
+  stamp "stage 3: evaluating rows (skipping $EVAL_SKIP)"
+  timeout $([ "$MODE" = evaluate ] && echo 480 || echo 150) $PY benchmarks/gpu.py --skip $EVAL_SKIP $GPU_ARGS --cache_dir data/bench \
     --out "$WORK/gpu_evaluating.md" > "$WORK/gpu_evaluating.log" 2>&1 || stamp "stage 3 failed: see gpu_evaluating.log"
   pack
 fi
 
+if [ "$MODE" = evaluate ]; then
+  stamp "done"
+  exit 0
+fi
 wait $GEN1 $GEN2 $GEN3
 stamp "data written"; du -sh data/* 2>/dev/null
 # explicit pids: a bare `wait` also waits for the `tee` of the log above, which never ends (this hung the

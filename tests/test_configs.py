@@ -242,3 +242,21 @@ def test_loader_workers_auto_loads_between_forward_passes_on_a_cpu():
     assert evaluate.get_parsed_content("dataloader#num_workers") == 0
     inference["num_workers"] = 3
     assert inference.get_parsed_content("dataloader#num_workers") == 3
+
+
+def test_evaluating_processes_share_the_gpus_round_robin(monkeypatch):
+    """torchrun --nproc_per_node may exceed the GPUs for evaluating (multi_gpu_evaluate.yaml): process i gets GPU i
+    modulo the GPU count, and the processes meet over gloo, which (unlike NCCL) allows two ranks on one GPU."""
+    from scripts.config import local_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    found = []
+    for local_rank in range(5):
+        monkeypatch.setenv("LOCAL_RANK", str(local_rank))
+        found.append(str(local_device()))
+    assert found == ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert local_device() == torch.device("cpu")
+    text = (BUNDLE_DIR / "configs" / "multi_gpu_evaluate.yaml").read_text()
+    assert "init_process_group(backend='gloo')" in text and "nccl" not in text.split("initialize:")[1]

@@ -94,11 +94,18 @@ def loader_workers(value: object, device, heavy_loader: bool = False) -> int:
 
 
 def local_device():
-    """This process's device under torchrun: the GPU of its LOCAL_RANK where CUDA is available, else the CPU."""
+    """This process's device under torchrun: where CUDA is available, GPU LOCAL_RANK modulo the number of GPUs (so
+    several evaluating processes may share one GPU), else the CPU.
+
+    Why share: on a GPU the network takes ~5 ms of a frame and the CPU work around it (reading, standardisation,
+    inversion to the full frame, recording) the rest, on one process's few threads; N processes per GPU run N
+    oocytes' CPU work side by side. Training keeps one process per GPU (multi_gpu_train.yaml: DDP's NCCL
+    refuses two ranks on one GPU).
+    """
     import os
 
     import torch
 
     if torch.cuda.is_available():
-        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}")
     return torch.device("cpu")
