@@ -1,7 +1,8 @@
 """Per-series adaptation without labels (issue 17): can a lab's recordings teach the model about themselves?
 
     .venv/bin/python benchmarks/series_adaptation.py [--labs heldout_texture1 ...] [--model_path M]
-        [--methods mean_teacher pseudo_label] [--steps 60] [--lr 5e-5] [--work_dir DIR] [--out FILE.md]
+        [--methods mean_teacher pseudo_label] [--perturbation strong|flip] [--steps 60] [--lr 5e-5]
+        [--work_dir DIR] [--out FILE.md]
 
 The labs are ``benchmarks/label_efficiency.py``'s (``data/labs``: one microscope look per held-out renderer family;
 oocytes 5-8 are a lab's test recordings). For each lab and method the weights are adapted on the lab's test
@@ -11,8 +12,9 @@ the scenes' true masks, beside the unadapted weights (``none``).
 
 Both methods follow the semi-supervised overlay (``scripts.semi_supervised``): a *teacher*, the moving average of
 the weights (``ema_decay`` per step), predicts a patch as loaded (random 192 x 192 x 32 patch, flips and quarter
-turns); the network predicts a strongly perturbed copy (``StrongPerturbation``: brightness, contrast, gamma,
-noise; same geometry); only the loss differs:
+turns); the network predicts a perturbed copy, ``--perturbation strong`` (``StrongPerturbation``: brightness,
+contrast, gamma, noise; same geometry, as the overlay) or ``flip`` (the same patch mirrored in x and y, its output
+mirrored back: only the network's own lack of symmetry and its dropout differ); only the loss differs:
 
 - ``mean_teacher``: the mean squared difference of their probabilities (the overlay's consistency loss, here
   without a supervised term);
@@ -110,8 +112,13 @@ def self_training_loss(method: str, student_logits: torch.Tensor, teacher_prob: 
     return loss
 
 
+def flip_xy(batch: torch.Tensor) -> torch.Tensor:
+    """(N, C, X, Y, Z) mirrored in x and y (its own inverse)."""
+    return batch.flip(2, 3)
+
+
 def adapt(model_path: Path, crops: torch.Tensor, method: str, steps: int, lr: float, out_path: Path,
-          batch_size: int = 2, ema_decay: float = 0.95, seed: int = 0) -> float:
+          batch_size: int = 2, ema_decay: float = 0.95, seed: int = 0, perturbation: str = "strong") -> float:
     """Adapt ``model_path``'s weights on ``crops`` for ``steps`` steps; write the teacher's weights to ``out_path``;
     return the wall time (s). bf16 autocast where the CPU has it natively (the training recipe's precision)."""
     from monai.bundle import ConfigParser
@@ -133,11 +140,14 @@ def adapt(model_path: Path, crops: torch.Tensor, method: str, steps: int, lr: fl
     start = time.perf_counter()
     for step in range(steps):
         weak = random_patches(crops, batch_size, generator).to(memory_format=torch.channels_last_3d)
-        strong = perturb(weak).contiguous(memory_format=torch.channels_last_3d)
+        other = perturb(weak) if perturbation == "strong" else flip_xy(weak)
+        other = other.contiguous(memory_format=torch.channels_last_3d)
         with torch.no_grad(), autocast:
             teacher_prob = probabilities(teacher(weak).float())
         with autocast:
-            student_logits = network(strong)
+            student_logits = network(other)
+        if perturbation == "flip":
+            student_logits = flip_xy(student_logits)
         loss = self_training_loss(method, student_logits, teacher_prob)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labs", nargs="+", default=None, help="default: every lab of data/labs")
     parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--perturbation", choices=["strong", "flip"], default="strong")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--lr", type=float, default=5e-5, help="finetune.yaml's learning rate")
     parser.add_argument("--labs_dir", type=Path, default=REPO_DIR / "data" / "labs")
@@ -174,10 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         for method in ["none", *args.methods]:
             model_path, seconds = args.model_path.resolve(), 0.0
             if method != "none":
-                model_path = work_dir / f"{lab}_{method}_{args.steps}_steps.pt"
+                model_path = work_dir / f"{lab}_{method}_{args.perturbation}_{args.steps}_steps.pt"
                 print(f"{lab}: adapting with {method} on {len(crops)} frames", flush=True)
-                seconds = adapt(args.model_path.resolve(), crops, method, args.steps, args.lr, model_path)
-            output_dir = work_dir / f"eval_{lab}_{method}"
+                seconds = adapt(args.model_path.resolve(), crops, method, args.steps, args.lr, model_path,
+                                perturbation=args.perturbation)
+            output_dir = work_dir / (f"eval_{lab}_{method}" + ("" if method == "none" else f"_{args.perturbation}"))
             run_evaluating(labs_dir, output_dir, model_path, overlay=True,
                            extra=["--datalist_file", str(test_list), "--datalist_subset", "testing",
                                   "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                          "volume_error": s["median_abs_rel_volume_error"], "seconds": seconds})
             print(rows[-1], flush=True)
     lines = [f"### Per-series adaptation without labels ({cpu_model()}; {args.steps} steps of 2 patches, lr "
-             f"{args.lr:g}; weights {args.model_path})", "",
+             f"{args.lr:g}, {args.perturbation} perturbation; weights {args.model_path})", "",
              "| lab | look | adaptation | test frames | mean Dice | median abs. rel. volume error | adaptation wall time |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

@@ -260,3 +260,20 @@ def test_evaluating_processes_share_the_gpus_round_robin(monkeypatch):
     assert local_device() == torch.device("cpu")
     text = (BUNDLE_DIR / "configs" / "multi_gpu_evaluate.yaml").read_text()
     assert "init_process_group(backend='gloo')" in text and "nccl" not in text.split("initialize:")[1]
+
+
+def test_the_spindle_component_rule_is_a_setting_checked_when_the_config_is_read():
+    from scripts.cli import readable_error
+
+    inference = parsed("inference")
+    keep = [t for t in inference.get_parsed_content("postprocessing").transforms
+            if type(t).__name__ == "KeepLargestComponentd"]
+    assert [(t.rule, t.min_size_fraction) for t in keep] == [("central", 0.25)]
+    assert inference.get_parsed_content("run_settings")["spindle_component"] == ["central", 0.25]
+    for key, bad, message in (("spindle_component", "brightest", "must be one of"),
+                              ("spindle_component_min_fraction", 1.5, "min_size_fraction")):
+        config = parsed("inference")
+        config[key] = bad
+        with pytest.raises(Exception) as info:  # MONAI wraps it; the command line prints the cause last
+            config.get_parsed_content("postprocessing")
+        assert message in readable_error(info.value)

@@ -254,3 +254,29 @@ def test_volume_band_counts_the_sure_core_and_the_possible_rim_touching_the_mask
     assert high == pytest.approx((10 * 10 + 2 * 10) * 4 * voxel)
     assert low <= np.count_nonzero(mask) * voxel <= high
     assert volume_band_um3(np.zeros_like(mask), probability, 0.2, SPACING)[1] == 0.0
+
+
+def test_the_central_rule_takes_the_centred_blob_unless_another_is_much_larger():
+    from scripts.metrics import spindle_component
+
+    def field(corner_size: int, centre_size: int) -> np.ndarray:
+        mask = np.zeros((64, 64, 8), dtype=bool)
+        mask[2:2 + corner_size, 2:12, 2:6] = True  # a neighbouring cell's edge, off-centre
+        mask[30:30 + centre_size, 28:36, 2:6] = True  # the spindle, at the centre of the field
+        return mask
+
+    similar = field(10, 8)  # 400 voxels off-centre against 256 at the centre
+    assert spindle_component(similar, "largest")[2:12, 2:12, 2:6].all()
+    central = spindle_component(similar, "central")
+    assert central[30:38, 28:36, 2:6].all() and central.sum() == 256
+    assert np.array_equal(spindle_component(similar), spindle_component(similar, "largest"))
+    much_larger = field(20, 4)  # 800 voxels against 128: below half of the largest, so the largest wins
+    assert spindle_component(much_larger, "central").sum() == 800
+    assert spindle_component(much_larger, "central", min_size_fraction=0.1).sum() == 128
+    one = field(10, 0)
+    assert np.array_equal(spindle_component(one, "central"), one)
+    assert not spindle_component(np.zeros((4, 4, 2), bool), "central").any()
+    with pytest.raises(ValueError, match="must be one of"):
+        spindle_component(similar, "brightest")
+    with pytest.raises(ValueError, match="min_size_fraction"):
+        spindle_component(similar, "central", min_size_fraction=0.0)

@@ -11,7 +11,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from series_adaptation import adapt, load_crops, random_patches, self_training_loss  # noqa: E402
+from series_adaptation import adapt, flip_xy, load_crops, random_patches, self_training_loss  # noqa: E402
 
 
 def test_pseudo_labels_use_only_the_confident_voxels_and_weigh_both_classes_alike():
@@ -34,6 +34,12 @@ def test_pseudo_labels_use_only_the_confident_voxels_and_weigh_both_classes_alik
         self_training_loss("entropy", right, teacher)
 
 
+def test_the_flip_view_is_its_own_inverse_and_leaves_z_alone():
+    batch = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(1, 2, 3, 4, 5)
+    assert torch.equal(flip_xy(flip_xy(batch)), batch)
+    assert torch.equal(flip_xy(batch)[0, :, 0, 0, :], batch[0, :, 2, 3, :])
+
+
 def test_patches_keep_z_in_place_and_come_from_the_crops():
     crops = torch.arange(2 * 8 * 8 * 4, dtype=torch.float32).view(2, 1, 8, 8, 4)
     patches = random_patches(crops, 5, torch.Generator().manual_seed(0))
@@ -46,11 +52,13 @@ def test_patches_keep_z_in_place_and_come_from_the_crops():
 
 
 @pytest.mark.slow
-def test_a_short_adaptation_changes_the_weights_and_writes_the_teacher(tiny_phantom, random_model, tmp_path):
+@pytest.mark.parametrize("perturbation", ["strong", "flip"])
+def test_a_short_adaptation_changes_the_weights_and_writes_the_teacher(perturbation, tiny_phantom, random_model,
+                                                                      tmp_path):
     crops = load_crops([{"image": "exp1/oocyte01.tif", "frame": t} for t in range(4)], tiny_phantom)
     assert crops.shape == (4, 1, 64, 64, 8)
     out = tmp_path / "adapted.pt"
-    seconds = adapt(random_model, crops, "pseudo_label", steps=2, lr=1e-3, out_path=out)
+    seconds = adapt(random_model, crops, "pseudo_label", steps=2, lr=1e-3, out_path=out, perturbation=perturbation)
     assert seconds > 0
     before, after = torch.load(random_model, weights_only=True), torch.load(out, weights_only=True)
     assert before.keys() == after.keys()

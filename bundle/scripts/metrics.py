@@ -155,6 +155,29 @@ def largest_component(mask: Any) -> np.ndarray:
     labelling the whole crop cost ~0.1 s per frame. Ties go to the component met first in (x, y, z) raster order,
     as in MONAI's ``KeepLargestConnectedComponent``.
     """
+    return spindle_component(mask, "largest")
+
+
+COMPONENT_RULES = ("largest", "central")
+
+
+def spindle_component(mask: Any, rule: str = "largest", min_size_fraction: float = 0.5) -> np.ndarray:
+    """Boolean (X, Y, Z) mask holding the one 26-connected component of ``mask`` taken for the spindle.
+
+    - ``largest``: the largest component (ties: the first in raster order, as MONAI's KeepLargestConnectedComponent).
+    - ``central``: among the components of at least ``min_size_fraction`` of the largest one's voxels, the one whose
+      centroid lies nearest (in x-y) to the centre of the array. The microscope keeps the spindle near the centre of
+      the field (and the crop is centred on it), while what a network takes for a spindle besides it (a
+      neighbouring cell, an oocyte's edge, an aggregate) lies off-centre; where such a thing is the larger of two
+      blobs of similar size, ``largest`` is a coin toss. A blob more than 1 / ``min_size_fraction`` times the size
+      of every central one still wins.
+
+    Labelling runs on the mask's bounding box only (~0.1 s per 352 x 352 x 32 crop for the whole crop).
+    """
+    if rule not in COMPONENT_RULES:
+        raise ValueError(f"the spindle component rule must be one of {COMPONENT_RULES}, found {rule!r}")
+    if not 0.0 < min_size_fraction <= 1.0:
+        raise ValueError(f"min_size_fraction must be in (0, 1], found {min_size_fraction}")
     binary = _as_binary_xyz(mask)
     box = bounding_box(binary)
     if box is None:
@@ -164,8 +187,17 @@ def largest_component(mask: Any) -> np.ndarray:
         return binary.copy()
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0  # background is not a candidate
+    chosen = int(np.argmax(sizes))
+    if rule == "central":
+        candidates = np.flatnonzero(sizes >= min_size_fraction * sizes[chosen])
+        if len(candidates) > 1:
+            centres = np.asarray(ndimage.center_of_mass(np.ones(labels.shape, np.uint8), labels, candidates))
+            offset = np.array([box[0].start, box[1].start])
+            centre_xy = (np.array(binary.shape[:2]) - 1) / 2.0
+            distances = np.linalg.norm(centres[:, :2] + offset - centre_xy, axis=1)
+            chosen = int(candidates[np.argmin(distances)])  # ties: the first in raster order
     kept = np.zeros(binary.shape, dtype=bool)
-    kept[box] = labels == int(np.argmax(sizes))
+    kept[box] = labels == chosen
     return kept
 
 
