@@ -71,9 +71,9 @@ def segment(config: ConfigParser, ref: dict, mode: str) -> dict:
         data["pred"] = inferer(data["image"][None], network)[0]
     post = Compose([
         AsDiscreted(keys="pred", threshold=0.0),
+        Invertd(keys="pred", orig_keys="image", transform=preprocessing, nearest_interp=True),
         KeepLargestComponentd(keys="pred", rule=config.get_parsed_content("spindle_component"),
                               min_size_fraction=config.get_parsed_content("spindle_component_min_fraction")),
-        Invertd(keys="pred", orig_keys="image", transform=preprocessing, nearest_interp=True),
     ])
     data = post(data)
     original = load({"image": str(path), "frame": 0})["image"]
