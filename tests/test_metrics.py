@@ -280,3 +280,20 @@ def test_the_central_rule_takes_the_centred_blob_unless_another_is_much_larger()
         spindle_component(similar, "brightest")
     with pytest.raises(ValueError, match="min_size_fraction"):
         spindle_component(similar, "central", min_size_fraction=0.0)
+
+
+def test_the_component_transform_works_on_the_box_and_leaves_its_input_alone():
+    from scripts.metrics import spindle_component
+    from scripts.postprocessing import KeepLargestComponentd
+
+    mask = np.zeros((1, 96, 80, 6), np.uint8)
+    mask[0, 44:52, 36:44, 1:5] = 1  # the centred spindle
+    mask[0, 60:80, 2:14, 0:6] = 1  # a larger neighbour, off-centre (a separate box corner)
+    mask[0, 90:92, 70:72, 5] = 1  # a speck
+    image = MetaTensor(torch.from_numpy(mask.copy()), meta={"spacing": (0.17, 0.17, 2.0)})
+    for rule in ("central", "largest"):
+        out = KeepLargestComponentd(keys="pred", rule=rule, min_size_fraction=0.25)({"pred": image})["pred"]
+        assert isinstance(out, MetaTensor) and out.meta["spacing"] == (0.17, 0.17, 2.0) and out.dtype == torch.uint8
+        assert np.array_equal(out[0].numpy() > 0, spindle_component(mask[0], rule, 0.25))
+    assert out[0].numpy().sum() == 20 * 12 * 6  # largest: the neighbour
+    assert np.array_equal(image.numpy(), mask)  # the input is not changed in place

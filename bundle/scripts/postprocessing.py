@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from monai.transforms import MapTransform
 
-from scripts.metrics import spindle_component
+from scripts.metrics import bounding_box, spindle_component
 
 
 class KeepLargestComponentd(MapTransform):
@@ -39,7 +39,17 @@ class KeepLargestComponentd(MapTransform):
             if mask.ndim != 4 or mask.shape[0] != 1:
                 raise ValueError(f"KeepLargestComponentd expects a binary mask (1, X, Y, Z) under {key!r}, "
                                  f"found shape {tuple(mask.shape)}")
-            kept = spindle_component(mask[0].detach().cpu().numpy() > 0, self.rule, self.min_size_fraction)
-            kept = torch.from_numpy(kept).to(mask.device)
-            d[key] = mask * kept[None].to(mask.dtype)  # arithmetic keeps a MetaTensor's meta
+            # on the mask's bounding box only: a full 750 x 750 x 31 frame took ~80 ms as whole-frame arrays, ~5 ms so
+            values = mask[0].detach().cpu().numpy()
+            box = bounding_box(values)
+            if box is None:
+                continue
+            inside = values[box] > (0 if np.issubdtype(values.dtype, np.integer) or values.dtype == bool else 0.5)
+            centre_in_box = [(n - 1) / 2.0 - b.start for n, b in zip(values.shape[:2], box[:2], strict=True)]
+            removed = inside & ~spindle_component(inside, self.rule, self.min_size_fraction, centre_in_box)
+            if not removed.any():
+                continue
+            kept = mask.clone()  # keeps the type, dtype, device and a MetaTensor's meta
+            kept[0][box][torch.from_numpy(removed).to(kept.device)] = 0  # in place, through the box's view
+            d[key] = kept
         return d
