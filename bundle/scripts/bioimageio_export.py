@@ -16,8 +16,8 @@ squash the image), and the spec cannot say that: bioimageio.core computes every 
 the first step, so a ``clip`` followed by ``zero_mean_unit_variance`` standardises with the unclipped mean and
 variance. The package therefore states the plain standardisation the weights were trained with, and the export
 measures how far its mask is from the bundle's on the test image (``dice_vs_bundle``; docs: remove hot pixels
-first). The bundle's own parts stay outside the package: the 352 x 352 centre crop, the largest component, the
-mapping back onto the full frame and the volumes.
+first). The bundle's own parts stay outside the package: the 352 x 352 centre crop, the choice of the spindle's
+connected component, the mapping back onto the full frame and the volumes.
 """
 
 from __future__ import annotations
@@ -242,7 +242,8 @@ the package cannot state; on the test image the two masks agree with Dice {dice:
 ## Output
 The spindle probability per voxel (sigmoid of the network's logit), same axes and size as the input. A voxel
 > 0.5 is spindle. The spindle volume is the number of spindle voxels times the voxel volume
-({sx * sy * sz:.4f} um^3 at the training voxel size); the bundle also keeps the largest connected component.
+({sx * sy * sz:.4f} um^3 at the training voxel size); the bundle also keeps one connected component: the one
+nearest the field's centre among those of at least a quarter of the largest one's size.
 
 ## How to run it
 - **deepImageJ** (Fiji): install the zip (DeepImageJ Install Model, "Private model": the zip file), open one
