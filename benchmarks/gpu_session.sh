@@ -56,13 +56,14 @@ if [ "$MODE" = smoke ]; then
   RT="--experiments 1 --oocytes 3 --frames 3"; RS="--experiments 1 --oocytes 3 --frames 3"
   PH="--experiments 1 --oocytes 3 --frames 6"; W1=2; W2=1; W3=1
   TRAIN="--epoch_length 3 --epochs 2 --batch_size 2 --patch_samples 2 --num_workers 2"
-  GPU_ARGS="--quick"; BENCH_FRAMES=4; BENCH_SHAPE="(160, 160, 31)"; EVAL_SKIP="forward training"
+  GPU_ARGS="--quick"; BENCH_FRAMES=4; BENCH_SHAPE="(160, 160, 31)"; EVAL_SKIP="forward training"; EVAL_TIMEOUT=150
 else
   RT="--experiments 8 --oocytes 4 --frames 12"; RS="--experiments 4 --oocytes 4 --frames 10"
   PH="--experiments 6 --oocytes 4 --frames 24"; W1=10; W2=4; W3=3
   TRAIN="--epoch_length 150 --epochs 200 --batch_size 4 --patch_samples 2 --num_workers 14"
   GPU_ARGS="--frames 40"; BENCH_FRAMES=40; BENCH_SHAPE="(750, 750, 31)"; EVAL_SKIP="forward training multiprocess"
-  [ "$MODE" = evaluate ] && EVAL_SKIP="forward training"
+  EVAL_TIMEOUT=150
+  if [ "$MODE" = evaluate ]; then EVAL_SKIP="forward training"; EVAL_TIMEOUT=480; fi
 fi
 
 stamp "stage 1: data (background)"
@@ -98,7 +99,7 @@ fi
 if [ "$MODE" != train ]; then
   wait $GEN4
   stamp "stage 3: evaluating rows (skipping $EVAL_SKIP)"
-  timeout $([ "$MODE" = evaluate ] && echo 480 || echo 150) $PY benchmarks/gpu.py --skip $EVAL_SKIP $GPU_ARGS --cache_dir data/bench \
+  timeout $EVAL_TIMEOUT $PY benchmarks/gpu.py --skip $EVAL_SKIP $GPU_ARGS --cache_dir data/bench \
     --out "$WORK/gpu_evaluating.md" > "$WORK/gpu_evaluating.log" 2>&1 || stamp "stage 3 failed: see gpu_evaluating.log"
   pack
 fi

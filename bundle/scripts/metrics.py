@@ -198,8 +198,9 @@ def spindle_component(mask: Any, rule: str = "largest", min_size_fraction: float
             centres = []
             for label in candidates:
                 part = slices[label - 1]
-                xs, ys = np.nonzero((labels[part] == label).any(axis=2))
-                weights = np.count_nonzero(labels[part] == label, axis=2)[xs, ys]
+                voxels_per_column = np.count_nonzero(labels[part] == label, axis=2)  # (x, y): voxels along z
+                xs, ys = np.nonzero(voxels_per_column)
+                weights = voxels_per_column[xs, ys]
                 centres.append([part[0].start + np.average(xs, weights=weights),
                                 part[1].start + np.average(ys, weights=weights)])
             centres = np.asarray(centres)

@@ -45,9 +45,9 @@ class KeepLargestComponentd(MapTransform):
             box = bounding_box(values)
             if box is None:
                 continue
-            inside = values[box] > (0 if np.issubdtype(values.dtype, np.integer) or values.dtype == bool else 0.5)
             centre_in_box = [(n - 1) / 2.0 - b.start for n, b in zip(values.shape[:2], box[:2], strict=True)]
-            removed = inside & ~spindle_component(inside, self.rule, self.min_size_fraction, centre_in_box)
+            kept_in_box = spindle_component(values[box], self.rule, self.min_size_fraction, centre_in_box)
+            removed = (values[box] != 0) & ~kept_in_box  # zero all but the kept component, as mask * kept would
             if not removed.any():
                 continue
             kept = mask.clone()  # keeps the type, dtype, device and a MetaTensor's meta
