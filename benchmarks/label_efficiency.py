@@ -10,7 +10,9 @@ Two scenarios, both on renderer families no training run samples (``heldout_text
 - ``labs`` (default): a lab is one microscope. ``data/labs`` (written once, seed ``LABS_SEED``) holds one
   experiment per held-out family whose 8 oocytes share ONE look drawn from that family (``scripts.randomized``,
   ``--one_look_per_experiment``); oocytes 1-4 are the lab's labelled recordings (the pool the N labels are drawn
-  from), oocytes 5-8 its test recordings. Each lab is fine-tuned and scored on its own.
+  from), oocytes 5-8 its test recordings. Each lab is fine-tuned and scored on its own. ``--lab_oocytes 12
+  --pool_oocytes 8 --test_oocytes 4`` (labs of 12 recordings, ``data/labs_12_oocytes``) asks whether the same N
+  labels do better spread over more recordings: pools of 4 and 8 oocytes are scored on the same last 4.
 - ``mixed``: ``data/renderer_families`` (``benchmarks/generalization.py``'s test set): every oocyte has its own
   look, the labels come from the three families' first experiments and the test frames from their second: ten
   labels then cover up to six different microscopes at once, a harder task than any one lab's.
@@ -30,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -49,26 +53,39 @@ LABS_SEED = 202
 LAB_OOCYTES, LAB_POOL_OOCYTES, LAB_FRAMES = 8, 4, 10
 
 
-def ensure_labs(labs_dir: Path) -> Path:
-    """The labs dataset (module docstring), written on first use (deterministic)."""
-    if not (labs_dir / "randomized.json").is_file():
+def ensure_labs(labs_dir: Path, n_oocytes: int = LAB_OOCYTES, families: Sequence[str] = HELDOUT_FAMILIES) -> Path:
+    """The labs dataset (module docstring; ``n_oocytes`` recordings per lab, one lab per family), written on first
+    use (deterministic)."""
+    record_file = labs_dir / "randomized.json"
+    if not record_file.is_file():
         from scripts.randomized import generate_randomized_dataset
 
         print(f"writing the labs dataset to {labs_dir} ...", flush=True)
-        generate_randomized_dataset(labs_dir, HELDOUT_FAMILIES, n_experiments=1, n_oocytes=LAB_OOCYTES,
+        generate_randomized_dataset(labs_dir, tuple(families), n_experiments=1, n_oocytes=n_oocytes,
                                     n_frames=LAB_FRAMES, seed=LABS_SEED, workers=2, one_look_per_experiment=True)
+    elif json.loads(record_file.read_text())["n_oocytes"] != n_oocytes:
+        raise ValueError(f"{labs_dir} holds labs of {json.loads(record_file.read_text())['n_oocytes']} oocytes, "
+                         f"not {n_oocytes}: another --families_dir, or --lab_oocytes to match")
     return labs_dir
 
 
-def lab_items(labs_dir: Path, lab: str) -> tuple[list[dict], list[dict], dict]:
-    """(pool, test, look) of one lab: frames from GVBD on of its oocytes 1..LAB_POOL_OOCYTES / the rest."""
+def lab_items(labs_dir: Path, lab: str, pool_oocytes: int = LAB_POOL_OOCYTES,
+              test_oocytes: int | None = None) -> tuple[list[dict], list[dict], dict]:
+    """(pool, test, look) of one lab: frames from GVBD on of its first ``pool_oocytes`` oocytes / of its last
+    ``test_oocytes`` (default: all but the first LAB_POOL_OOCYTES), so that pools of different sizes are scored on
+    the same test recordings."""
     record = json.loads((labs_dir / "randomized.json").read_text())
     oocytes = [o for o in record["oocytes"] if o["experiment"] == lab]
     if not oocytes:
         raise ValueError(f"{labs_dir}: no lab {lab!r}; labs: {sorted({o['experiment'] for o in record['oocytes']})}")
+    n_test = len(oocytes) - LAB_POOL_OOCYTES if test_oocytes is None else test_oocytes
+    if pool_oocytes < 1 or n_test < 1 or pool_oocytes + n_test > len(oocytes):
+        raise ValueError(f"lab {lab!r} has {len(oocytes)} oocytes: {pool_oocytes} labelled and {n_test} test "
+                         "recordings do not fit (--lab_oocytes)")
     items = frame_items(labs_dir, "", experiments={lab})
-    pool_names = {o["oocyte"] for o in oocytes[:LAB_POOL_OOCYTES]}
-    return ([i for i in items if i["oocyte"] in pool_names], [i for i in items if i["oocyte"] not in pool_names],
+    pool_names = {o["oocyte"] for o in oocytes[:pool_oocytes]}
+    test_names = {o["oocyte"] for o in oocytes[len(oocytes) - n_test:]}
+    return ([i for i in items if i["oocyte"] in pool_names], [i for i in items if i["oocyte"] in test_names],
             oocytes[0]["look"])
 
 
@@ -137,12 +154,18 @@ def tasks(args) -> tuple[Path, list[tuple[str, list[dict], list[dict], str]]]:
         families_dir = ensure_families((args.families_dir or REPO_DIR / "data" / "renderer_families").resolve())
         return families_dir, [("mixed", frame_items(families_dir, "1"), frame_items(families_dir, "2"),
                                "every oocyte its own look, 3 held-out families")]
-    labs_dir = ensure_labs((args.families_dir or REPO_DIR / "data" / "labs").resolve())
+    default_dir = "labs" if args.lab_oocytes == LAB_OOCYTES else f"labs_{args.lab_oocytes}_oocytes"
+    # a larger lab is written for the asked labs' families only (one lab per family: heldout_texture1 is
+    # heldout_texture's); the default labs dataset always holds all three
+    families = (HELDOUT_FAMILIES if args.lab_oocytes == LAB_OOCYTES or not args.labs
+                else sorted({re.sub(r"\d+$", "", lab) for lab in args.labs}))
+    labs_dir = ensure_labs((args.families_dir or REPO_DIR / "data" / default_dir).resolve(), args.lab_oocytes,
+                           families)
     record = json.loads((labs_dir / "randomized.json").read_text())
     names = args.labs or sorted({o["experiment"] for o in record["oocytes"]})
     out = []
     for lab in names:
-        pool, test, look = lab_items(labs_dir, lab)
+        pool, test, look = lab_items(labs_dir, lab, args.pool_oocytes, args.test_oocytes)
         out.append((lab, pool, test, f"{look['texture']}, {look['camera']}, contrast {look['contrast']:.1f}, "
                                      f"{look['photons_e']:.0f} photons, PSF {look['psf_xy_um']:.2f} / "
                                      f"{look['psf_z_um']:.1f} um"))
@@ -156,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labs", nargs="+", default=None, help="labs scenario: these labs only (default: all three)")
     parser.add_argument("--semi_supervised", action="store_true",
                         help="also fine-tune each N with configs/semi_supervised.yaml added (the mean teacher)")
+    parser.add_argument("--lab_oocytes", type=int, default=LAB_OOCYTES,
+                        help="labs scenario: recordings per lab (another number writes data/labs_<N>_oocytes)")
+    parser.add_argument("--pool_oocytes", type=int, default=LAB_POOL_OOCYTES,
+                        help="labs scenario: the labels come from the lab's first this many oocytes")
+    parser.add_argument("--test_oocytes", type=int, default=None,
+                        help="labs scenario: score on the lab's last this many oocytes (default: all but the first "
+                             f"{LAB_POOL_OOCYTES})")
     parser.add_argument("--no_zero_shot", action="store_true", help="skip N = 0 (the shipped model itself)")
     parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs (finetune.yaml's default)")
     parser.add_argument("--epoch_length", type=int, default=20, help="steps per epoch (finetune.yaml's default)")
@@ -178,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         test_list.write_text(json.dumps({"testing": test}, indent=1))
         runs = ([] if args.no_zero_shot else [(0, False)]) + [(n, v) for n in args.labels for v in variants]
         for n, semi in runs:
-            tag = f"{name}_{n}_labels" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
+            pool_tag = "" if args.pool_oocytes == LAB_POOL_OOCYTES else f"_from_{args.pool_oocytes}_oocytes"
+            tag = f"{name}_{n}_labels{pool_tag}" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
             model_path, seconds = args.model_path.resolve(), 0.0
             if n > 0:
                 datalist = work_dir / f"{name}_datalist_{n}_labels.json"
@@ -193,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
             s = scores(output_dir)
             rows.append({"data": name, "look": description, "labels": n,
+                         "labelled_oocytes": len({(i["experiment"], i["oocyte"]) for i in pick_labels(pool, n)}) if n else 0,
                          "method": "mean teacher" if semi else ("zero-shot" if n == 0 else "supervised"),
                          "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
                          "frames": s["n_labelled"], "seconds": seconds})
@@ -207,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
              "| fine-tuning wall time |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        lines.append(f"| {r['data']} | {r['look']} | {r['labels'] or start} | {r['method']} | "
+        labels = f"{r['labels']} ({r['labelled_oocytes']} oocytes)" if r["labels"] else start
+        lines.append(f"| {r['data']} | {r['look']} | {labels} | {r['method']} | "
                      f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
     print_report(lines, args.out)
     if args.plot:

@@ -48,3 +48,22 @@ def test_a_lab_is_split_by_oocyte_into_label_pool_and_test_recordings(tmp_path):
         assert (tmp_path / item["label"]).is_file() and item["minutes_since_gvbd"] >= 0
     with pytest.raises(ValueError, match="no lab"):
         lab_items(tmp_path, "heldout_camera1")
+
+
+def test_pools_of_different_sizes_are_scored_on_the_same_test_recordings(tmp_path):
+    sys.path.insert(0, str(REPO / "bundle"))
+    from label_efficiency import ensure_labs, lab_items
+    from scripts.randomized import generate_randomized_dataset
+
+    generate_randomized_dataset(tmp_path, ("heldout_texture",), n_experiments=1, n_oocytes=7, n_frames=3,
+                                shape_xyz=(64, 64, 16), spacing_um_xyz=(1.0, 1.0, 4.0), seed=1,
+                                one_look_per_experiment=True)
+    small_pool, test, _ = lab_items(tmp_path, "heldout_texture1", pool_oocytes=2, test_oocytes=3)
+    large_pool, same_test, _ = lab_items(tmp_path, "heldout_texture1", pool_oocytes=4, test_oocytes=3)
+    assert {i["oocyte"] for i in small_pool} == {"oocyte01", "oocyte02"}
+    assert {i["oocyte"] for i in large_pool} == {"oocyte01", "oocyte02", "oocyte03", "oocyte04"}
+    assert same_test == test and {i["oocyte"] for i in test} == {"oocyte05", "oocyte06", "oocyte07"}
+    with pytest.raises(ValueError, match="7 oocytes: 5 labelled and 3 test"):
+        lab_items(tmp_path, "heldout_texture1", pool_oocytes=5, test_oocytes=3)  # they would share a recording
+    with pytest.raises(ValueError, match="labs of 7 oocytes, not 8"):
+        ensure_labs(tmp_path)  # an existing folder of another size is not silently reused
