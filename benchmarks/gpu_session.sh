@@ -129,7 +129,7 @@ stamp "stage 4: training run 13 (instance norm, from scratch, ${TRAIN_MIN} min)"
 mkdir -p "$WORK/run13"
 timeout $(( DEADLINE_S - NOW > 120 ? DEADLINE_S - NOW : 120 )) $PY -m monai.bundle run training --config_file bundle/configs/train.yaml \
   --logging_file bundle/configs/logging.conf --dataset_dir data --datalist_file data/mixed_gpu.json \
-  --norm instance --patch_mode true --patch_size '[192,192,32]' $TRAIN --lr 1e-3 --lr_patience 3 --val_interval 1 \
+  --norm instance --affine_scale_range 0.5 --affine_prob 0.5 --patch_mode true --patch_size '[192,192,32]' $TRAIN --lr 1e-3 --lr_patience 3 --val_interval 1 \
   --early_stop_patience 15 --time_budget_min "$TRAIN_MIN" --progress_bar False --seed 13 \
   --ckpt_dir "$WORK/run13" --output_dir data/run13/runs > "$WORK/run13/train.log" 2>&1 \
   || stamp "stage 4 failed or timed out: see run13/train.log"

@@ -308,6 +308,13 @@ def test_in_plane_affine_never_moves_content_between_z_slices():
         assert float(torch.as_tensor(out["label"])[..., [0, 1, 2, 4, 5]].max()) == 0.0
 
 
+def test_the_affine_scaling_range_and_rate_are_settings():
+    default = _transform(_parser(), "RandAffined")
+    assert default.rand_affine.rand_affine_grid.scale_range == (0.15, 0.15, 0.0) and default.prob == 0.2
+    wide = _transform(_parser({"affine_scale_range": 0.5, "affine_prob": 0.5}), "RandAffined")
+    assert wide.rand_affine.rand_affine_grid.scale_range == (0.5, 0.5, 0.0) and wide.prob == 0.5  # z never scaled
+
+
 def test_rot90_draws_each_quarter_turn_with_probability_one_quarter():
     rot = _transform(_parser(), "RandRotate90d")
     rot.set_random_state(0)
