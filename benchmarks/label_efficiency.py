@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             tag = f"{name}_{n}_labels{pool_tag}" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
             model_path, seconds = args.model_path.resolve(), 0.0
             if n > 0:
-                datalist = work_dir / f"{name}_datalist_{n}_labels.json"
+                datalist = work_dir / f"{name}_datalist_{n}_labels{pool_tag}.json"
                 datalist.write_text(json.dumps({"training": pick_labels(pool, n), "validation": [],
                                                 "testing": test}, indent=1))
                 seconds = fine_tune(dataset_dir, datalist, work_dir / tag, model_path, args.epochs,
