@@ -58,6 +58,16 @@ def test_run_without_a_run_id_evaluates(tiny_phantom, random_model, tmp_path):
     assert len((tmp_path / "volumes.csv").read_text().splitlines()) == 1 + 8
 
 
+def test_evaluating_warns_of_files_whose_pixels_the_model_was_not_trained_at(tiny_phantom, random_model, tmp_path):
+    from monai.bundle import run as bundle_run
+
+    with pytest.warns(UserWarning, match=r"oocyte01\.tif: x-y pixel size 0\.17 um is 1\.70x the 0\.1 um"):
+        bundle_run(config_file=bundle_configs("inference"), dataset_dir=str(tiny_phantom), output_dir=str(tmp_path),
+                   model_path=str(random_model), crop_size=[48, 48, -1], num_workers=0, progress_bar=False,
+                   model_pixel_size_um=0.1)  # as if the weights had been trained at 0.1 um pixels
+    assert len((tmp_path / "volumes.csv").read_text().splitlines()) == 1 + 8  # a warning, not a refusal
+
+
 def test_bundle_root_defaults_to_the_bundle_folder_wherever_the_command_runs():
     for names in (("train",), ("inference",), ("inference", "evaluate"), ("analyze",)):
         parser = parsed(*names)

@@ -20,6 +20,7 @@ from scripts.io import (
     SpindleDataError,
     TimeSeriesTiffReader,
     inspect_image,
+    pixel_size_warnings,
     read_frame,
     read_mask,
     write_mask_hyperstack,
@@ -461,3 +462,20 @@ def test_a_nifti_mask_whose_affine_swaps_x_and_y_is_read_in_the_images_order(tmp
         data, meta = read_mask(tmp_path / name, image_shape_xyz=(12, 12, 4))
         assert np.array_equal(data, mask_xyz), name  # flips stay as stored: drawn on the image's voxel grid
         np.testing.assert_allclose(meta["spacing_um"], (0.17, 0.17, 2.0), rtol=1e-5)
+
+
+def test_a_file_of_another_pixel_size_gets_one_warning_naming_it(tmp_path):
+    array = np.zeros((2, 4, 8, 8), np.uint16)  # TZYX
+    near = write_imagej(tmp_path / "near.tif", array, "TZYX", spacing_um=(0.18, 0.18, 2.0))  # 6 % off: fine
+    far = write_imagej(tmp_path / "far.tif", array, "TZYX", spacing_um=(0.27, 0.27, 0.75))
+    items = [{"image": str(path), "frame": f} for path in (near, far) for f in (0, 1)]
+    with pytest.warns(UserWarning, match=r"far\.tif: x-y pixel size 0\.27 um is 1\.59x the 0\.17 um") as caught:
+        messages = pixel_size_warnings(items, 0.17, 0.15)
+    assert len(messages) == 1 and len([w for w in caught if "pixel size" in str(w.message)]) == 1  # once per file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no check at all: nothing is said
+        assert pixel_size_warnings(items, 0.17, "null") == [] and pixel_size_warnings(items, None, 0.15) == []
+    with pytest.warns(UserWarning, match=r"near\.tif"):  # a model trained at 0.27 um: the other file is off
+        assert len(pixel_size_warnings(items, 0.27, 0.15)) == 1
+    with pytest.raises(ValueError, match="model_pixel_size_um must be > 0"):
+        pixel_size_warnings(items, 0.0, 0.15)

@@ -52,6 +52,8 @@ from monai.data import ImageReader, MetaTensor
 from monai.transforms import MapTransform
 from monai.utils import MetaKeys, SpaceKeys
 
+from scripts.config import is_null
+
 
 def _current_umask() -> int:
     umask = os.umask(0)
@@ -586,6 +588,37 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
         return _nifti_info(_nifti_load(path), path)
     with _open_tiff(path) as tif:
         return _checked_tiff_info(tif, path)
+
+
+def pixel_size_warnings(items: Iterable[Mapping], model_pixel_size_um: float | None,
+                        tolerance: float | None = 0.15) -> list[str]:
+    """One warning per image file (datalist items' ``image``) whose x-y pixel size differs from the model's
+    training pixel size by more than ``tolerance`` (a fraction), issued with ``warnings.warn`` and returned.
+
+    Why: the network's masks are not a property of the spindle alone. Resampled in x-y only, the shipped weights
+    gave one real stack 406 um^3 at 0.12 um pixels and 182 at 0.34 um, another +312 % at the training pixel size
+    (docs/README.md, "Real spindle stacks"). Header reads only. Files without an x-y calibration are left to the
+    reader's own warning (they take ``default_spacing_um``). ``model_pixel_size_um`` or ``tolerance`` None: no
+    check (a model fine-tuned on the lab's own pixel size)."""
+    if is_null(model_pixel_size_um) or is_null(tolerance):
+        return []
+    model_pixel_size_um, tolerance = float(model_pixel_size_um), float(tolerance)
+    if not model_pixel_size_um > 0 or not tolerance >= 0:
+        raise ValueError(f"model_pixel_size_um must be > 0 and pixel_size_tolerance >= 0, found "
+                         f"{model_pixel_size_um} and {tolerance}")
+    messages = []
+    for path in dict.fromkeys(str(item["image"]) for item in items if item.get("image")):
+        x_um, y_um, _ = inspect_image(path).spacing_um
+        if x_um is None or y_um is None:
+            continue
+        pixel_um = math.sqrt(x_um * y_um)
+        if abs(pixel_um / model_pixel_size_um - 1.0) > tolerance:
+            messages.append(f"{path}: x-y pixel size {pixel_um:.3g} um is {pixel_um / model_pixel_size_um:.2f}x the "
+                            f"{model_pixel_size_um:g} um the weights were trained at; the shipped model's volumes "
+                            "change with the pixel size (docs/README.md, 'Real spindle stacks'): check a few frames "
+                            "against hand labels, or fine-tune on your own ('Adapting the model to your microscope')")
+            warnings.warn(messages[-1], stacklevel=2)
+    return messages
 
 
 # ---- pixel data -----------------------------------------------------------------------------------
