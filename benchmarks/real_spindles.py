@@ -168,23 +168,29 @@ def run(model_path: Path, settings: dict[str, str] | None = None) -> str:
 
 
 def pixel_size_table(model_path: Path, xy_spacings_um: list[float], settings: dict[str, str] | None = None) -> str:
-    """The volume of each stack when the network sees it at other x-y pixel sizes (z, and the grid the volume is
-    counted on, stay the file's): a model that measures spindles, not pixels, gives one volume per row."""
+    """The volume and length of each stack when the network sees it at other x-y pixel sizes (z, and the grid they
+    are measured on, stay the file's): a model that measures spindles, not pixels, gives one answer per row."""
     config = shipped_parts(model_path, settings)
-    lines = [f"### The same stacks at other x-y pixel sizes, model {model_path.name}: volume (um^3) and rel. error", "",
-             "| file | reference volume (um^3) | native x-y (um) | native | "
+    lines = [f"### The same stacks at other x-y pixel sizes, model {model_path.name}: volume (um^3) and length (um), "
+             "rel. errors against Spindle3D's", "",
+             "| file | reference volume (um^3) / length (um) | native x-y (um) | native | "
              + " | ".join(f"x-y {xy:g} um" for xy in xy_spacings_um) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in xy_spacings_um) + " |"]
     with open(SPINDLES_DIR / "reference.csv") as f:
         references = list(csv.DictReader(f))
+
+    def cell(measured: float, reference: float, unit: str) -> str:
+        text = f"{measured:.0f}" if unit == "um^3" else f"{measured:.1f}"
+        return text + (f" ({100 * (measured - reference) / reference:+.0f} %)" if np.isfinite(reference) else "")
+
     for ref in references:
-        ref_volume = _number(ref["volume_um3"])
-        volumes = [segment(config, ref, "native")["volume_um3"]]
-        volumes += [segment(config, ref, "native", xy)["volume_um3"] for xy in xy_spacings_um]
+        ref_volume, ref_length = _number(ref["volume_um3"]), _number(ref["length_um"])
+        results = [segment(config, ref, "native")] + [segment(config, ref, "native", xy) for xy in xy_spacings_um]
         native_xy = read_channels(ref)[2][0]
-        cells = [ref["file"], f"{ref_volume:.0f}" if np.isfinite(ref_volume) else "-", f"{native_xy:.3f}"]
-        cells += [f"{v:.0f}" + (f" ({100 * (v - ref_volume) / ref_volume:+.0f} %)" if np.isfinite(ref_volume) else "")
-                  for v in volumes]
+        cells = [ref["file"], (f"{ref_volume:.0f}" if np.isfinite(ref_volume) else "-") + " / "
+                 + (f"{ref_length:.1f}" if np.isfinite(ref_length) else "-"), f"{native_xy:.3f}"]
+        cells += [cell(r["volume_um3"], ref_volume, "um^3") + " / " + cell(r["length_um"], ref_length, "um")
+                  for r in results]
         lines.append("| " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     return "\n".join(lines) + "\n"

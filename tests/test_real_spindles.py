@@ -56,4 +56,7 @@ def test_the_pixel_size_sweep_resamples_x_y_only_and_measures_on_the_file_grid()
         assert abs(coarser[f"centroid_{axis}_um"] - native[f"centroid_{axis}_um"]) < 3.0
     table = real_spindles.pixel_size_table(REPO / "bundle" / "models" / "model.pt", [0.5])
     rows = [line for line in table.splitlines() if line.startswith("| ") and ".tif" in line]
-    assert len(rows) == 4 and all(len(r.split("|")) == 7 for r in rows)  # file, reference, native x-y, 2 volumes
+    assert len(rows) == 4 and all(len(r.split("|")) == 7 for r in rows)  # file, reference, native x-y, 2 results
+    gt_01 = next(r for r in rows if "gt_01" in r).split("|")
+    assert gt_01[2].strip() == "292 / 10.6"  # Spindle3D's volume / length
+    assert all(" um^3" not in c and c.count("/") == 1 and c.count("%") == 2 for c in gt_01[4:6])  # volume / length
