@@ -152,8 +152,10 @@ def default_network() -> AnisotropicAttentionUNet:
     return config.get_parsed_content("network_def")
 
 
-def count_forward_flops(crop_xyz: Sequence[int], batch: int = 1, backward: bool = False) -> int:
-    """FLOPs of the default network's forward (and backward) on a (batch, 1, X, Y, Z) input.
+def count_forward_flops(crop_xyz: Sequence[int], batch: int = 1, backward: bool = False,
+                        filters: Sequence[int] | None = None) -> int:
+    """FLOPs of the default network's forward (and backward) on a (batch, 1, X, Y, Z) input (``filters``: of the
+    same network with these widths instead).
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta device: nothing is computed, so this
     takes a second even for the full crop.
@@ -161,7 +163,7 @@ def count_forward_flops(crop_xyz: Sequence[int], batch: int = 1, backward: bool 
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.device("meta"):
-        net = default_network()
+        net = AnisotropicAttentionUNet(filters=filters) if filters else default_network()
         x = torch.empty(batch, 1, *crop_xyz, requires_grad=False)
     counter = FlopCounterMode(display=False)
     if backward:

@@ -14,6 +14,9 @@ script answers, for the machine it runs on, whether a target is a question of so
   achieve against the peak, and which kernels int8 actually gets (``jit_avx2_I8``, ``brgconv_avx512_..._I8``);
 - the same compilation with two streams of one thread each and two crops in flight (OpenVINO's THROUGHPUT hint):
   whether running two frames at once would beat one frame on both cores.
+
+``--filters 4 8 16 32 64`` profiles a narrower network instead (seeded random weights: the time does not depend on
+their values; no int8 model exists for it): what a network trained for slow CPUs would cost per crop.
 """
 
 from __future__ import annotations
@@ -79,19 +82,27 @@ def two_streams_seconds_per_crop(core, model, config: dict, inputs: dict, repeat
     return (time.perf_counter() - start) / crops
 
 
-def models_to_profile(weights: Path, int8_model: Path) -> list[tuple[str, object, str]]:
-    """(name, OpenVINO model, inference precision) for each model the evaluation can run on this CPU."""
+def models_to_profile(weights: Path, int8_model: Path, filters: list[int] | None = None) -> list[tuple[str, object, str]]:
+    """(name, OpenVINO model, inference precision) for each model the evaluation can run on this CPU; with
+    ``filters``, the f32 (and native bf16) network of those widths, seeded random weights."""
     import openvino
     from scripts.inference import load_network
+    from scripts.network import AnisotropicAttentionUNet
     from scripts.openvino_runtime import _converted, _int8_model_problem
 
     # seeded random weights when there are none: the timings do not depend on the weights' values
-    network = load_network(default_network(), weights, channels_last=False) if weights.is_file() else default_network()
+    torch.manual_seed(0)
+    if filters:
+        network, name = AnisotropicAttentionUNet(filters=filters), f"filters {'-'.join(map(str, filters))}: "
+    else:
+        network, name = default_network(), ""
+        if weights.is_file():
+            network = load_network(network, weights, channels_last=False)
     float_model = _converted(network.eval())
-    models = [("f32 network", float_model, "f32")]
+    models = [(name + "f32 network", float_model, "f32")]
     if native_bf16(torch.device("cpu")):
-        models.append(("bf16 network (native bf16)", float_model, "bf16"))
-    if int8_model.is_file() and _int8_model_problem(int8_model, weights) is None:
+        models.append((name + "bf16 network (native bf16)", float_model, "bf16"))
+    if not filters and int8_model.is_file() and _int8_model_problem(int8_model, weights) is None:
         models.append(("int8 model (scripts.quantize)", openvino.Core().read_model(str(int8_model)), "f32"))
     return models
 
@@ -102,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="timed calls after a warm-up; the best is reported")
     parser.add_argument("--model_path", type=Path, default=DEFAULT_WEIGHTS)
     parser.add_argument("--int8_model", type=Path, default=DEFAULT_INT8_MODEL)
+    parser.add_argument("--filters", type=int, nargs="+", default=None,
+                        help="profile a network of these widths instead (random weights), e.g. 4 8 16 32 64")
     parser.add_argument("--kernels", type=int, default=6, help="kernels listed per model (the most expensive)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -112,7 +125,7 @@ def main(argv=None) -> int:
     table.add("machine", "CPU", cpu_model(), f"{threads_summary()}; vector ISA {cpu_vector_isa()}; OpenVINO "
               f"{openvino.__version__.split('-')[0]}")
     peak = gemm_peak_gflops(torch.float32, 2048, torch.device("cpu"))
-    flops = count_forward_flops(tuple(args.crop))
+    flops = count_forward_flops(tuple(args.crop), filters=args.filters)
     floor_s = flops / (peak * 1e9)
     table.add("machine", "fp32 GEMM peak", f"{peak:.0f} GFLOP/s", "torch.mm 2048^2, best of 3")
     table.add("crop", f"FLOPs per 1x1x{'x'.join(map(str, args.crop))} crop", f"{flops / 1e9:.1f} GFLOP",
@@ -121,7 +134,7 @@ def main(argv=None) -> int:
               f"at most {1 / floor_s:.2f} frames/s for any fp32 runtime (forward alone)")
     core = openvino.Core()
     inputs = {0: np.random.default_rng(0).standard_normal((1, 1, *args.crop)).astype(np.float32)}
-    for name, model, precision in models_to_profile(args.model_path, args.int8_model):
+    for name, model, precision in models_to_profile(args.model_path, args.int8_model, args.filters):
         model = model.clone()
         model.reshape([1, 1, *args.crop])
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,

@@ -96,7 +96,7 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
     assert train["network_def"] == inference["network_def"]
     networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]
     assert len({repr(net) for net in networks}) == 1
-    for key in ("variant", "attention_levels", "dropout", "bottleneck_dropout", "norm", "out_channels"):
+    for key in ("filters", "variant", "attention_levels", "dropout", "bottleneck_dropout", "norm", "out_channels"):
         assert train[key] == inference[key], f"{key}: train {train[key]!r}, inference {inference[key]!r}"
 
 

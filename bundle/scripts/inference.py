@@ -46,8 +46,8 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
         network.load_state_dict(state)  # strict: every weight must match, or the masks would be silently wrong
     except RuntimeError as error:
         raise ValueError(f"model file {model_path} does not match the configured network {type(network).__name__} "
-                         f"({_weights_mismatch(network.state_dict(), state)}): set the network parameters (variant, "
-                         "attention_levels, norm, out_channels) to those the model was trained with") from error
+                         f"({_weights_mismatch(network.state_dict(), state)}): set the network parameters (filters, "
+                         "variant, attention_levels, norm, out_channels) to those the model was trained with") from error
     network = network.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last_3d)
