@@ -24,6 +24,8 @@
 # stage), model.pt (run 13's best weights) and checkpoint.pt.part-* (its resumable checkpoint, in 15 MB parts:
 # `cat checkpoint.pt.part-* > checkpoint.pt`). The work itself happens in data/gpu_session/.
 # Python packages the machine lacks are installed from ./.whl when that folder exists (the device tool's way).
+# TRAIN_SETTINGS (environment) adds train.yaml settings to stage 4, after the defaults, e.g. the half-width network
+# for slow CPUs (issue 20): TRAIN_SETTINGS='--filters [4,8,16,32,64]' (evaluate its weights with the same setting).
 # It deletes and rewrites data/rand_train, data/rand_small and data/train_phantom: meant for the lent machine, whose
 # data/ starts empty; run elsewhere, it regenerates those folders with the commands of training_state/README.md.
 set -u
@@ -125,12 +127,13 @@ $PY -m scripts.datalist --merge data/train_phantom/datalist_dense.json:2 data/ra
 
 NOW=$(( $(date +%s) - START ))
 TRAIN_MIN=$(python3 -c "print(round(max(0.5, ($DEADLINE_S - $NOW - 110) / 60), 2))")
+read -r -a TRAIN_EXTRA <<< "${TRAIN_SETTINGS:-}"  # split on spaces, never globbed ([4,8,...] is a glob pattern)
 stamp "stage 4: training run 13 (instance norm, from scratch, ${TRAIN_MIN} min)"
 mkdir -p "$WORK/run13"
 timeout $(( DEADLINE_S - NOW > 120 ? DEADLINE_S - NOW : 120 )) $PY -m monai.bundle run training --config_file bundle/configs/train.yaml \
   --logging_file bundle/configs/logging.conf --dataset_dir data --datalist_file data/mixed_gpu.json \
   --norm instance --affine_scale_range 0.5 --affine_prob 0.5 --patch_mode true --patch_size '[192,192,32]' $TRAIN --lr 1e-3 --lr_patience 3 --val_interval 1 \
-  --early_stop_patience 15 --time_budget_min "$TRAIN_MIN" --progress_bar False --seed 13 \
+  --early_stop_patience 15 --time_budget_min "$TRAIN_MIN" --progress_bar False --seed 13 "${TRAIN_EXTRA[@]}" \
   --ckpt_dir "$WORK/run13" --output_dir data/run13/runs > "$WORK/run13/train.log" 2>&1 \
   || stamp "stage 4 failed or timed out: see run13/train.log"
 [ -f "$WORK/run13/model.pt" ] && cp "$WORK/run13/model.pt" "$OUT_DIR/model.pt"
