@@ -38,6 +38,7 @@ from scripts.io import MAX_FRAME_BYTES, SpindleDataError, read_frame, read_mask
 SEED = int(os.environ.get("SPINDLE_FUZZ_SEED", "20261125"))
 SCALE = int(os.environ.get("SPINDLE_FUZZ_SCALE", "1"))
 CASE_TIMEOUT_S = 10.0  # one read of a tiny file takes milliseconds; 10 s only trips on a real hang
+STARTUP_TIMEOUT_S = 300.0  # a fresh reader process imports NumPy, tifffile and the bundle: seconds, minutes on a busy slow VM
 # a worker may map one maximal frame plus 512 MiB more than it had when it started: reading what the reader
 # accepts works, allocating a larger announced size fails with MemoryError, which the test reports
 WORKER_EXTRA_ADDRESS_SPACE = MAX_FRAME_BYTES + (1 << 29)
@@ -93,6 +94,7 @@ def _serve(conn) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (OSError, ValueError):
         pass  # no cap where the platform refuses it; the time limit still applies
+    conn.send("ready")  # the imports are done: from here on, the time limit measures reads only
     while (case := conn.recv()) is not None:
         conn.send(_attempt(case))
 
@@ -110,6 +112,11 @@ class _Worker:
         self.conn, child = self.context.Pipe()
         self.process = self.context.Process(target=_serve, args=(child,), daemon=True)
         self.process.start()
+        # the start-up is not part of any case: on a slow, busy 2-core VM it can take longer than the 10 s case
+        # limit, and every restart after a "hang" would pay it again
+        if not self.conn.poll(STARTUP_TIMEOUT_S) or self.conn.recv() != "ready":
+            self.process.kill()
+            raise RuntimeError(f"the reader process did not start within {STARTUP_TIMEOUT_S:.0f} s")
 
     def run(self, case: Case) -> dict:
         self.conn.send(case)
