@@ -63,7 +63,7 @@ def test_load_network_refuses_a_checkpoint_of_another_network_clearly(tmp_path):
     torch.save(AnisotropicAttentionUNet(variant="baseline").state_dict(), trained_without_attention)
     with pytest.raises(ValueError, match=r"baseline_variant.pt does not match the configured network AnisotropicAttentionUNet "
                                          r"\(5 weights missing, e.g. decoders.0.gate.theta_x.weight\): set the network "
-                                         r"parameters \(variant, "):
+                                         r"parameters \(filters, variant, "):
         load_network(AnisotropicAttentionUNet(variant="AD"), trained_without_attention, channels_last=False)
 
 
