@@ -83,7 +83,7 @@ def two_streams_seconds_per_crop(core, model, config: dict, inputs: dict, repeat
 
 
 def models_to_profile(weights: Path, int8_model: Path, filters: list[int] | None = None) -> list[tuple[str, object, str]]:
-    """(name, OpenVINO model, inference precision) for each model the evaluation can run on this CPU; with
+    """(name, OpenVINO model, precision as scripts.precision names it) for each model the evaluation can run on this CPU; with
     ``filters``, the f32 (and native bf16) network of those widths, seeded random weights."""
     import openvino
     from scripts.inference import load_network
@@ -99,11 +99,11 @@ def models_to_profile(weights: Path, int8_model: Path, filters: list[int] | None
         if weights.is_file():
             network = load_network(network, weights, channels_last=False)
     float_model = _converted(network.eval())
-    models = [(name + "f32 network", float_model, "f32")]
+    models = [(name + "f32 network", float_model, "fp32")]
     if native_bf16(torch.device("cpu")):
         models.append((name + "bf16 network (native bf16)", float_model, "bf16"))
     if not filters and int8_model.is_file() and _int8_model_problem(int8_model, weights) is None:
-        models.append(("int8 model (scripts.quantize)", openvino.Core().read_model(str(int8_model)), "f32"))
+        models.append(("int8 model (scripts.quantize)", openvino.Core().read_model(str(int8_model)), "fp32"))
     return models
 
 
@@ -119,6 +119,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     import openvino
+    from scripts.openvino_runtime import compile_config
 
     threads = torch.get_num_threads()
     table = Table(f"OpenVINO per kernel ({cpu_model()}, {time.strftime('%Y-%m-%d %H:%M')})")
@@ -137,8 +138,7 @@ def main(argv=None) -> int:
     for name, model, precision in models_to_profile(args.model_path, args.int8_model, args.filters):
         model = model.clone()
         model.reshape([1, 1, *args.crop])
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": precision,
-                  "INFERENCE_NUM_THREADS": threads}  # as scripts.openvino_runtime.OpenVINONetwork compiles
+        config = compile_config(precision, threads)  # as the evaluation compiles it
         plain = core.compile_model(model, "CPU", config).create_infer_request()
         seconds = best_latency(plain, inputs, args.repeats)
         profiled = core.compile_model(model, "CPU", {**config, "PERF_COUNT": True}).create_infer_request()

@@ -65,6 +65,13 @@ def resolve_runtime(runtime: str, device: torch.device | str, torch_compile: boo
     return runtime
 
 
+def compile_config(precision: str, num_threads: int) -> dict[str, Any]:
+    """OpenVINO's CPU settings for the evaluation: one crop at a time on ``num_threads`` threads (latency hint), in
+    ``precision`` (``scripts.precision``'s name: bf16, fp32 or fp16)."""
+    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[precision],
+            "INFERENCE_NUM_THREADS": int(num_threads)}
+
+
 def _converted(network: torch.nn.Module):
     """``network`` as an OpenVINO model through the PyTorch frontend (TorchScript trace on a tiny input; every
     axis stays dynamic), its max-pools as OpenVINO pooling operations (``scripts.network.with_native_pooling``)."""
@@ -110,9 +117,7 @@ class OpenVINONetwork(torch.nn.Module):
         self._model = self._core.read_model(self.int8_model) if self.int8_model else _converted(network)
         self.precision = precision
         self.num_threads = int(num_threads or torch.get_num_threads())
-        self._config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY",
-                                        "INFERENCE_PRECISION_HINT": OPENVINO_PRECISION[precision],
-                                        "INFERENCE_NUM_THREADS": self.num_threads}
+        self._config: dict[str, Any] = compile_config(precision, self.num_threads)
         self.static_shapes = bool(static_shapes)
         self._requests: dict[tuple[int, ...], Any] = {}  # input shape -> infer request of its static compilation
 
