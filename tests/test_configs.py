@@ -109,8 +109,13 @@ def test_validation_preprocesses_as_training_and_as_inference():
     train = parsed("train")
     validate = train.get_parsed_content("validate#preprocessing").transforms
     inference = parsed("inference").get_parsed_content("preprocessing").transforms
-    assert [type(t).__name__ for t in validate] == [type(t).__name__ for t in inference] == [
+    assert [type(t).__name__ for t in validate] == [
         "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
+    # inference's crop is MONAI's with the crop optionally in the model's pixels (resample_xy; off by default, and
+    # training's frames are at the model's pixel size)
+    assert [type(t).__name__ for t in inference] == [
+        "LoadFramed", "ModelFieldCropd", "RobustStandardised", "DivisiblePadd"]
+    assert isinstance(inference[1], type(validate[1])) and inference[1].model_pixel_size_um is None
 
 
 def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
@@ -121,7 +126,7 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     # the default baseline, Spindle3D's method, reads the DNA channel and measures the raw crop before standardising;
     # the DNA crop goes on to the writer (the plate width of every method's spindle), as does the aMTOC channel's
     # (poles and polarity)
-    assert names == ["CopyItemsd", "CopyItemsd", "LoadFramed", "LoadFramed", "LoadFramed", "CenterSpatialCropd",
+    assert names == ["CopyItemsd", "CopyItemsd", "LoadFramed", "LoadFramed", "LoadFramed", "ModelFieldCropd",
                      "Spindle3DBaselined", "RobustStandardised", "CastToTyped", "DivisiblePadd"]
     assert list(evaluate.get_parsed_content("crop").keys) == ["image", "dna", "amtoc"]
     # every channel is read in the file's dtype and only its crop converted: the DNA and aMTOC crops by to_float
@@ -136,11 +141,11 @@ def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():
     otsu["baseline_method"] = "Otsu"
     otsu["amtoc_channel"] = "null"  # as typed on the command line: no aMTOC channel
     assert [type(t).__name__ for t in otsu.get_parsed_content("preprocessing").transforms] == [
-        "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd", "OtsuBaselined"]
+        "LoadFramed", "ModelFieldCropd", "RobustStandardised", "DivisiblePadd", "OtsuBaselined"]
     evaluate["baseline"] = "false"
     evaluate["amtoc_channel"] = None
     assert [type(t).__name__ for t in evaluate.get_parsed_content("preprocessing", lazy=False).transforms] == [
-        "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
+        "LoadFramed", "ModelFieldCropd", "RobustStandardised", "DivisiblePadd"]
     assert inference.get_parsed_content("methods") == {"network": "pred"}
     wrong = parsed("inference", "evaluate")
     wrong["baseline_method"] = "watershed"

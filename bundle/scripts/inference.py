@@ -2,9 +2,10 @@
 
 - ``load_network(network, model_path, device, channels_last)``: a weights-only state dict into the configured
   network (``network_def``), refusing a file that does not match it.
-- ``AutocastInferer(precision, channels_last, flip_tta)``: the whole-crop forward pass in the precision that
-  ``scripts.precision.resolve_precision`` picked (bf16 autocast on CPUs with native bf16, fp16 on CUDA, else fp32),
-  on channels_last_3d input; optional flip test-time augmentation.
+- ``AutocastInferer(precision, channels_last, flip_tta, model_pixel_size_um)``: the whole-crop forward pass in the
+  precision that ``scripts.precision.resolve_precision`` picked (bf16 autocast on CPUs with native bf16, fp16 on
+  CUDA, else fp32), on channels_last_3d input; optional flip test-time augmentation; optionally at the model's x-y
+  pixel size (``scripts.resolution``).
 - ``compile_for_inference(network, enabled)``: opt-in ``torch.compile`` with frozen weights.
 
 ``configs/train.yaml`` and ``configs/inference.yaml`` both build their inferers from here, so the forward pass
@@ -13,6 +14,7 @@ that picked the best weights is the one that measures volumes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from scripts.precision import PRECISIONS, autocast_context
+from scripts.resolution import to_model_grid, xy_pixel_size_um
 
 
 def load_network(network: torch.nn.Module, model_path: str | Path, device: str | torch.device = "cpu",
@@ -80,9 +83,15 @@ class AutocastInferer(Inferer):
     one output channel, softmax for two); the result is returned as logits again (log-odds of the mean
     probability, log of the mean for softmax), so thresholds and argmax downstream are unchanged. Only the flips
     of training's augmentation are used (no z flip).
+
+    ``model_pixel_size_um`` (None: the network sees the input's own voxels): the network sees the crop resampled in
+    x-y to this pixel size, read from the input MetaTensor's affine, and the logits come back on the input's grid
+    (``scripts.resolution.to_model_grid``; ``xy_divisor``: the network's x-y stride, to pad the resampled crop to).
+    An input at that pixel size is not resampled.
     """
 
-    def __init__(self, precision: str = "fp32", channels_last: bool = True, flip_tta: bool = False) -> None:
+    def __init__(self, precision: str = "fp32", channels_last: bool = True, flip_tta: bool = False,
+                 model_pixel_size_um: float | None = None, xy_divisor: Sequence[int] | int = 16) -> None:
         super().__init__()
         if precision not in PRECISIONS or precision == "auto":
             raise ValueError(f"AutocastInferer needs a resolved precision (fp32, bf16 or fp16), found {precision!r}; "
@@ -90,6 +99,8 @@ class AutocastInferer(Inferer):
         self.precision = precision
         self.channels_last = bool(channels_last)
         self.flip_tta = bool(flip_tta)
+        self.model_pixel_size_um = None if model_pixel_size_um is None else float(model_pixel_size_um)
+        self.xy_divisor = [int(d) for d in (xy_divisor if isinstance(xy_divisor, Sequence) else (xy_divisor,) * 2)][:2]
 
     def _forward(self, x: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.channels_last and x.dim() == 5:
@@ -99,6 +110,9 @@ class AutocastInferer(Inferer):
 
     def __call__(self, inputs: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         x = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs  # plain tensor: no meta bookkeeping per op
+        to_input_grid = None
+        if self.model_pixel_size_um is not None:
+            x, to_input_grid = to_model_grid(x, xy_pixel_size_um(inputs), self.model_pixel_size_um, self.xy_divisor)
         if not self.flip_tta:
             logits = self._forward(x, network, *args, **kwargs)
         else:
@@ -111,6 +125,8 @@ class AutocastInferer(Inferer):
                 probabilities = p if probabilities is None else probabilities + p
             mean = (probabilities / 4.0).clamp(1e-7, 1.0 - 1e-7)
             logits = (torch.logit(mean) if mean.shape[1] == 1 else torch.log(mean)).contiguous()
+        if to_input_grid is not None:
+            logits = to_input_grid(logits)
         if isinstance(inputs, MetaTensor):
             # as a MetaTensor forward would: the prediction carries a copy of the input's meta (and trace)
             logits = MetaTensor(logits)

@@ -54,6 +54,7 @@ from scripts.reports import (
     volume_csv_columns,
     write_csv,
 )
+from scripts.resolution import crop_size_on_file_grid
 from scripts.timeseries import oocyte_provenance, oocyte_record_path
 
 logger = logging.getLogger(__name__)
@@ -297,7 +298,8 @@ class OocyteRecorder:
 
     ``add_frame`` takes the full-frame masks {method: bool (X, Y, Z)}, the reference mask or None, the spacing
     (um) and, for QC, the network's input crop (X, Y, Z). Kept in memory: one small row per frame and a few 2D
-    projections; masks of the primary method go straight to disk (``MaskStreamWriter``).
+    projections; masks of the primary method go straight to disk (``MaskStreamWriter``). ``crop_size`` and
+    ``model_pixel_size_um`` locate the network's crop window on each frame, as ``TimeSeriesWriter`` says.
     """
 
     def __init__(self, output_dir: str | Path, items: Sequence[Mapping[str, Any]], methods: Sequence[str],
@@ -305,8 +307,9 @@ class OocyteRecorder:
                  mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  settings: Mapping[str, Any] | None = None, band_probability: float | None = None,
-                 band_calibration: Mapping[str, Any] | None = None) -> None:
+                 band_calibration: Mapping[str, Any] | None = None, model_pixel_size_um: float | None = None) -> None:
         self.output_dir = Path(output_dir)
+        self.model_pixel_size_um = model_pixel_size_um
         self.settings = dict(settings or {})
         self.band_probability, self.band_calibration = band_probability, band_calibration
         self.crop_border_margin_vox = int(crop_border_margin_vox)
@@ -358,7 +361,8 @@ class OocyteRecorder:
         if label is not None and label.shape != primary.shape:
             raise ValueError(f"{item.get('label')}: frame {item['frame']}: reference mask shape (X, Y, Z) {label.shape} "
                              f"differs from the image's {primary.shape}")
-        window = crop_window_xy(primary.shape, self.crop_size)
+        window = crop_window_xy(primary.shape, crop_size_on_file_grid(self.crop_size, spacing_um_xyz,
+                                                                      self.model_pixel_size_um))
         row: dict[str, Any] = {c: item.get(c) for c in ID_COLUMNS}
         row["has_label"] = label is not None
         window_shape = (window[0].stop - window[0].start, window[1].stop - window[1].start, primary.shape[2])
@@ -449,6 +453,8 @@ class TimeSeriesWriter:
         methods: {method name: output key of its (1, X, Y, Z) full-frame mask}; the first is the primary method
             (the network): unprefixed columns, masks file, QC montage. E.g. {"network": "pred", "baseline": "baseline"}.
         crop_size: the preprocessing's centre crop (x, y, z voxels; -1 keeps the axis), for the crop-border flag.
+        model_pixel_size_um: None, or the x-y pixel size (um) ``crop_size`` is in (``resample_xy``): the crop
+            window then covers the same field in um on every file (``scripts.resolution.crop_size_on_file_grid``).
         label_key / image_key: keys of the reference mask (full frame) and of the network's input crop.
         dna_key: key of the DNA channel's crop (the same window, unpadded), or None: the morphometry's plate width.
         amtoc_key: key of the aMTOC channel's crop (likewise), or None: pole count and polarity.
@@ -476,7 +482,8 @@ class TimeSeriesWriter:
                  montage_tiles: int = 6, mask_compression: str | None = "zlib", jump_rel_threshold: float = 0.5,
                  jump_min_um3: float = 50.0, jump_half_window: int = 3, crop_border_margin_vox: int = 2,
                  logits_key: str | None = None, band_probability: float | None = None,
-                 settings: Mapping[str, Any] | None = None, band_calibration: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, band_calibration: Mapping[str, Any] | None = None,
+                 model_pixel_size_um: float | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.items = list(items)
         self.logits_key = logits_key
@@ -489,7 +496,7 @@ class TimeSeriesWriter:
             "montage_tiles": montage_tiles, "mask_compression": mask_compression,
             "jump_rel_threshold": jump_rel_threshold, "jump_min_um3": jump_min_um3, "jump_half_window": jump_half_window,
             "crop_border_margin_vox": crop_border_margin_vox, "settings": settings, "band_probability": band_probability,
-            "band_calibration": band_calibration,
+            "band_calibration": band_calibration, "model_pixel_size_um": model_pixel_size_um,
         }
         self._groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for item in self.items:
