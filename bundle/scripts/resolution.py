@@ -80,7 +80,7 @@ class ModelFieldCropd(CenterSpatialCropd):
 
     def __call__(self, data, lazy: bool | None = None):
         if self.model_pixel_size_um is not None:
-            present = [key for key in self.key_iterator(dict(data))]
+            present = list(self.key_iterator(dict(data)))
             if present:
                 spacing = spacing_from_meta(data[present[0]])
                 # the cropper keeps no other state: its inverse reads what it cut from the item's own trace
