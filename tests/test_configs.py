@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,20 @@ def test_evaluating_warns_of_files_whose_pixels_the_model_was_not_trained_at(tin
     with pytest.warns(UserWarning, match=r"oocyte01\.tif: x-y pixel size 0\.17 um is 1\.70x the 0\.1 um"):
         bundle_run(config_file=bundle_configs("inference"), dataset_dir=str(tiny_phantom), output_dir=str(tmp_path),
                    model_path=str(random_model), crop_size=[48, 48, -1], num_workers=0, progress_bar=False,
-                   model_pixel_size_um=0.1)  # as if the weights had been trained at 0.1 um pixels
+                   model_pixel_size_um=0.1,  # as if the weights had been trained at 0.1 um pixels
+                   resample_xy=False)  # the network sees the file's pixels: the volumes depend on them
     assert len((tmp_path / "volumes.csv").read_text().splitlines()) == 1 + 8  # a warning, not a refusal
+
+
+def test_evaluating_resamples_files_of_other_pixels_without_a_warning(tiny_phantom, random_model, tmp_path):
+    from monai.bundle import run as bundle_run
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*pixel size")  # resample_xy (the default) handles them
+        bundle_run(config_file=bundle_configs("inference"), dataset_dir=str(tiny_phantom), output_dir=str(tmp_path),
+                   model_path=str(random_model), crop_size=[48, 48, -1], num_workers=0, progress_bar=False,
+                   model_pixel_size_um=0.1)
+    assert len((tmp_path / "volumes.csv").read_text().splitlines()) == 1 + 8  # every frame evaluated
 
 
 def test_bundle_root_defaults_to_the_bundle_folder_wherever_the_command_runs():
@@ -111,11 +124,12 @@ def test_validation_preprocesses_as_training_and_as_inference():
     inference = parsed("inference").get_parsed_content("preprocessing").transforms
     assert [type(t).__name__ for t in validate] == [
         "LoadFramed", "CenterSpatialCropd", "RobustStandardised", "DivisiblePadd"]
-    # inference's crop is MONAI's with the crop optionally in the model's pixels (resample_xy; off by default, and
-    # training's frames are at the model's pixel size)
+    # inference's crop is MONAI's with the crop in the model's pixels (resample_xy, on by default; training's frames
+    # are at the model's pixel size, where the two crops are the same)
     assert [type(t).__name__ for t in inference] == [
         "LoadFramed", "ModelFieldCropd", "RobustStandardised", "DivisiblePadd"]
-    assert isinstance(inference[1], type(validate[1])) and inference[1].model_pixel_size_um is None
+    assert isinstance(inference[1], type(validate[1])) and inference[1].model_pixel_size_um == 0.17
+    assert parsed("inference").get_parsed_content("network_pixel_size_um") == 0.17
 
 
 def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():

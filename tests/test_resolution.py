@@ -1,6 +1,7 @@
 """scripts.resolution and ``resample_xy``: the network sees every file at the model's x-y pixel size, while the crop
 window, the masks and the volumes stay on the file's grid."""
 
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,8 @@ from scripts.resolution import (
     checked_model_pixel_size,
     crop_size_on_file_grid,
     to_model_grid,
+    trained_pixel_size_um,
+    training_pixel_size_um,
     xy_pixel_size_um,
 )
 
@@ -148,3 +151,36 @@ def test_resampling_makes_the_volume_a_property_of_the_scene_not_of_the_pixel_si
     for pixel_um, volume in volumes.items():
         assert abs(volume / reference - 1.0) < 0.03, (pixel_um, volumes)
     assert max(abs(v / reference - 1.0) for v in volumes_off.values()) > 0.1, volumes_off
+
+
+def test_fine_tuned_weights_are_seen_at_the_pixels_they_were_trained_at(tmp_path):
+    """A lab fine-tunes on its own 0.266 um files: evaluating those weights must not resample its files to 0.17."""
+    from conftest import write_imagej
+
+    frames = np.zeros((1, 4, 8, 8), np.uint16)  # TZYX
+    lab = [write_imagej(tmp_path / f"lab{i}.tif", frames, "TZYX", spacing_um=(0.266, 0.266, 0.75)) for i in range(3)]
+    odd = write_imagej(tmp_path / "odd.tif", frames, "TZYX", spacing_um=(0.2, 0.18, 0.75))
+    items = [{"image": str(path), "frame": 0} for path in lab + [odd]] + [{"image": str(lab[0]), "frame": 1}]
+    assert training_pixel_size_um(items) == pytest.approx(0.266)  # the median over files, each file once
+    assert training_pixel_size_um([]) is None
+
+    weights = tmp_path / "finetuned" / "model.pt"
+    weights.parent.mkdir()
+    assert trained_pixel_size_um(weights, 0.17) == 0.17  # no provenance (the shipped weights): the default
+    (weights.parent / "provenance.json").write_text(json.dumps({"pixel_size_um": None}))
+    assert trained_pixel_size_um(weights, 0.17) == 0.17  # a fine-tuning run on uncalibrated files
+    (weights.parent / "provenance.json").write_text(json.dumps({"pixel_size_um": 0.266}))
+    assert trained_pixel_size_um(weights, 0.17) == 0.266
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(bundle_configs("inference"))
+    parser["model_path"] = str(weights)
+    assert parser.get_parsed_content("model_pixel_size_um") == 0.266
+    assert parser.get_parsed_content("crop").model_pixel_size_um == 0.266  # the lab's files are not resampled
+    (weights.parent / "provenance.json").write_text(json.dumps({"pixel_size_um": "0.266 um"}))
+    with pytest.raises(ValueError, match="pixel_size_um must be a positive number"):
+        trained_pixel_size_um(weights, 0.17)
+    (weights.parent / "provenance.json").write_text("{not json")
+    with pytest.raises(ValueError, match="provenance.json: not the JSON object"):
+        trained_pixel_size_um(weights, 0.17)

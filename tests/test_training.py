@@ -606,6 +606,7 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         assert record["init_weights"] == str(shipped.resolve()) and len(record["init_weights_sha256"]) == 64
         assert record["n_training_frames"] >= 1 and record["settings"]["lr"] == 5.0e-5
         assert record["settings"]["time_budget_min"] == 30
+        assert record["pixel_size_um"] == pytest.approx(0.17)  # the phantom's: what evaluating the model resamples to
         proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY],
                         cwd=tmp_path)
         assert "Epoch[2] Metrics" in proc.stdout + proc.stderr

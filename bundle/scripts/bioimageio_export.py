@@ -237,7 +237,10 @@ z of {kz} (the network's total stride); the bundle runs it on the {cx} x {cy} vo
 every z slice. Preprocessing (in the package): zero mean and unit variance over x, y, z. The bundle first clips
 the image to its own {low} / {high} percentiles (hot pixels and cosmic rays otherwise squash the contrast), which
 the package cannot state; on the test image the two masks agree with Dice {dice:.3f}. Remove hot pixels first
-(Fiji: Process > Noise > Remove Outliers) when a camera has them.
+(Fiji: Process > Noise > Remove Outliers) when a camera has them. The weights were trained at {sx} um pixels in
+x-y: the bundle (`resample_xy`, on by default) shows the network every file at that pixel size and brings its
+answer back to the file's grid; here, scale a file of other pixels in x-y to {sx} um first (Fiji: Image > Scale,
+z unchanged) and the mask back to the file's size afterwards, or its volumes follow the pixel size.
 
 ## Output
 The spindle probability per voxel (sigmoid of the network's logit), same axes and size as the input. A voxel

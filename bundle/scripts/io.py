@@ -595,9 +595,10 @@ def pixel_size_warnings(items: Iterable[Mapping], model_pixel_size_um: float | N
     """One warning per image file (datalist items' ``image``) whose x-y pixel size differs from the model's
     training pixel size by more than ``tolerance`` (a fraction), issued with ``warnings.warn`` and returned.
 
-    Why: the network's masks are not a property of the spindle alone. Resampled in x-y only, the shipped weights
-    gave one real stack 406 um^3 at 0.12 um pixels and 182 at 0.34 um, another +312 % at the training pixel size
-    (docs/README.md, "Real spindle stacks"). Header reads only. Files without an x-y calibration are left to the
+    Why: the network's masks are not a property of the spindle alone. Resampled in x-y only and seen at its own
+    pixels, one real stack gave 0.4.x's weights 406 um^3 at 0.12 um pixels and 182 at 0.34 um (docs/README.md,
+    "Real spindle stacks"). Called only with ``resample_xy`` off (with it on the network sees the model's pixel
+    size whatever the file's). Header reads only. Files without an x-y calibration are left to the
     reader's own warning (they take ``default_spacing_um``). ``model_pixel_size_um`` or ``tolerance`` None: no
     check (a model fine-tuned on the lab's own pixel size)."""
     if is_null(model_pixel_size_um) or is_null(tolerance):
@@ -614,9 +615,10 @@ def pixel_size_warnings(items: Iterable[Mapping], model_pixel_size_um: float | N
         pixel_um = math.sqrt(x_um * y_um)
         if abs(pixel_um / model_pixel_size_um - 1.0) > tolerance:
             messages.append(f"{path}: x-y pixel size {pixel_um:.3g} um is {pixel_um / model_pixel_size_um:.2f}x the "
-                            f"{model_pixel_size_um:g} um the weights were trained at; the shipped model's volumes "
-                            "change with the pixel size (docs/README.md, 'Real spindle stacks'): check a few frames "
-                            "against hand labels, or fine-tune on your own ('Adapting the model to your microscope')")
+                            f"{model_pixel_size_um:g} um the weights were trained at and resample_xy is off: the "
+                            "volumes change with the pixel size (docs/README.md, 'Real spindle stacks'); turn "
+                            "resample_xy on, check a few frames against hand labels, or fine-tune on your own "
+                            "('Adapting the model to your microscope')")
             warnings.warn(messages[-1], stacklevel=2)
     return messages
 

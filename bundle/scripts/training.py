@@ -136,23 +136,28 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
 def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
                      datalist_file: str | os.PathLike, settings: Mapping[str, object]) -> Path:
     """``ckpt_dir/provenance.json``: what a fine-tuned model came from (the starting weights and their sha256, the
-    dataset, the number of labelled training / validation frames, the settings), written when the run starts so
-    that the model file beside it is never without it. Returns its path."""
+    dataset, the number of labelled training / validation frames, the x-y pixel size of the training files, the
+    settings), written when the run starts so that the model file beside it is never without it. Evaluating the
+    model reads its ``pixel_size_um`` (``scripts.resolution.trained_pixel_size_um``): the weights learnt the lab's
+    pixels. Returns its path."""
     import datetime
     import json
 
     from scripts.datalist import load_datalist
+    from scripts.resolution import training_pixel_size_um
 
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    training_items = load_datalist(datalist_file, "training", dataset_dir)
     record = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "init_weights": str(Path(init_weights).resolve()) if init_weights else None,
         "init_weights_sha256": file_sha256(init_weights) if init_weights else None,
         "dataset_dir": str(Path(dataset_dir).resolve()),
         "datalist": str(Path(datalist_file).resolve()),
-        "n_training_frames": len(load_datalist(datalist_file, "training", dataset_dir)),
+        "n_training_frames": len(training_items),
         "n_validation_frames": len(load_datalist(datalist_file, "validation", dataset_dir, allow_empty=True)),
+        "pixel_size_um": training_pixel_size_um(training_items),  # x-y, median over the training files
         "settings": {k: v for k, v in settings.items()},
     }
     path = ckpt_dir / "provenance.json"
