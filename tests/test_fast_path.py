@@ -150,7 +150,10 @@ def test_torch_compile_switch_gives_the_same_logits_and_masks(weights):
     config.update({"device": "$torch.device('cpu')", "model_path": str(weights), "torch_compile": "True"})
     compiled, inferer = config.get_parsed_content("network"), config.get_parsed_content("inferer")
     assert isinstance(compiled, torch._dynamo.eval_frame.OptimizedModule)
-    x = _input()
+    from monai.data import MetaTensor
+
+    # a crop as the reader gives it: with its voxel size, which resample_xy (on by default) reads
+    x = MetaTensor(_input(), affine=torch.diag(torch.tensor([0.17, 0.17, 2.0, 1.0], dtype=torch.float64)))
     eager = load_network(AnisotropicAttentionUNet(), weights, CPU, channels_last=use_channels_last(CPU))
     with torch.no_grad():  # as the evaluator runs it
         reference = inferer(x, eager)  # the same precision and layout, not compiled
