@@ -16,10 +16,10 @@ smaller than the 0.17 um frames it was trained on, and the volumes move with the
 A file at the model's pixel size (within ``SAME_PIXEL_SIZE_TOLERANCE``) is not touched: the result is bit for bit
 the one without resampling.
 
-Which pixel size is the model's: the shipped weights were trained on the house phantom's 0.17 um; weights
-fine-tuned on a lab's own frames (configs/finetune.yaml) learnt the lab's pixels, which the fine-tuning run records
-in the provenance.json beside them (``trained_pixel_size_um``), so evaluating them does not resample the lab's own
-files to a size they were never trained at.
+Which pixel size is the model's: the shipped weights were trained on the house phantom's 0.17 um; weights trained
+or fine-tuned on a lab's own frames (configs/train.yaml, finetune.yaml) learnt the lab's pixels, which the run
+records in the provenance.json beside them (``trained_pixel_size_um``), so evaluating them does not resample the
+lab's own files to a size they were never trained at.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from scripts.config import as_bool, is_null
 from scripts.metrics import spacing_from_meta
 
 SAME_PIXEL_SIZE_TOLERANCE = 1e-3  # relative: a calibration written with 4-6 digits is the same pixel size
-PROVENANCE_FILE = "provenance.json"  # beside fine-tuned weights (scripts.training.write_provenance)
+PROVENANCE_FILE = "provenance.json"  # beside trained weights (scripts.training.write_provenance)
 
 
 def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
@@ -58,15 +58,15 @@ def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
 
 def trained_pixel_size_um(model_path: Any, default_um: float) -> float:
     """The x-y pixel size (um) the weights at ``model_path`` were trained at: ``pixel_size_um`` of the
-    provenance.json beside them (written by a fine-tuning run: the lab's own pixels), else ``default_um`` (the
-    shipped weights: the house phantom's pixels)."""
+    provenance.json beside them (written by a training or fine-tuning run: the lab's own pixels), else
+    ``default_um`` (the shipped weights: the house phantom's pixels)."""
     path = Path(str(model_path)).parent / PROVENANCE_FILE
     if not path.is_file():
         return float(default_um)
     try:
         value = json.loads(path.read_text()).get("pixel_size_um")
     except (ValueError, AttributeError) as error:
-        raise ValueError(f"{path}: not the JSON object a fine-tuning run writes beside its weights ({error}); "
+        raise ValueError(f"{path}: not the JSON object a training run writes beside its weights ({error}); "
                          "repair or remove it, or set --model_pixel_size_um") from error
     if value is None:
         return float(default_um)

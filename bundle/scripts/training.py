@@ -135,7 +135,7 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
 
 def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
                      datalist_file: str | os.PathLike, settings: Mapping[str, object]) -> Path:
-    """``ckpt_dir/provenance.json``: what a fine-tuned model came from (the starting weights and their sha256, the
+    """``ckpt_dir/provenance.json``: what a trained or fine-tuned model came from (the starting weights and their sha256, the
     dataset, the number of labelled training / validation frames, the x-y pixel size of the training files, the
     settings), written when the run starts so that the model file beside it is never without it. Evaluating the
     model reads its ``pixel_size_um`` (``scripts.resolution.trained_pixel_size_um``): the weights learnt the lab's
