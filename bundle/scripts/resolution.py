@@ -53,7 +53,7 @@ def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
         x_um, y_um, _ = inspect_image(path).spacing_um
         if x_um is not None and y_um is not None:
             sizes.append(float(np.sqrt(x_um * y_um)))
-    return float(statistics.median(sizes)) if sizes else None
+    return round(float(statistics.median(sizes)), 6) if sizes else None  # 0.17, not 0.16999999999999998
 
 
 def trained_pixel_size_um(model_path: Any, default_um: float) -> float:
