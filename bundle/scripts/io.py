@@ -590,6 +590,17 @@ def inspect_image(path: str | os.PathLike) -> ImageInfo:
         return _checked_tiff_info(tif, path)
 
 
+def xy_pixel_sizes_um(items: Iterable[Mapping]) -> dict[str, float]:
+    """{image file: its x-y pixel size in um (the geometric mean of x and y)} for each distinct ``image`` of the
+    datalist items whose header states an x-y calibration (header reads only)."""
+    sizes = {}
+    for path in dict.fromkeys(str(item["image"]) for item in items if item.get("image")):
+        x_um, y_um, _ = inspect_image(path).spacing_um
+        if x_um is not None and y_um is not None:
+            sizes[path] = math.sqrt(x_um * y_um)
+    return sizes
+
+
 def pixel_size_warnings(items: Iterable[Mapping], model_pixel_size_um: float | None,
                         tolerance: float | None = 0.15) -> list[str]:
     """One warning per image file (datalist items' ``image``) whose x-y pixel size differs from the model's
@@ -608,11 +619,7 @@ def pixel_size_warnings(items: Iterable[Mapping], model_pixel_size_um: float | N
         raise ValueError(f"model_pixel_size_um must be > 0 and pixel_size_tolerance >= 0, found "
                          f"{model_pixel_size_um} and {tolerance}")
     messages = []
-    for path in dict.fromkeys(str(item["image"]) for item in items if item.get("image")):
-        x_um, y_um, _ = inspect_image(path).spacing_um
-        if x_um is None or y_um is None:
-            continue
-        pixel_um = math.sqrt(x_um * y_um)
+    for path, pixel_um in xy_pixel_sizes_um(items).items():
         if abs(pixel_um / model_pixel_size_um - 1.0) > tolerance:
             messages.append(f"{path}: x-y pixel size {pixel_um:.3g} um is {pixel_um / model_pixel_size_um:.2f}x the "
                             f"{model_pixel_size_um:g} um the weights were trained at and resample_xy is off: the "

@@ -46,13 +46,9 @@ PROVENANCE_FILE = "provenance.json"  # beside trained weights (scripts.training.
 def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
     """The median x-y pixel size (um; the geometric mean of x and y per file) of the datalist items' image files,
     read from their headers; None where no file states one (the reader then uses ``default_spacing_um``)."""
-    from scripts.io import inspect_image
+    from scripts.io import xy_pixel_sizes_um
 
-    sizes = []
-    for path in dict.fromkeys(str(item["image"]) for item in items if item.get("image")):
-        x_um, y_um, _ = inspect_image(path).spacing_um
-        if x_um is not None and y_um is not None:
-            sizes.append(float(np.sqrt(x_um * y_um)))
+    sizes = list(xy_pixel_sizes_um(items).values())
     return round(float(statistics.median(sizes)), 6) if sizes else None  # 0.17, not 0.16999999999999998
 
 
