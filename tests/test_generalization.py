@@ -64,3 +64,57 @@ def test_the_blur_rows_group_both_oocytes_per_sigma(house, tmp_path):
     assert [blur_sigma(name) for name in sorted(scores, key=blur_sigma)] == [0.0, 0.7]
     for s in scores.values():
         assert s["oocytes"] == 2 and s["mean_dice"] == pytest.approx(1.0) and s["max_pre_gvbd_volume_um3"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def families(tmp_path_factory) -> Path:
+    from scripts.randomized import generate_randomized_dataset
+
+    root = tmp_path_factory.mktemp("families")
+    generate_randomized_dataset(root, ("train",), n_experiments=1, n_oocytes=2, n_frames=4, shape_xyz=(64, 64, 16),
+                                spacing_um_xyz=(1.0, 1.0, 4.0), seed=3)
+    return root
+
+
+def write_predictions(families: Path, out: Path, review: str) -> None:
+    """oocyte01 predicted exactly; oocyte02 as its truth grown by 2 voxels (far more than 25 % too large), every
+    frame's `review` cell set to ``review`` in volumes.csv."""
+    from scipy.ndimage import binary_dilation
+
+    (out / "masks" / "train1").mkdir(parents=True)
+    rows = []
+    for oocyte in ("oocyte01", "oocyte02"):
+        truth = tifffile.imread(families / "ground_truth_masks" / "train1" / f"{oocyte}.tif")
+        predicted = truth if oocyte == "oocyte01" else np.stack([binary_dilation(f > 0, iterations=2) for f in truth])
+        tifffile.imwrite(out / "masks" / "train1" / f"{oocyte}.tif", predicted.astype(np.uint8))
+        rows += [{"experiment": "train1", "oocyte": oocyte, "frame": t, "review": review} for t in range(len(truth))]
+    with open(out / "volumes.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_silent_wrong_volumes_count_only_unflagged_non_empty_frames_far_off(families, tmp_path):
+    from generalization import family_scores as scores_of
+
+    gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(open(families / "gvbd.csv"))}
+    post_gvbd = {o: 4 - g for o, g in gvbd.items()}
+    write_predictions(families, tmp_path / "unflagged", review="")
+    s = scores_of(families, tmp_path / "unflagged")["train"]
+    assert s["silent_wrong"] == pytest.approx(post_gvbd["oocyte02"] / sum(post_gvbd.values()))
+    write_predictions(families, tmp_path / "flagged", review="volume jump")
+    assert scores_of(families, tmp_path / "flagged")["train"]["silent_wrong"] == 0.0
+
+
+def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tmp_path):
+    from generalization import LOOK_COLUMNS, per_oocyte_table
+
+    write_predictions(families, tmp_path / "run", review="")
+    lines = per_oocyte_table(families, tmp_path / "run")
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:2] == ["oocyte", "mean Dice"] and header[-len(LOOK_COLUMNS):] == list(LOOK_COLUMNS)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [r[0] for r in rows] == ["train1/oocyte02", "train1/oocyte01"]
+    assert float(rows[1][1]) == pytest.approx(1.0) and float(rows[0][1]) < 0.9
+    looks = {o["oocyte"]: o["look"] for o in json.loads((families / "randomized.json").read_text())["oocytes"]}
+    assert rows[1][header.index("texture")] == looks["oocyte01"]["texture"]

@@ -176,6 +176,10 @@ def test_a_crop_smaller_than_the_spindle_is_flagged_on_every_frame_with_one(tiny
 
     cut = [r for r in rows if cut_off(r)]
     assert len(cut) >= 2 and all(r["touches_crop_border"] == 1 for r in cut)
+    # ... and each of them is a frame to review, with the reason
+    assert all("touches crop border" in r["review"] for r in cut)
+    assert not any(isinstance(r["review"], str) and "touches crop border" in r["review"]
+                   for r in rows if r["touches_crop_border"] == 0)
 
 
 def test_review_reasons():
@@ -183,6 +187,7 @@ def test_review_reasons():
     assert review_reason(1000.0, 300.0, 1200.0, False) == "wide volume band"  # 900 > half of 1000
     assert review_reason(40.0, 0.0, 45.0, False) == ""  # narrower than 50 um^3: a small ball is not flagged
     assert review_reason(1000.0, float("nan"), float("nan"), True) == "volume jump"
+    assert review_reason(1000.0, 300.0, 1200.0, True, True) == "volume jump, wide volume band, touches crop border"
 
 
 def test_frames_with_a_wide_band_are_flagged_and_shown_in_the_montage(tmp_path):

@@ -421,7 +421,8 @@ class OocyteRecorder:
                 row[method_key(self.methods, method, "volume_jump")] = flag
                 row[method_key(self.methods, method, "review")] = review_reason(
                     *(as_float(row[method_key(self.methods, method, c)])
-                      for c in ("volume_um3", "volume_lo_um3", "volume_hi_um3")), flag)
+                      for c in ("volume_um3", "volume_lo_um3", "volume_hi_um3")), flag,
+                    as_float(row[method_key(self.methods, method, "touches_crop_border")]) == 1.0)
         rows_by_frame = {int(r["frame"]): r for r in self.rows}
         for tile in self.tiles:
             tile["review"] = rows_by_frame[tile["frame"]]["review"]
