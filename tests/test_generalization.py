@@ -95,15 +95,13 @@ def write_predictions(families: Path, out: Path, review: str) -> None:
 
 
 def test_silent_wrong_volumes_count_only_unflagged_non_empty_frames_far_off(families, tmp_path):
-    from generalization import family_scores as scores_of
-
     gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(open(families / "gvbd.csv"))}
     post_gvbd = {o: 4 - g for o, g in gvbd.items()}
     write_predictions(families, tmp_path / "unflagged", review="")
-    s = scores_of(families, tmp_path / "unflagged")["train"]
+    s = family_scores(families, tmp_path / "unflagged")["train"]
     assert s["silent_wrong"] == pytest.approx(post_gvbd["oocyte02"] / sum(post_gvbd.values()))
     write_predictions(families, tmp_path / "flagged", review="volume jump")
-    assert scores_of(families, tmp_path / "flagged")["train"]["silent_wrong"] == 0.0
+    assert family_scores(families, tmp_path / "flagged")["train"]["silent_wrong"] == 0.0
 
 
 def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tmp_path):
