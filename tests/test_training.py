@@ -204,7 +204,7 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
 APPEARANCE = ["RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd", "RandAdjustContrastd",
-              "RandBiasFieldd", "RandGaussianNoised"]
+              "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
 
 
 @pytest.mark.parametrize(
@@ -550,6 +550,34 @@ def test_low_resolution_in_x_y_leaves_z_alone():
         assert float(out[0, :, :, z].mean()) == pytest.approx(float(image[0, :, :, z].mean()), abs=1e-4)
     with pytest.raises(ValueError, match="zoom_range"):
         RandLowResolutionXYd(keys="image", zoom_range=(0.5, 2.0))
+
+
+def test_photon_noise_grows_with_the_signal_and_with_fewer_photons():
+    from scripts.augmentation import RandPhotonNoised
+
+    image = torch.zeros(1, 64, 64, 8)  # x: 16 columns of no signal (the floor), 24 dim, 24 four times brighter
+    image[0, 16:40] = 1.0
+    image[0, 40:] = 4.0
+    image = image - 1.5  # standardised data: the zero of the values is not the camera's
+
+    def noisy(photons: float) -> torch.Tensor:
+        transform = RandPhotonNoised(keys="image", prob=1.0, photons_range=(photons, photons), floor_percentile=0.0)
+        transform.set_random_state(7)
+        return transform({"image": image.clone()})["image"]
+
+    out = noisy(10.0)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    floor, dim, bright = out[0, :16], out[0, 16:40], out[0, 40:]
+    assert torch.equal(floor, image[0, :16])  # no signal, no photons, no noise
+    assert float(dim.mean()) == pytest.approx(-0.5, abs=0.02) and float(bright.mean()) == pytest.approx(2.5, abs=0.04)
+    # 10 photons for the mean signal (1.875 above the floor): the dim part gets 5.33 photons per voxel, std
+    # sqrt(5.33) photons = 0.433 in the image's units; the bright part's variance is four times that
+    per_photon = 1.875 / 10.0
+    assert float(dim.std()) == pytest.approx(np.sqrt(1.0 / per_photon) * per_photon, rel=0.05)
+    assert float(bright.std() / dim.std()) == pytest.approx(2.0, rel=0.05)
+    assert float(noisy(2.0)[0, 16:40].std()) > 2.0 * float(dim.std())  # fewer photons, more noise
+    with pytest.raises(ValueError, match="photons_range"):
+        RandPhotonNoised(keys="image", photons_range=(0.0, 5.0))
 
 
 # ------------------------------------------------------------------------------------------- fine-tuning overlay

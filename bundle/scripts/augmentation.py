@@ -3,12 +3,17 @@
 ``RandLowResolutionXYd``: another microscope's coarser x-y sampling. MONAI's ``RandSimulateLowResolutiond`` zooms
 every spatial axis, and z (2 um, already ~12x coarser than x-y) must not be coarsened further, so this one
 resamples x and y only.
+
+``RandPhotonNoised``: a camera that caught far fewer photons. MONAI's ``RandGaussianNoised`` adds noise of one
+width everywhere; photon (shot) noise grows with the signal, so a dim recording's bright spindle is the noisiest
+part of it. Noise carries no biology: the label is untouched (unlike a blur, which moves the visible edge).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from monai.transforms import MapTransform, RandomizableTransform
@@ -48,6 +53,58 @@ class RandLowResolutionXYd(RandomizableTransform, MapTransform):
             low = F.interpolate(x, size=coarse, mode="area")
             back = F.interpolate(low, size=(nx, ny, nz), mode="trilinear", align_corners=False)[0]
             out = back.to(torch.as_tensor(image).dtype)
+            if hasattr(image, "copy_meta_from"):  # a MetaTensor keeps its meta (spacing, file name)
+                out = type(image)(out)
+                out.copy_meta_from(image)
+            d[key] = out
+        return d
+
+
+class RandPhotonNoised(RandomizableTransform, MapTransform):
+    """With probability ``prob``, redraw the image as photon counts at a budget drawn log-uniformly from
+    ``photons_range`` (mean photo-electrons per voxel of the crop): Poisson noise whose variance follows the signal.
+
+    The input is a standardised crop, so its zero is not the camera's: its ``floor_percentile`` percentile is taken
+    as no signal (values below it count as none). The counts are scaled back to the input's units, so only the
+    noise changes (the mean is kept; the pipeline standardises again afterwards).
+
+    Input and output: channel-first (C, X, Y, Z) tensors under ``keys``, same shape and type.
+    """
+
+    def __init__(self, keys: str | Sequence[str], prob: float = 0.1, photons_range: Sequence[float] = (1.0, 30.0),
+                 floor_percentile: float = 1.0, allow_missing_keys: bool = False) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        low, high = (float(v) for v in photons_range)
+        if not 0.0 < low <= high:
+            raise ValueError(f"photons_range must satisfy 0 < low <= high (photo-electrons per voxel), found {photons_range}")
+        if not 0.0 <= floor_percentile < 50.0:
+            raise ValueError(f"floor_percentile must be in [0, 50), found {floor_percentile}")
+        self.photons_range = (low, high)
+        self.floor_percentile = float(floor_percentile)
+        self._photons = high
+
+    def randomize(self, data: object = None) -> None:
+        super().randomize(None)
+        self._photons = float(np.exp(self.R.uniform(np.log(self.photons_range[0]), np.log(self.photons_range[1]))))
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        self.randomize()
+        if not self._do_transform:
+            return d
+        for key in self.key_iterator(d):
+            image = d[key]
+            values = torch.as_tensor(image).detach().cpu().numpy().astype(np.float64)
+            floor = np.percentile(values, self.floor_percentile)
+            signal = np.clip(values - floor, 0.0, None)
+            mean_signal = float(signal.mean())
+            if mean_signal <= 0.0:  # a constant crop: no signal to count
+                continue
+            per_photon = mean_signal / self._photons
+            counts = self.R.poisson(signal / per_photon)
+            noisy = torch.from_numpy((counts * per_photon + floor).astype(np.float32))
+            out = noisy.to(torch.as_tensor(image).dtype)
             if hasattr(image, "copy_meta_from"):  # a MetaTensor keeps its meta (spacing, file name)
                 out = type(image)(out)
                 out.copy_meta_from(image)
