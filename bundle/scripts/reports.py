@@ -87,8 +87,8 @@ def review_reason(volume_um3: float, low_um3: float, high_um3: float, volume_jum
                   touches_crop_border: bool = False) -> str:
     """Why a frame's result should be checked by eye: a volume jump against its neighbours, a wide volume band
     (the network unsure of a large part of the spindle), a mask that reaches the crop's edge (a spindle cut off,
-    or something else taken for one: on the held-out renderer families most such masks were a bright cell edge or
-    haze); "" when none."""
+    or something else taken for one: on the held-out renderer families nearly all such masks were wrong, a cell
+    edge or haze); "" when none."""
     reasons = ["volume jump"] if volume_jump else []
     width = high_um3 - low_um3
     if math.isfinite(width) and width > max(WIDE_BAND_FRACTION * volume_um3, WIDE_BAND_MIN_UM3):
