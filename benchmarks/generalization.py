@@ -88,21 +88,25 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
     frame the Dice and |relative volume error| from GVBD on, the false volumes before GVBD and whether the volume
     band covers the true volume.
 
-    ``voxel_um3``: the voxel volume of every file (default: the randomized dataset's ``randomized.json``)."""
+    ``voxel_um3``: the voxel volume of every file (default: each oocyte's own, from the randomized dataset's
+    ``randomized.json``: a dataset written with drawn voxel sizes has one per oocyte)."""
     gvbd = {(r["experiment"], r["oocyte"]): int(r["gvbd_frame"]) for r in csv.DictReader(open(dataset_dir / "gvbd.csv"))}
+    voxel_um3_of = {}
     if voxel_um3 is None:
-        voxel_um3 = float(np.prod(json.loads((dataset_dir / "randomized.json").read_text())["spacing_um_xyz"]))
+        voxel_um3_of = {(o["experiment"], o["oocyte"]): float(np.prod(o["spacing_um_xyz"]))
+                        for o in json.loads((dataset_dir / "randomized.json").read_text())["oocytes"]}
     volumes_csv = output_dir / "volumes.csv"  # the volume band and the review flags, where the run wrote them
     written = {(r["experiment"], r["oocyte"], r["frame"]): r
                for r in (read_rows(volumes_csv) if volumes_csv.is_file() else [])}
     oocytes = []
     for predicted in sorted((output_dir / "masks").glob("*/*.tif")):
         experiment, oocyte = predicted.parent.name, predicted.stem
+        voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of[(experiment, oocyte)]
         r = {"experiment": experiment, "oocyte": oocyte, "family": re.sub(r"\d+$", "", experiment),
              "dice": [], "rel": [], "pre_false_um3": [], "covered": [], "silent_wrong": []}
         truth = dataset_dir / "ground_truth_masks" / experiment / f"{oocyte}.tif"
         for t, (m, g) in enumerate(zip(mask_frames(predicted), mask_frames(truth), strict=True)):
-            v_pred, v_true = np.count_nonzero(m) * voxel_um3, np.count_nonzero(g) * voxel_um3
+            v_pred, v_true = np.count_nonzero(m) * voxel, np.count_nonzero(g) * voxel
             if t < gvbd[(experiment, oocyte)]:
                 r["pre_false_um3"].append(v_pred)
             else:

@@ -116,3 +116,29 @@ def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tm
     assert float(rows[1][1]) == pytest.approx(1.0) and float(rows[0][1]) < 0.9
     looks = {o["oocyte"]: o["look"] for o in json.loads((families / "randomized.json").read_text())["oocytes"]}
     assert rows[1][header.index("texture")] == looks["oocyte01"]["texture"]
+
+
+def test_volumes_use_each_oocytes_own_voxel_size(tmp_path):
+    """A randomized dataset with drawn voxel sizes (rand_small's kind): pre-GVBD false volumes in um^3 follow each
+    oocyte's spacing, not one for the whole dataset."""
+    from scripts.randomized import generate_randomized_dataset
+
+    data = tmp_path / "drawn"
+    summary = generate_randomized_dataset(data, ("train",), n_experiments=1, n_oocytes=2, n_frames=3,
+                                          shape_xyz=(48, 48, 8), seed=5, spacing_ranges_um=((0.5, 1.5), (2.0, 4.0)))
+    spacings = {o["oocyte"]: o["spacing_um_xyz"] for o in summary["oocytes"]}
+    assert spacings["oocyte01"] != spacings["oocyte02"]
+    (tmp_path / "run" / "masks" / "train1").mkdir(parents=True)
+    for oocyte in spacings:  # every frame predicted as a 10-voxel block, also before GVBD
+        frames = tifffile.imread(data / "ground_truth_masks" / "train1" / f"{oocyte}.tif")
+        predicted = np.zeros_like(frames, dtype=np.uint8)
+        predicted[:, 0, 0, :10] = 1
+        tifffile.imwrite(tmp_path / "run" / "masks" / "train1" / f"{oocyte}.tif", predicted)
+    from generalization import oocyte_frame_scores
+
+    checked = 0
+    for r in oocyte_frame_scores(data, tmp_path / "run"):
+        for volume in r["pre_false_um3"]:
+            assert volume == pytest.approx(10 * np.prod(spacings[r["oocyte"]]))
+            checked += 1
+    assert checked >= 2  # frames before GVBD of both oocytes
