@@ -154,11 +154,12 @@ def per_oocyte_table(dataset_dir: Path, output_dir: Path) -> list[str]:
     can be traced to the part of the ranges it comes from."""
     looks = {(o["experiment"], o["oocyte"]): o["look"]
              for o in json.loads((dataset_dir / "randomized.json").read_text())["oocytes"]}
-    rows = sorted(oocyte_frame_scores(dataset_dir, output_dir), key=lambda r: summarise([r])["mean_dice"])
+    scored = sorted(((summarise([r]), r) for r in oocyte_frame_scores(dataset_dir, output_dir)),
+                    key=lambda pair: pair[0]["mean_dice"])
     lines = ["| oocyte | mean Dice | median abs. rel. volume error | largest volume before GVBD (um^3) | "
              "silent wrong volumes | " + " | ".join(LOOK_COLUMNS) + " |", "| --- " * (5 + len(LOOK_COLUMNS)) + "|"]
-    for r in rows:
-        s, look = summarise([r]), looks[(r["experiment"], r["oocyte"])]
+    for s, r in scored:
+        look = looks[(r["experiment"], r["oocyte"])]
         cells = [f"{look[k]:.3g}" if isinstance(look[k], float) else str(look[k]) for k in LOOK_COLUMNS]
         lines.append(f"| {r['experiment']}/{r['oocyte']} | {s['mean_dice']:.3f} | "
                      f"{100 * s['median_abs_rel_volume_error']:.0f} % | {s['max_pre_gvbd_volume_um3']:.0f} | "
@@ -213,7 +214,7 @@ def blur_sigma(family: str) -> float:
 def table_row(name: str, s: dict) -> str:
     return (f"| {name} | {s['oocytes']} | {s['frames']} | {s['mean_dice']:.3f} | "
             f"{100 * s['median_abs_rel_volume_error']:.1f} % | {s['max_pre_gvbd_volume_um3']:.0f} | "
-            f"{100 * s['band_coverage']:.0f} % | {100 * s.get('silent_wrong', np.nan):.0f} % |")
+            f"{100 * s['band_coverage']:.0f} % | {100 * s['silent_wrong']:.0f} % |")
 
 
 def house_scores(house_dir: Path, output_dir: Path, model_path: Path, extra: list[str] = ()) -> dict:

@@ -13,9 +13,18 @@ import pytest
 import tifffile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from generalization import blur_sigma, family_scores, write_blurred_oocytes  # noqa: E402
+from generalization import (  # noqa: E402
+    LOOK_COLUMNS,
+    blur_sigma,
+    family_scores,
+    oocyte_frame_scores,
+    per_oocyte_table,
+    write_blurred_oocytes,
+)
+from scipy.ndimage import binary_dilation  # noqa: E402
 from scripts.io import inspect_image  # noqa: E402
 from scripts.phantom import generate_dataset  # noqa: E402
+from scripts.randomized import generate_randomized_dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +77,6 @@ def test_the_blur_rows_group_both_oocytes_per_sigma(house, tmp_path):
 
 @pytest.fixture(scope="module")
 def families(tmp_path_factory) -> Path:
-    from scripts.randomized import generate_randomized_dataset
-
     root = tmp_path_factory.mktemp("families")
     generate_randomized_dataset(root, ("train",), n_experiments=1, n_oocytes=2, n_frames=4, shape_xyz=(64, 64, 16),
                                 spacing_um_xyz=(1.0, 1.0, 4.0), seed=3)
@@ -79,8 +86,6 @@ def families(tmp_path_factory) -> Path:
 def write_predictions(families: Path, out: Path, review: str) -> None:
     """oocyte01 predicted exactly; oocyte02 as its truth grown by 2 voxels (far more than 25 % too large), every
     frame's `review` cell set to ``review`` in volumes.csv."""
-    from scipy.ndimage import binary_dilation
-
     (out / "masks" / "train1").mkdir(parents=True)
     rows = []
     for oocyte in ("oocyte01", "oocyte02"):
@@ -105,8 +110,6 @@ def test_silent_wrong_volumes_count_only_unflagged_non_empty_frames_far_off(fami
 
 
 def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tmp_path):
-    from generalization import LOOK_COLUMNS, per_oocyte_table
-
     write_predictions(families, tmp_path / "run", review="")
     lines = per_oocyte_table(families, tmp_path / "run")
     header = [c.strip() for c in lines[0].strip("|").split("|")]
@@ -121,8 +124,6 @@ def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tm
 def test_volumes_use_each_oocytes_own_voxel_size(tmp_path):
     """A randomized dataset with drawn voxel sizes (rand_small's kind): pre-GVBD false volumes in um^3 follow each
     oocyte's spacing, not one for the whole dataset."""
-    from scripts.randomized import generate_randomized_dataset
-
     data = tmp_path / "drawn"
     summary = generate_randomized_dataset(data, ("train",), n_experiments=1, n_oocytes=2, n_frames=3,
                                           shape_xyz=(48, 48, 8), seed=5, spacing_ranges_um=((0.5, 1.5), (2.0, 4.0)))
@@ -134,8 +135,6 @@ def test_volumes_use_each_oocytes_own_voxel_size(tmp_path):
         predicted = np.zeros_like(frames, dtype=np.uint8)
         predicted[:, 0, 0, :10] = 1
         tifffile.imwrite(tmp_path / "run" / "masks" / "train1" / f"{oocyte}.tif", predicted)
-    from generalization import oocyte_frame_scores
-
     checked = 0
     for r in oocyte_frame_scores(data, tmp_path / "run"):
         for volume in r["pre_false_um3"]:
