@@ -20,6 +20,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigParser
+from scipy import ndimage
 from scripts.config import as_bool
 from scripts.network import AnisotropicAttentionUNet
 from scripts.phantom import generate_dataset
@@ -203,7 +204,7 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
-APPEARANCE = ["RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd", "RandAdjustContrastd",
+APPEARANCE = ["RandSpindleHeterogeneityd", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd", "RandAdjustContrastd",
               "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
 
 
@@ -578,6 +579,70 @@ def test_photon_noise_grows_with_the_signal_and_with_fewer_photons():
     assert float(noisy(2.0)[0, 16:40].std()) > 2.0 * float(dim.std())  # fewer photons, more noise
     with pytest.raises(ValueError, match="photons_range"):
         RandPhotonNoised(keys="image", photons_range=(0.0, 5.0))
+
+
+def _spindle_block(seed: int = 0):
+    """A standardised-looking crop: noise of std 0.3 everywhere, a labelled block 3 brighter in the middle."""
+    rng = np.random.default_rng(seed)
+    image = torch.from_numpy(rng.normal(0.0, 0.3, (1, 64, 64, 8)).astype(np.float32))
+    label = torch.zeros(1, 64, 64, 8)
+    label[0, 16:48, 16:48, 2:6] = 1.0
+    image[0, 16:48, 16:48, 2:6] += 3.0
+    return image, label
+
+
+def _heterogeneous(image, label, seed: int = 3, **ranges):
+    from scripts.augmentation import RandSpindleHeterogeneityd
+
+    transform = RandSpindleHeterogeneityd(keys="image", prob=1.0, **ranges)
+    transform.set_random_state(seed)
+    out = transform({"image": image.clone(), "label": label.clone()})
+    assert torch.equal(out["label"], label)  # the dim parts are still spindle
+    return out["image"]
+
+
+def _detail(image: torch.Tensor) -> np.ndarray:
+    """The noise: the image minus its local mean."""
+    values = image[0].numpy()
+    return values - ndimage.uniform_filter(values, (5, 5, 1))
+
+
+def test_spindle_heterogeneity_dims_gaps_inside_the_label_and_keeps_the_noise():
+    image, label = _spindle_block()
+    out = _heterogeneous(image, label, gap_fraction_range=(0.5, 0.5), gap_depth_range=(0.8, 0.8),
+                         rim_depth_range=(0.0, 0.0))
+    inside = label[0].numpy() > 0
+    assert out.shape == image.shape and out.dtype == image.dtype
+    far = np.ones_like(inside)
+    far[12:52, 12:52, 1:7] = False  # beyond the fade-out (about a voxel) around the label
+    assert torch.equal(out[0][torch.from_numpy(far)], image[0][torch.from_numpy(far)])
+    drop = (image[0] - out[0]).numpy()[inside]
+    # half the spindle loses 80 % of its 3 above the cytoplasm: on average about 1.2, some voxels nearly 2.4
+    assert 0.8 < float(drop.mean()) < 1.6 and float(drop.max()) > 2.0 and float(np.percentile(drop, 10)) < 0.3
+    core = np.zeros_like(inside)
+    core[20:44, 20:44, 3:5] = True
+    assert float(_detail(out)[core].std()) == pytest.approx(float(_detail(image)[core].std()), rel=0.15)
+
+
+def test_spindle_heterogeneity_dims_the_rim_more_than_the_core():
+    image, label = _spindle_block()
+    out = _heterogeneous(image, label, gap_depth_range=(0.0, 0.0), rim_depth_range=(0.6, 0.6),
+                         rim_width_px=(2.0, 2.0))
+    drop = (image[0] - out[0]).numpy()
+    # the label's edge column: 60 % of the local mean signal there (about 2 of the 3: it is smoothed across the edge)
+    assert float(drop[16, 20:44, 3].mean()) > 0.9
+    assert abs(float(drop[28:36, 28:36, 3].mean())) < 0.05  # 12 voxels in: untouched
+
+
+def test_spindle_heterogeneity_leaves_a_frame_without_spindle_and_refuses_bad_ranges():
+    from scripts.augmentation import RandSpindleHeterogeneityd
+
+    image, label = _spindle_block()
+    assert torch.equal(_heterogeneous(image, torch.zeros_like(label)), image)
+    with pytest.raises(ValueError, match="gap_depth_range"):
+        RandSpindleHeterogeneityd(keys="image", gap_depth_range=(0.5, 1.5))
+    with pytest.raises(ValueError, match="rim_width_px"):
+        RandSpindleHeterogeneityd(keys="image", rim_width_px=(0.0, 2.0))
 
 
 # ------------------------------------------------------------------------------------------- fine-tuning overlay
