@@ -10,8 +10,8 @@ part of it. Noise carries no biology: the label is untouched (unlike a blur, whi
 
 ``RandSpindleHeterogeneityd``: a spindle that is uneven inside. The phantom's spindle is a fairly even barrel of
 fibres; real ones (the confocal stacks in ``../shared/realdata/spindles``) are bright bundles with dim gaps between
-them and a faint rim. Smooth patches of the labelled spindle and its rim are pulled toward the surrounding
-cytoplasm's level; the noise is kept and the label is untouched, because the dim parts are still spindle.
+them. Smooth patches inside the labelled spindle are pulled toward the surrounding cytoplasm's level; the noise
+is kept and the label is untouched, because the dim parts are still spindle.
 """
 
 from __future__ import annotations
@@ -125,41 +125,38 @@ class RandPhotonNoised(_RandImageTransformd):
 
 
 class RandSpindleHeterogeneityd(_RandImageTransformd):
-    """With probability ``prob``, make the labelled spindle uneven inside: gaps and a dim rim.
+    """With probability ``prob``, make the labelled spindle uneven inside: dim gaps between brighter parts.
 
     Per call: a smooth random field (x-y correlation length drawn from ``gap_sigma_px``, voxels) marks a fraction
     (``gap_fraction_range``) of the spindle as gaps, whose signal above the cytoplasm is cut by a depth drawn from
-    ``gap_depth_range``; the rim (x-y distance to the label's edge, e-folding width drawn from ``rim_width_px``) is
-    cut by a depth drawn from ``rim_depth_range``. What is cut is the local mean signal above the cytoplasm
-    (smoothed over about a voxel), not the noise on it. The cytoplasm's level is the median of a shell of
-    ``shell_px`` x-y voxels around the label. The change fades out over a voxel or so around the label (no new
-    edge at the label's border); the label itself is untouched.
+    ``gap_depth_range``. What is cut is the local mean signal (smoothed over about a voxel), not the noise on it. The
+    cytoplasm's level is the median of a shell of ``shell_px`` x-y voxels around the label. The gaps stay off the
+    label's edge (they fade in over ``edge_px`` x-y voxels from it): dimming the edge with the label kept would move
+    the visible boundary inward and teach the network to draw masks larger than what it sees (measured: a version
+    that also dimmed a rim inflated the house phantom's test volumes, median error 19 % instead of 10 %). The label
+    is untouched.
 
     Input and output: channel-first (C, X, Y, Z) tensors under ``keys``; the label (C, X, Y, Z) under ``label_key``.
     """
 
     def __init__(self, keys: str | Sequence[str], label_key: str = "label", prob: float = 0.1,
                  gap_fraction_range: Sequence[float] = (0.2, 0.6), gap_depth_range: Sequence[float] = (0.4, 0.9),
-                 gap_sigma_px: Sequence[float] = (4.0, 16.0), rim_depth_range: Sequence[float] = (0.0, 0.6),
-                 rim_width_px: Sequence[float] = (2.0, 8.0), shell_px: int = 4,
+                 gap_sigma_px: Sequence[float] = (4.0, 16.0), edge_px: float = 3.0, shell_px: int = 4,
                  allow_missing_keys: bool = False) -> None:
         super().__init__(keys, prob, allow_missing_keys)
         self.label_key = label_key
-        ranges = {"gap_fraction_range": gap_fraction_range, "gap_depth_range": gap_depth_range,
-                  "rim_depth_range": rim_depth_range}
-        for name, (low, high) in ranges.items():
+        for name, (low, high) in {"gap_fraction_range": gap_fraction_range, "gap_depth_range": gap_depth_range}.items():
             if not 0.0 <= low <= high <= 1.0:
                 raise ValueError(f"{name} must satisfy 0 <= low <= high <= 1 (a fraction), found {(low, high)}")
-        for name, (low, high) in {"gap_sigma_px": gap_sigma_px, "rim_width_px": rim_width_px}.items():
-            if not 0.0 < low <= high:
-                raise ValueError(f"{name} must satisfy 0 < low <= high (x-y voxels), found {(low, high)}")
-        if int(shell_px) < 1:
-            raise ValueError(f"shell_px must be at least 1 voxel, found {shell_px}")
+        low, high = gap_sigma_px
+        if not 0.0 < low <= high:
+            raise ValueError(f"gap_sigma_px must satisfy 0 < low <= high (x-y voxels), found {(low, high)}")
+        if not edge_px > 0 or int(shell_px) < 1:
+            raise ValueError(f"edge_px must be > 0 and shell_px at least 1 (x-y voxels), found {edge_px}, {shell_px}")
         self.gap_fraction_range = tuple(float(v) for v in gap_fraction_range)
         self.gap_depth_range = tuple(float(v) for v in gap_depth_range)
         self.gap_sigma_px = tuple(float(v) for v in gap_sigma_px)
-        self.rim_depth_range = tuple(float(v) for v in rim_depth_range)
-        self.rim_width_px = tuple(float(v) for v in rim_width_px)
+        self.edge_px = float(edge_px)
         self.shell_px = int(shell_px)
         self._draw: dict[str, float] = {}
         self._field_seed = 0
@@ -168,9 +165,7 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
         super().randomize(None)
         self._draw = {"gap_fraction": float(self.R.uniform(*self.gap_fraction_range)),
                       "gap_depth": float(self.R.uniform(*self.gap_depth_range)),
-                      "gap_sigma_px": float(self.R.uniform(*self.gap_sigma_px)),
-                      "rim_depth": float(self.R.uniform(*self.rim_depth_range)),
-                      "rim_width_px": float(self.R.uniform(*self.rim_width_px))}
+                      "gap_sigma_px": float(self.R.uniform(*self.gap_sigma_px))}
         self._field_seed = int(self.R.randint(0, 2**31 - 1))
 
     def transform_image(self, image: torch.Tensor, data: Mapping[Hashable, torch.Tensor]) -> torch.Tensor | None:
@@ -178,7 +173,7 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
         if not label.any():
             return None
         values = torch.as_tensor(image).detach().cpu().numpy().astype(np.float32)
-        # Work on the label's box plus the shell and the fade-out, not the whole crop.
+        # Work on the label's box plus the shell around it, not the whole crop.
         margin = (self.shell_px + 2, self.shell_px + 2, 1)
         box = tuple(slice(max(int(idx.min()) - m, 0), min(int(idx.max()) + m + 1, n))
                     for idx, m, n in zip(np.nonzero(label), margin, label.shape, strict=True))
@@ -191,17 +186,14 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
         field = smooth_noise(rng, inside.shape, (draw["gap_sigma_px"], draw["gap_sigma_px"], 1.0))
         threshold = np.quantile(field[inside], 1.0 - draw["gap_fraction"])
         gaps = 1.0 / (1.0 + np.exp(-(field - threshold) / 0.25))
-        # x-y distance to the label's edge: z is weighted so heavily that only the same slice counts
-        rim_distance_px = ndimage.distance_transform_edt(inside, sampling=(1.0, 1.0, 1e3))
-        rim = np.exp(-np.maximum(rim_distance_px - 1.0, 0.0) / draw["rim_width_px"])
-        kept = (1.0 - draw["gap_depth"] * gaps) * (1.0 - draw["rim_depth"] * rim)
-        fade = np.clip(ndimage.gaussian_filter(inside.astype(np.float32), (1.0, 1.0, 0.5)) * 2.0, 0.0, 1.0)
-        fade = np.maximum(fade, inside)
-        scale = (1.0 - fade * (1.0 - kept)).astype(np.float32)
+        # x-y distance to the label's edge (z weighted so heavily that only the same slice counts): 0 outside
+        edge_distance_px = ndimage.distance_transform_edt(inside, sampling=(1.0, 1.0, 1e3))
+        away_from_edge = 1.0 - np.exp(-np.maximum(edge_distance_px - 1.0, 0.0) / self.edge_px)
+        cut = (draw["gap_depth"] * gaps * away_from_edge).astype(np.float32)
         for channel in values:
             part = channel[box]
             level = float(np.median(part[shell])) if shell.any() else float(np.median(channel))
             # dim the local mean signal, not the noise on it: a dim gap is as noisy as the cytoplasm around it
             local_signal = ndimage.gaussian_filter(part, (1.5, 1.5, 0.5)) - level
-            channel[box] = part - (1.0 - scale) * local_signal
+            channel[box] = part - cut * local_signal
         return torch.from_numpy(values)
