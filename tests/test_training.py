@@ -272,6 +272,7 @@ def test_each_appearance_augmentation_changes_the_image_and_not_the_label():
     label = torch.zeros(1, 40, 36, 8, dtype=torch.uint8)
     label[:, 10:30, 12:24, 2:6] = 1
     image = _smooth_volume()
+    image[label.bool()] += 2.0  # a spindle brighter than its surroundings (what RandSpindleHeterogeneityd dims)
     for transform in p.get_parsed_content("train#appearance_transforms"):
         transform.prob = 1.0
         transform.set_random_state(3)
@@ -634,6 +635,8 @@ def test_spindle_heterogeneity_leaves_a_frame_without_spindle_and_refuses_bad_ra
 
     image, label = _spindle_block()
     assert torch.equal(_heterogeneous(image, torch.zeros_like(label)), image)
+    no_label = RandSpindleHeterogeneityd(keys="image", prob=1.0)
+    assert torch.equal(no_label({"image": image.clone()})["image"], image)  # an unlabelled crop
     with pytest.raises(ValueError, match="gap_depth_range"):
         RandSpindleHeterogeneityd(keys="image", gap_depth_range=(0.5, 1.5))
     with pytest.raises(ValueError, match="gap_sigma_px"):
