@@ -204,8 +204,8 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
-APPEARANCE = ["RandSpindleHeterogeneityd", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd", "RandAdjustContrastd",
-              "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
+APPEARANCE = ["RandSpindleHeterogeneityd", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd",
+              "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
 
 
 @pytest.mark.parametrize(
