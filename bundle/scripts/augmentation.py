@@ -124,6 +124,14 @@ class RandPhotonNoised(_RandImageTransformd):
         return torch.from_numpy((counts * per_photon + floor).astype(np.float32))
 
 
+# RandSpindleHeterogeneityd's fixed shapes: the gap field's correlation along z (slices: the z step is ~12x the x-y
+# one), the softness of a gap's border (in standard deviations of the field), and the smoothing (x, y, z voxels) that
+# separates a voxel's local mean signal from its noise.
+GAP_Z_CORRELATION_SLICES = 1.0
+GAP_BORDER_SOFTNESS_SD = 0.25
+LOCAL_MEAN_SIGMA_VOXELS = (1.5, 1.5, 0.5)
+
+
 class RandSpindleHeterogeneityd(_RandImageTransformd):
     """With probability ``prob``, make the labelled spindle uneven inside: dim gaps between brighter parts.
 
@@ -186,9 +194,9 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
         shell = ndimage.binary_dilation(inside, xy_cross, iterations=self.shell_px) & ~inside
         draw = self._draw
         rng = np.random.default_rng(self._field_seed)
-        field = smooth_noise(rng, inside.shape, (draw["gap_sigma_px"], draw["gap_sigma_px"], 1.0))
+        field = smooth_noise(rng, inside.shape, (draw["gap_sigma_px"], draw["gap_sigma_px"], GAP_Z_CORRELATION_SLICES))
         threshold = np.quantile(field[inside], 1.0 - draw["gap_fraction"])
-        gaps = 1.0 / (1.0 + np.exp(-(field - threshold) / 0.25))
+        gaps = 1.0 / (1.0 + np.exp(-(field - threshold) / GAP_BORDER_SOFTNESS_SD))
         # x-y distance to the label's edge (z weighted so heavily that only the same slice counts): 0 outside
         edge_distance_px = ndimage.distance_transform_edt(inside, sampling=(1.0, 1.0, 1e3))
         away_from_edge = 1.0 - np.exp(-np.maximum(edge_distance_px - 1.0, 0.0) / self.edge_px)
@@ -197,6 +205,6 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
             part = channel[box]
             level = float(np.median(part[shell])) if shell.any() else float(np.median(channel))
             # dim the local mean signal, not the noise on it: a dim gap is as noisy as the cytoplasm around it
-            local_signal = ndimage.gaussian_filter(part, (1.5, 1.5, 0.5)) - level
+            local_signal = ndimage.gaussian_filter(part, LOCAL_MEAN_SIGMA_VOXELS) - level
             channel[box] = part - cut * local_signal
         return torch.from_numpy(values)
