@@ -29,6 +29,7 @@ from scripts.training import (
     LatestCheckpointSaver,
     ResumableEarlyStopHandler,
     TrainerCheckpointLoader,
+    WeightAverage,
     ensure_datalist,
     training_network,
 )
@@ -172,6 +173,61 @@ def test_checkpoint_saver_refuses_a_trainer_in_save_dict(tmp_path):
         LatestCheckpointSaver(tmp_path / "c.pt", {"trainer": Engine(lambda e, b: None)})
 
 
+def _linear_trainer(net: torch.nn.Module, opt: torch.optim.Optimizer) -> Engine:
+    def step(engine, batch):
+        opt.zero_grad()
+        net(torch.ones(1, 2)).sum().backward()
+        opt.step()
+
+    trainer = Engine(step)
+    trainer.network = net  # as MONAI's SupervisedTrainer holds it
+    return trainer
+
+
+def test_weight_average_follows_the_steps_as_an_exponential_moving_average():
+    torch.manual_seed(0)
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    average = WeightAverage(net, decay=0.75)
+    expected = net.weight.detach().clone()
+    trainer = _linear_trainer(net, opt)
+    average.attach(trainer)
+    trainer.add_event_handler(Events.ITERATION_COMPLETED,
+                              lambda e: expected.mul_(0.75).add_(net.weight.detach(), alpha=0.25))
+    trainer.run([0, 1, 2, 3], max_epochs=2)
+    torch.testing.assert_close(average.network.weight, expected)
+    # a separate copy, out of the autograd graph and in eval mode: the live weights moved further than the average
+    assert average.network is not net and not average.network.weight.requires_grad and not average.network.training
+    assert not torch.allclose(average.network.weight, net.weight)
+    assert average.checkpoint_object() is average.network
+
+
+def test_weight_average_switched_off_is_the_live_network_and_left_out_of_the_checkpoint(tmp_path):
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    average = WeightAverage(net, decay=0.0)
+    trainer = _linear_trainer(net, opt)
+    average.attach(trainer)
+    trainer.run([0, 1], max_epochs=1)
+    assert average.network is net and average.checkpoint_object() is None
+    path = tmp_path / "checkpoint.pt"
+    LatestCheckpointSaver(path, {"model": net, "weight_average": average.checkpoint_object()}).attach(trainer)
+    trainer.run([0, 1], max_epochs=2)
+    assert set(torch.load(path, weights_only=True)) == {"trainer", "model"}
+    # and the loader, given the same None entry, restores the rest
+    net2 = torch.nn.Linear(2, 1)
+    resumed = _linear_trainer(net2, torch.optim.SGD(net2.parameters(), lr=0.1))
+    TrainerCheckpointLoader(load_path=str(path), load_dict={"model": net2, "weight_average": None}).attach(resumed)
+    resumed.run([0, 1], max_epochs=2)
+    torch.testing.assert_close(net2.weight, net.weight)
+
+
+@pytest.mark.parametrize("decay", [1.0, -0.1, "often"])
+def test_weight_average_refuses_a_decay_outside_0_1(decay):
+    with pytest.raises(ValueError, match="weight_average_decay"):
+        WeightAverage(torch.nn.Linear(2, 1), decay=decay)
+
+
 # ------------------------------------------------------------------------------------------- the config itself
 def _parser(*overrides: dict, files=(TRAIN_YAML,)) -> ConfigParser:
     parser = ConfigParser()
@@ -192,6 +248,26 @@ def test_train_yaml_holds_the_thesis_hyper_parameters():
     assert (loss.lambda_dice, loss.lambda_focal, loss.focal.gamma) == (0.5, 0.5, 2.0)
     net = p.get_parsed_content("network_def")
     assert net.variant == "AD" and net.total_stride == [16, 16, 2]
+
+
+def test_validation_and_the_best_weights_use_the_weight_average_when_it_is_on():
+    off = _parser({"device": "$torch.device('cpu')"})
+    assert off["weight_average_decay"] == 0.0
+    live = off.get_parsed_content("network")
+    assert off.get_parsed_content("validated_network") is live
+    assert off.get_parsed_content("validate#best_saver").network is live
+    assert off.get_parsed_content("checkpoint_objects")["weight_average"] is None
+
+    on = _parser({"device": "$torch.device('cpu')", "weight_average_decay": 0.98})
+    average = on.get_parsed_content("weight_average").network
+    assert average is not on.get_parsed_content("network")
+    assert on.get_parsed_content("validated_network") is average
+    assert on.get_parsed_content("validate#best_saver").network is average
+    assert on.get_parsed_content("checkpoint_objects")["weight_average"] is average
+    assert on.get_parsed_content("provenance_settings")["weight_average_decay"] == 0.98
+    # the evaluator (built only with a dataset) validates the same network; the average is updated every step
+    assert on["validate"]["evaluator"]["network"] == "@validated_network"
+    assert any(step.startswith("$@weight_average.attach(") for step in on["training"])
 
 
 def _random_transform_names(p: ConfigParser) -> list[str]:
@@ -463,6 +539,29 @@ def test_cli_interrupted_run_resumes_at_the_next_epoch_with_saved_lr(phantom, tm
     lr = last["optimizer"]["param_groups"][0]["lr"]
     assert lr <= 1.25e-5 and lr != 5e-5
     assert last["lr_scheduler"]["last_epoch"] == first["lr_scheduler"]["last_epoch"] + 1
+
+
+@pytest.mark.slow
+def test_cli_weight_average_is_validated_saved_and_resumed(phantom, tmp_path):
+    _run_cli(_train_args(phantom, tmp_path, 1, "--weight_average_decay", "0.5"), cwd=tmp_path)
+    ckpt_path = tmp_path / "models" / "checkpoint.pt"
+    first = torch.load(ckpt_path, weights_only=True)
+    assert set(first) == {"trainer", "model", "optimizer", "lr_scheduler", "best_model", "early_stop", "weight_average"}
+    model = torch.load(tmp_path / "models" / "model.pt", weights_only=True)  # epoch 1 is the best so far
+    for name, tensor in model.items():
+        torch.testing.assert_close(tensor, first["weight_average"][name])
+    assert any(not torch.equal(model[k], first["model"][k]) for k in model)  # the average, not the live weights
+    saved = tmp_path / "epoch1.pt"
+    shutil.copy(ckpt_path, saved)
+
+    proc = _run_cli(_train_args(phantom, tmp_path, 2, "--weight_average_decay", "0.5", "--resume_from", str(saved)),
+                    cwd=tmp_path)
+    assert "Restored all variables from" in proc.stdout + proc.stderr
+    last = torch.load(ckpt_path, weights_only=True)
+    assert last["trainer"]["iteration"] == 4
+    # the resumed average continued from the saved one: two more steps at decay 0.5 from it, not from a fresh copy
+    name = next(iter(first["weight_average"]))
+    assert not torch.equal(last["weight_average"][name], first["weight_average"][name])
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ from monai.engines.utils import IterationEvents
 from monai.utils.enums import CommonKeys as Keys
 
 from scripts.io import inspect_image
-from scripts.training import save_atomic
+from scripts.training import ema_update_, save_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +134,7 @@ class Teacher(torch.nn.Module):
 
     @torch.no_grad()
     def update(self, student: torch.nn.Module) -> None:
-        student = getattr(student, "module", student)
-        d = self.ema_decay
-        for t, s in zip(self.network.parameters(), student.parameters(), strict=True):
-            t.mul_(d).add_(s.detach(), alpha=1.0 - d)
-        for t, s in zip(self.network.buffers(), student.buffers(), strict=True):
-            t.copy_(s)
+        ema_update_(self.network, student, self.ema_decay)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.network(x)

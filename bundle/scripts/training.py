@@ -9,6 +9,8 @@
 - :class:`ResumableEarlyStopHandler`: MONAI's EarlyStopHandler whose counter survives a resume.
 - :class:`TimeBudget`: ends the run before an epoch would end past a wall-time budget (the fine-tuning recipe's
   "30 minutes on 2 CPU cores", whatever the CPU).
+- :class:`WeightAverage`: an exponential moving average of the network's weights over the training steps, which
+  validation judges and the best-weights file keeps instead of the last step's weights (``weight_average_decay``).
 
 Resuming: ``--resume_from models/checkpoint.pt`` makes MONAI's ``CheckpointLoader`` (configured in
 train.yaml) restore that file at the trainer's start; the run continues at the next epoch with the
@@ -18,6 +20,7 @@ Only the main process (rank 0) writes files under DDP.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -44,6 +47,8 @@ __all__ = [
     "ResumableEarlyStopHandler",
     "TimeBudget",
     "TrainerCheckpointLoader",
+    "WeightAverage",
+    "ema_update_",
     "ensure_datalist",
     "save_atomic",
     "unwrap",
@@ -210,7 +215,8 @@ class LatestCheckpointSaver:
     Attach to the trainer *after* the ValidationHandler (handlers run in list order), so the file holds
     the LR scheduler, best metric and early-stopping state of this epoch's validation. ``path`` is
     overwritten atomically; DDP/DP-wrapped networks are saved unwrapped. The file loads with
-    ``torch.load(weights_only=True)``; :class:`TrainerCheckpointLoader` restores it.
+    ``torch.load(weights_only=True)``; :class:`TrainerCheckpointLoader` restores it. Entries that are None (an
+    option switched off, e.g. the weight average) are left out.
     (The trainer is not in ``save_dict`` because the config builds the trainer from this handler.)
     """
 
@@ -220,7 +226,7 @@ class LatestCheckpointSaver:
         if TRAINER_KEY in save_dict:
             raise ValueError(f"save_dict must not contain {TRAINER_KEY!r}: the trainer is added by attach()")
         self.path = Path(path)
-        self.save_dict = dict(save_dict)
+        self.save_dict = present_objects(save_dict)
         self.save_interval = int(save_interval)
 
     def attach(self, engine: Engine) -> None:
@@ -237,16 +243,22 @@ class LatestCheckpointSaver:
         logger.info(f"saved resumable checkpoint {self.path} (epoch {engine.state.epoch})")
 
 
+def present_objects(objects: Mapping[str, object]) -> dict[str, object]:
+    """The checkpoint's objects without the None entries (options switched off in the config)."""
+    return {name: obj for name, obj in objects.items() if obj is not None}
+
+
 class TrainerCheckpointLoader(CheckpointLoader):
     """MONAI's ``CheckpointLoader`` that also restores the trainer it is attached to (key ``"trainer"``).
 
     Loads a :class:`LatestCheckpointSaver` file at the trainer's start: the run continues at the epoch after
     the saved one, with the saved optimizer (learning rate, Adam moments) and the other objects of
     ``load_dict``. ``max_epochs`` stays the configured one, so a resumed run may also train longer.
+    Entries of ``load_dict`` that are None (an option switched off) are left out, as the saver leaves them out.
     """
 
     def attach(self, engine: Engine) -> None:
-        self.load_dict = {**self.load_dict, TRAINER_KEY: engine}
+        self.load_dict = {**present_objects(self.load_dict), TRAINER_KEY: engine}
         super().attach(engine)
 
 
@@ -333,6 +345,59 @@ class TimeBudget:
             logger.info(f"time budget: {epochs} epochs took {elapsed_min:.1f} min; another would end past "
                         f"{self.minutes:g} min (time_budget_min): training ends after epoch {engine.state.epoch}")
             engine.terminate()
+
+
+@torch.no_grad()
+def ema_update_(average: torch.nn.Module, network: torch.nn.Module, decay: float) -> None:
+    """In place: ``average``'s parameters = decay x themselves + (1 - decay) x ``network``'s; its buffers (batch-norm
+    running statistics, with ``norm: batch``) copied from ``network``."""
+    network = unwrap(network)
+    for a, n in zip(average.parameters(), network.parameters(), strict=True):
+        a.mul_(decay).add_(n.detach(), alpha=1.0 - decay)
+    for a, n in zip(average.buffers(), network.buffers(), strict=True):
+        a.copy_(n)
+
+
+class WeightAverage:
+    """An exponential moving average of the network's weights, updated after every training step (``decay`` per
+    step, so it spans about ``1 / (1 - decay)`` steps); decay 0 switches it off.
+
+    Why: with strong augmentation (shot noise) the validation Dice of the live weights swings from one validation to
+    the next, and the best-weights file keeps whichever step happened to validate well. The average is steadier
+    and usually better (Polyak averaging; the mean teacher's EMA, timm's ModelEmaV2). In train.yaml the validator,
+    the best-weights saver and the early stopping see :attr:`network` (the average when on, the live network when
+    off), and the resumable checkpoint holds the average under ``weight_average``. Attach it to the trainer.
+    """
+
+    def __init__(self, network: torch.nn.Module, decay: float = 0.0) -> None:
+        try:
+            self.decay = float(decay)
+        except (TypeError, ValueError):
+            self.decay = math.nan
+        if not 0.0 <= self.decay < 1.0:
+            raise ValueError(f"weight_average_decay must be in [0, 1) (0: off; e.g. 0.98 averages ~50 steps), "
+                             f"found {decay!r}")
+        if self.enabled:
+            self.network = copy.deepcopy(unwrap(network)).eval()
+            for p in self.network.parameters():
+                p.requires_grad_(False)
+        else:
+            self.network = network  # validation and the best weights use the live network, as without this class
+
+    @property
+    def enabled(self) -> bool:
+        return self.decay > 0.0
+
+    def attach(self, engine: Engine) -> None:
+        if self.enabled:
+            engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        ema_update_(self.network, engine.network, self.decay)
+
+    def checkpoint_object(self) -> torch.nn.Module | None:
+        """What the resumable checkpoint holds of it: the averaged network, or None (left out) when off."""
+        return self.network if self.enabled else None
 
 
 class PatchFitsd(MapTransform):
