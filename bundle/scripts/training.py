@@ -362,9 +362,10 @@ class WeightAverage:
     """An exponential moving average of the network's weights, updated after every training step (``decay`` per
     step, so it spans about ``1 / (1 - decay)`` steps); decay 0 switches it off.
 
-    Why: with strong augmentation (shot noise) the validation Dice of the live weights swings from one validation to
-    the next, and the best-weights file keeps whichever step happened to validate well. The average is steadier
-    and usually better (Polyak averaging; the mean teacher's EMA, timm's ModelEmaV2). In train.yaml the validator,
+    Why: with strong augmentation (shot noise) or few labels the validation Dice of the live weights swings from one
+    validation to the next, and the best-weights file keeps whichever step happened to validate well. The average
+    (Polyak averaging, as the mean teacher's EMA) removes those swings; it does not stop a decline that the data
+    cause (both measured: docs/README.md, "Generalization" and "Adapting the model"). In train.yaml the validator,
     the best-weights saver and the early stopping see :attr:`network` (the average when on, the live network when
     off), and the resumable checkpoint holds the average under ``weight_average``. Attach it to the trainer.
     """
