@@ -20,7 +20,6 @@ after every epoch, beside the model as ``teacher.pt``; the best weights by valid
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -34,7 +33,7 @@ from monai.engines.utils import IterationEvents
 from monai.utils.enums import CommonKeys as Keys
 
 from scripts.io import inspect_image
-from scripts.training import ema_update_, save_atomic
+from scripts.training import ema_update_, frozen_copy, save_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +121,7 @@ class Teacher(torch.nn.Module):
         super().__init__()
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), found {ema_decay}")
-        student = getattr(student, "module", student)  # DDP / DataParallel: the plain network
-        self.network = copy.deepcopy(student)
-        for p in self.network.parameters():
-            p.requires_grad_(False)
-        self.network.eval()
+        self.network = frozen_copy(student)
         self.ema_decay = float(ema_decay)
 
     def train(self, mode: bool = True) -> Teacher:  # noqa: ARG002 - the teacher never trains its dropout

@@ -50,6 +50,7 @@ __all__ = [
     "WeightAverage",
     "ema_update_",
     "ensure_datalist",
+    "frozen_copy",
     "save_atomic",
     "unwrap",
 ]
@@ -347,6 +348,15 @@ class TimeBudget:
             engine.terminate()
 
 
+def frozen_copy(network: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the plain network (unwrapped from DDP / DataParallel) in eval mode without gradients: the start of
+    an average of its weights."""
+    copied = copy.deepcopy(unwrap(network)).eval()
+    for p in copied.parameters():
+        p.requires_grad_(False)
+    return copied
+
+
 @torch.no_grad()
 def ema_update_(average: torch.nn.Module, network: torch.nn.Module, decay: float) -> None:
     """In place: ``average``'s parameters = decay x themselves + (1 - decay) x ``network``'s; its buffers (batch-norm
@@ -379,9 +389,7 @@ class WeightAverage:
             raise ValueError(f"weight_average_decay must be in [0, 1) (0: off; e.g. 0.98 averages ~50 steps), "
                              f"found {decay!r}")
         if self.enabled:
-            self.network = copy.deepcopy(unwrap(network)).eval()
-            for p in self.network.parameters():
-                p.requires_grad_(False)
+            self.network = frozen_copy(network)
         else:
             self.network = network  # validation and the best weights use the live network, as without this class
 
