@@ -9,9 +9,11 @@ Three kinds of data, each named in the table (a figure on the generator a model 
    region of its ranges that training never samples: a texture (``heldout_texture``), a PSF range
    (``heldout_psf``), a camera model (``heldout_camera``); plus ``train`` oocytes of a seed never trained on (the
    in-distribution figure of the randomized renderer). Written once to ``--families_dir`` (seed 101, 2 experiments
-   x 3 oocytes x 10 frames of 352 x 352 x 31 per family) and reused. Every frame is compared with the scene's true
-   mask: mean Dice and median |relative volume error| over frames from GVBD on, and the largest false volume on
-   frames before GVBD (target < 50 um^3).
+   x 3 oocytes x 10 frames of 352 x 352 x 31 per family) and reused; a set written with another seed
+   (``python -m scripts.randomized --out DIR --families train heldout_texture heldout_psf heldout_camera --seed S``)
+   is a fresh test for a model chosen on seed 101's; the report names the set's seed. Every frame is compared with
+   the scene's true mask: mean Dice and median |relative volume error| over frames from GVBD on, and the largest
+   false volume on frames before GVBD (target < 50 um^3).
 2. **The house phantom's test oocytes** (``--house_dir``, its ``datalist.json`` ``testing`` list), when given.
 3. **Real spindle stacks** (``../shared/realdata/spindles``, Spindle3D's measurements; ``real_spindles.py``).
 4. **Blur** (with ``--house_dir``): two of the house phantom's test oocytes, every frame, blurred in x-y by a
@@ -280,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                                        f"{blur_sigma(name):g} px", s))
                 print(lines[-1], flush=True)
     if not args.no_families:
-        lines += ["", f"(renderer families: {seconds:.0f} s for `run evaluating` on {families_dir.name})"]
+        written = json.loads((families_dir / "randomized.json").read_text())
+        lines += ["", f"(renderer families: {families_dir.name}, written with seed {written.get('seed', '?')}; "
+                      f"{seconds:.0f} s for `run evaluating`)"]
         if args.per_oocyte:
             lines += per_oocyte
     lines.append("")
