@@ -12,8 +12,9 @@ Three kinds of data, each named in the table (a figure on the generator a model 
    x 3 oocytes x 10 frames of 352 x 352 x 31 per family) and reused; a set written with another seed
    (``python -m scripts.randomized --out DIR --families train heldout_texture heldout_psf heldout_camera --seed S``)
    is a fresh test for a model chosen on seed 101's; the report names the set's seed. Every frame is compared with
-   the scene's true mask: mean Dice and median |relative volume error| over frames from GVBD on, and the largest
-   false volume on frames before GVBD (target < 50 um^3).
+   the scene's true mask: mean Dice, median |relative volume error| and median predicted / true volume (above 1:
+   masks too large) over frames from GVBD on, and the largest false volume on frames before GVBD (target
+   < 50 um^3).
 2. **The house phantom's test oocytes** (``--house_dir``, its ``datalist.json`` ``testing`` list), when given.
 3. **Real spindle stacks** (``../shared/realdata/spindles``, Spindle3D's measurements; ``real_spindles.py``).
 4. **Blur** (with ``--house_dir``): two of the house phantom's test oocytes, every frame, blurred in x-y by a
@@ -105,7 +106,7 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
         experiment, oocyte = predicted.parent.name, predicted.stem
         voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of[(experiment, oocyte)]
         r = {"experiment": experiment, "oocyte": oocyte, "family": re.sub(r"\d+$", "", experiment),
-             "dice": [], "rel": [], "pre_false_um3": [], "covered": [], "silent_wrong": []}
+             "dice": [], "rel": [], "ratio": [], "pre_false_um3": [], "covered": [], "silent_wrong": []}
         truth = dataset_dir / "ground_truth_masks" / experiment / f"{oocyte}.tif"
         for t, (m, g) in enumerate(zip(mask_frames(predicted), mask_frames(truth), strict=True)):
             v_pred, v_true = np.count_nonzero(m) * voxel, np.count_nonzero(g) * voxel
@@ -114,6 +115,7 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
             else:
                 r["dice"].append(dice(m, g))
                 r["rel"].append(abs(v_pred - v_true) / v_true)
+                r["ratio"].append(v_pred / v_true)
                 row = written.get((experiment, oocyte, t), {})
                 low, high = row.get("volume_lo_um3", np.nan), row.get("volume_hi_um3", np.nan)
                 if np.isfinite(low) and np.isfinite(high):
@@ -126,7 +128,7 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
 
 
 def summarise(frames: list[dict]) -> dict:
-    """Mean Dice, median |relative volume error|, band coverage, the fraction of silent wrong answers and the
+    """Mean Dice, median |relative volume error|, median predicted / true volume (the error's direction), band coverage, the fraction of silent wrong answers and the
     largest false volume before GVBD over the frames of ``oocyte_frame_scores`` rows."""
     dice_values = [d for r in frames for d in r["dice"]]
     covered = [c for r in frames for c in r["covered"]]
@@ -134,6 +136,7 @@ def summarise(frames: list[dict]) -> dict:
             "mean_dice": float(np.mean(dice_values)) if dice_values else float("nan"),
             "median_abs_rel_volume_error": float(np.median([e for r in frames for e in r["rel"]]))
             if dice_values else float("nan"),
+            "median_volume_ratio": float(np.median([q for r in frames for q in r["ratio"]])) if dice_values else float("nan"),
             "band_coverage": float(np.mean(covered)) if covered else float("nan"),
             "silent_wrong": float(np.mean([w for r in frames for w in r["silent_wrong"]])) if dice_values else float("nan"),
             "max_pre_gvbd_volume_um3": float(max((v for r in frames for v in r["pre_false_um3"]), default=0.0))}
@@ -215,7 +218,8 @@ def blur_sigma(family: str) -> float:
 
 def table_row(name: str, s: dict) -> str:
     return (f"| {name} | {s['oocytes']} | {s['frames']} | {s['mean_dice']:.3f} | "
-            f"{100 * s['median_abs_rel_volume_error']:.1f} % | {s['max_pre_gvbd_volume_um3']:.0f} | "
+            f"{100 * s['median_abs_rel_volume_error']:.1f} % | {s['median_volume_ratio']:.2f} | "
+            f"{s['max_pre_gvbd_volume_um3']:.0f} | "
             f"{100 * s['band_coverage']:.0f} % | {100 * s['silent_wrong']:.0f} % |")
 
 
@@ -228,6 +232,8 @@ def house_scores(house_dir: Path, output_dir: Path, model_path: Path, extra: lis
     labelled = [r for r in read_rows(output_dir / "volumes.csv") if r["has_label"] == 1]
     scores["band_coverage"] = float(np.mean([r["volume_lo_um3"] <= r["ref_volume_um3"] <= r["volume_hi_um3"]
                                              for r in labelled]))
+    scores["median_volume_ratio"] = float(np.median([r["volume_um3"] / r["ref_volume_um3"] for r in labelled
+                                                     if r["ref_volume_um3"] > 0]))
     return scores
 
 
@@ -252,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"### Generalization of {model_path.name} (benchmarks/generalization.py)"
              + "".join(f", {key} {value}" for key, value in settings.items()), "",
              "| data | oocytes | frames from GVBD | mean Dice | median abs. rel. volume error | "
-             "largest volume before GVBD (um^3) | volume band coverage | silent wrong volumes |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "median predicted / true volume | largest volume before GVBD (um^3) | volume band coverage | "
+             "silent wrong volumes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_families:
             families_dir = ensure_families(Path(args.families_dir))
@@ -269,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.house_dir:
             s = house_scores(Path(args.house_dir), Path(tmp) / "house", model_path, extra)
             lines.append(f"| house phantom, test oocytes (labelled frames) | - | {s.get('n_labelled', '-')} | "
-                         f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | - | "
+                         f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | "
+                         f"{s['median_volume_ratio']:.2f} | - | "
                          f"{100 * s['band_coverage']:.0f} % | - |")
             print(lines[-1], flush=True)
         if args.house_dir and args.blur_sigmas_px:

@@ -141,3 +141,17 @@ def test_volumes_use_each_oocytes_own_voxel_size(tmp_path):
             assert volume == pytest.approx(10 * np.prod(spacings[r["oocyte"]]))
             checked += 1
     assert checked >= 2  # frames before GVBD of both oocytes
+
+
+def test_the_volume_ratio_says_which_way_the_volumes_are_off(families, tmp_path):
+    """Exact masks give predicted / true volume 1 on every frame from GVBD, grown ones more than 1 (too large), and
+    |ratio - 1| is the relative volume error."""
+    write_predictions(families, tmp_path / "run", review="")
+    by_oocyte = {r["oocyte"]: r for r in oocyte_frame_scores(families, tmp_path / "run")}
+    assert by_oocyte["oocyte01"]["ratio"] and all(q == pytest.approx(1.0) for q in by_oocyte["oocyte01"]["ratio"])
+    assert all(q > 1.25 for q in by_oocyte["oocyte02"]["ratio"])
+    for r in by_oocyte.values():
+        np.testing.assert_allclose(np.abs(np.array(r["ratio"]) - 1), r["rel"])
+    s = family_scores(families, tmp_path / "run")["train"]
+    assert s["median_volume_ratio"] == pytest.approx(np.median(by_oocyte["oocyte01"]["ratio"]
+                                                               + by_oocyte["oocyte02"]["ratio"]))

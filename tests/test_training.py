@@ -341,6 +341,13 @@ def test_random_part_appearance_then_standardise_and_pad_then_geometry():
     names = _random_transform_names(patched)
     assert names[len(default) - 3:len(default) - 1] == ["PatchFitsd", "RandCropByPosNegLabeld"]  # after the affine
     assert list(_transform(patched, "RandCropByPosNegLabeld").cropper.spatial_size) == [128, 128, 32]
+    assert _transform(patched, "RandCropByPosNegLabeld").cropper.pos_ratio == 0.5  # half the patches on a spindle
+    # the command line gives the fraction as a string; nnU-Net's third of the patches on the foreground
+    third = _parser({"patch_mode": "true", "patch_spindle_fraction": "0.33"})
+    assert _transform(third, "RandCropByPosNegLabeld").cropper.pos_ratio == pytest.approx(0.33)
+    with pytest.raises(RuntimeError) as refused:  # MONAI's config error, raised from ours
+        _transform(_parser({"patch_mode": "true", "patch_spindle_fraction": "1.5"}), "RandCropByPosNegLabeld")
+    assert "patch_spindle_fraction must lie between 0 and 1, found '1.5'" in str(refused.value.__cause__)
 
 
 def test_a_frame_smaller_than_the_patch_is_refused_naming_file_and_settings():

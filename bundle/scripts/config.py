@@ -70,6 +70,17 @@ def optional_probability(value: object, name: str) -> float | None:
     return number
 
 
+def fraction(value: object, name: str) -> float:
+    """A fraction in [0, 1] from a config or the command line (where it arrives as a string)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 <= number <= 1.0:  # NaN fails too
+        raise ValueError(f"{name} must lie between 0 and 1, found {value!r}")
+    return number
+
+
 def loader_workers(value: object, device, heavy_loader: bool = False) -> int:
     """The data loader's worker processes for the ``num_workers`` setting: a count (0 = load in the main process),
     or ``auto``: 1 on a GPU, or when the loader itself is heavy (``heavy_loader``: the classical baseline computed
