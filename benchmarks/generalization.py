@@ -161,13 +161,15 @@ def per_oocyte_table(dataset_dir: Path, output_dir: Path) -> list[str]:
              for o in json.loads((dataset_dir / "randomized.json").read_text())["oocytes"]}
     scored = sorted(((summarise([r]), r) for r in oocyte_frame_scores(dataset_dir, output_dir)),
                     key=lambda pair: pair[0]["mean_dice"])
-    lines = ["| oocyte | mean Dice | median abs. rel. volume error | largest volume before GVBD (um^3) | "
-             "silent wrong volumes | " + " | ".join(LOOK_COLUMNS) + " |", "| --- " * (5 + len(LOOK_COLUMNS)) + "|"]
+    lines = ["| oocyte | mean Dice | median abs. rel. volume error | median predicted / true volume | "
+             "largest volume before GVBD (um^3) | silent wrong volumes | " + " | ".join(LOOK_COLUMNS) + " |",
+             "| --- " * (6 + len(LOOK_COLUMNS)) + "|"]
     for s, r in scored:
         look = looks[(r["experiment"], r["oocyte"])]
         cells = [f"{look[k]:.3g}" if isinstance(look[k], float) else str(look[k]) for k in LOOK_COLUMNS]
         lines.append(f"| {r['experiment']}/{r['oocyte']} | {s['mean_dice']:.3f} | "
-                     f"{100 * s['median_abs_rel_volume_error']:.0f} % | {s['max_pre_gvbd_volume_um3']:.0f} | "
+                     f"{100 * s['median_abs_rel_volume_error']:.0f} % | {s['median_volume_ratio']:.2f} | "
+                     f"{s['max_pre_gvbd_volume_um3']:.0f} | "
                      f"{100 * s['silent_wrong']:.0f} % | " + " | ".join(cells) + " |")
     return lines
 

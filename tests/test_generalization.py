@@ -117,6 +117,8 @@ def test_the_per_oocyte_table_lists_the_worst_first_beside_its_look(families, tm
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
     assert [r[0] for r in rows] == ["train1/oocyte02", "train1/oocyte01"]
     assert float(rows[1][1]) == pytest.approx(1.0) and float(rows[0][1]) < 0.9
+    ratio = header.index("median predicted / true volume")
+    assert float(rows[1][ratio]) == pytest.approx(1.0) and float(rows[0][ratio]) > 1.25  # the grown masks
     looks = {o["oocyte"]: o["look"] for o in json.loads((families / "randomized.json").read_text())["oocytes"]}
     assert rows[1][header.index("texture")] == looks["oocyte01"]["texture"]
 
