@@ -128,8 +128,9 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
 
 
 def summarise(frames: list[dict]) -> dict:
-    """Mean Dice, median |relative volume error|, median predicted / true volume (the error's direction), band coverage, the fraction of silent wrong answers and the
-    largest false volume before GVBD over the frames of ``oocyte_frame_scores`` rows."""
+    """Mean Dice, median |relative volume error|, median predicted / true volume (the error's direction), band
+    coverage, the fraction of silent wrong answers and the largest false volume before GVBD over the frames of
+    ``oocyte_frame_scores`` rows."""
     dice_values = [d for r in frames for d in r["dice"]]
     covered = [c for r in frames for c in r["covered"]]
     return {"oocytes": len(frames), "frames": len(dice_values),
