@@ -78,8 +78,10 @@ def segment(config: ConfigParser, ref: dict, mode: str, xy_um: float | None = No
     network, inferer = config.get_parsed_content("network"), config.get_parsed_content("inferer")
     with torch.no_grad():
         data["pred"] = inferer(data["image"][None], network)[0]
+    # the shipped postprocessing's logit threshold, so that `--set postprocessing#transforms#1#threshold=L` moves it
+    logit_threshold = float(config.get_parsed_content("postprocessing#transforms#1#threshold"))  # --set gives a str
     post = Compose([
-        AsDiscreted(keys="pred", threshold=0.0),
+        AsDiscreted(keys="pred", threshold=logit_threshold),
         Invertd(keys="pred", orig_keys="image", transform=preprocessing, nearest_interp=True),
         KeepLargestComponentd(keys="pred", rule=config.get_parsed_content("spindle_component"),
                               min_size_fraction=config.get_parsed_content("spindle_component_min_fraction")),

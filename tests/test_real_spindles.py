@@ -60,3 +60,14 @@ def test_the_pixel_size_sweep_resamples_x_y_only_and_measures_on_the_file_grid()
     gt_01 = next(r for r in rows if "gt_01" in r).split("|")
     assert gt_01[2].strip() == "292 / 10.6"  # Spindle3D's volume / length
     assert all(" um^3" not in c and c.count("/") == 1 and c.count("%") == 2 for c in gt_01[4:6])  # volume / length
+
+
+def test_the_threshold_of_the_shipped_postprocessing_can_be_moved_with_set():
+    with open(real_spindles.SPINDLES_DIR / "reference.csv") as f:
+        svt00 = next(r for r in csv.DictReader(f) if r["file"] == "svt00.tif")
+    model = REPO / "bundle" / "models" / "model.pt"
+    at_half = real_spindles.segment(real_spindles.shipped_parts(model), svt00, "native")
+    # probability 0.9 = logit 2.1972, given as on the command line (a string)
+    at_09 = real_spindles.segment(real_spindles.shipped_parts(model, {"postprocessing#transforms#1#threshold": "2.1972"}),
+                                  svt00, "native")
+    assert 0 < at_09["volume_um3"] < at_half["volume_um3"]

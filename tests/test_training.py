@@ -350,6 +350,18 @@ def test_random_part_appearance_then_standardise_and_pad_then_geometry():
     assert "patch_spindle_fraction must lie between 0 and 1, found '1.5'" in str(refused.value.__cause__)
 
 
+def test_dice_loss_share_splits_the_loss_between_soft_dice_and_focal():
+    focal_only = _parser({"dice_loss_share": "0"})  # the command line gives it as a string
+    loss = focal_only.get_parsed_content("loss")
+    assert (loss.lambda_dice, loss.lambda_focal) == (0.0, 1.0)
+    assert focal_only.get_parsed_content("provenance_settings")["dice_loss_share"] == 0.0
+    mostly_dice = _parser({"dice_loss_share": 0.8}).get_parsed_content("loss")
+    assert (mostly_dice.lambda_dice, mostly_dice.lambda_focal) == pytest.approx((0.8, 0.2))
+    with pytest.raises(RuntimeError) as refused:
+        _parser({"dice_loss_share": "-0.1"}).get_parsed_content("loss")
+    assert "dice_loss_share must lie between 0 and 1, found '-0.1'" in str(refused.value.__cause__)
+
+
 def test_a_frame_smaller_than_the_patch_is_refused_naming_file_and_settings():
     from monai.data import MetaTensor
     from scripts.training import PatchFitsd
