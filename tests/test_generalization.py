@@ -19,6 +19,7 @@ from generalization import (  # noqa: E402
     family_scores,
     oocyte_frame_scores,
     per_oocyte_table,
+    summarise,
     write_blurred_oocytes,
 )
 from scipy.ndimage import binary_dilation  # noqa: E402
@@ -157,3 +158,39 @@ def test_the_volume_ratio_says_which_way_the_volumes_are_off(families, tmp_path)
     s = family_scores(families, tmp_path / "run")["train"]
     assert s["median_volume_ratio"] == pytest.approx(np.median(by_oocyte["oocyte01"]["ratio"]
                                                                + by_oocyte["oocyte02"]["ratio"]))
+
+
+def test_the_visible_spindle_column_averages_the_frames_a_person_can_see(families, tmp_path):
+    """Every frame from GVBD gets its true spindle's contrast-to-noise (scripts.visibility, from the frame's image),
+    and the visible column is the mean Dice over the frames at >= 1, beside (not instead of) the mean over all."""
+    from scripts.visibility import VISIBLE_CNR
+
+    write_predictions(families, tmp_path / "run", review="")
+    rows = oocyte_frame_scores(families, tmp_path / "run")
+    assert all(len(r["cnr"]) == len(r["dice"]) and all(np.isfinite(r["cnr"])) for r in rows)
+    s = summarise(rows)
+    visible = [d for r in rows for d, c in zip(r["dice"], r["cnr"], strict=True) if c >= VISIBLE_CNR]
+    assert s["visible_frames"] == len(visible) and s["frames"] == sum(len(r["dice"]) for r in rows)
+    # hand-made frames: one visible spindle found, one invisible spindle missed
+    frame = {"rel": [0.0, 1.0], "ratio": [1.0, 0.0], "pre_false_um3": [], "covered": [], "silent_wrong": [False] * 2}
+    s = summarise([{**frame, "dice": [0.9, 0.1], "cnr": [3.0, 0.4]}])
+    assert s["mean_dice_visible"] == pytest.approx(0.9) and s["visible_frames"] == 1
+    assert s["mean_dice"] == pytest.approx(0.5)
+
+
+def test_the_visibility_report_counts_every_spindle_frame_per_family(families, tmp_path):
+    """benchmarks/visibility.py: one contrast-to-noise per frame from GVBD with a spindle, the hidden ones counted
+    per family, and the figure written."""
+    import visibility
+
+    rows = visibility.frame_visibility(families)
+    truth = {o: tifffile.imread(families / "ground_truth_masks" / "train1" / f"{o}.tif") for o in ("oocyte01", "oocyte02")}
+    gvbd = {r["oocyte"]: int(r["gvbd_frame"]) for r in csv.DictReader(open(families / "gvbd.csv"))}
+    assert len(rows) == sum(int(m[t].any()) for o, m in truth.items() for t in range(gvbd[o], len(m)))
+    out, png = tmp_path / "visibility.md", tmp_path / "visibility.png"
+    assert visibility.main(["--families_dir", str(families), "--out", str(out), "--png", str(png)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| train |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    cnr = np.array([r["cnr"] for r in rows])
+    assert int(cells[1]) == len(rows) and cells[3].startswith(f"{int((cnr < 1).sum())} (")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
