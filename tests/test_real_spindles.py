@@ -73,11 +73,16 @@ def test_the_threshold_of_the_shipped_postprocessing_can_be_moved_with_set():
     assert 0 < at_09["volume_um3"] < at_half["volume_um3"]
 
 
-def test_the_classical_table_says_how_plainly_each_real_spindle_stands_out():
-    """The contrast-to-noise column (scripts.visibility on our classical mask): the real spindles are plain to see,
-    on the scale where the renderer families' hidden spindles fall below 1."""
-    table = real_spindles.classical_table()
-    header = next(line for line in table.splitlines() if line.startswith("| file"))
-    column = [c.strip() for c in header.strip("|").split("|")].index("contrast-to-noise (scripts.visibility, our mask)")
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if ".tif |" in line]
-    assert len(rows) == 4 and all(float(r[column]) > 2.0 for r in rows)
+def test_a_real_spindle_stands_out_far_more_plainly_than_the_hidden_ones_of_the_renderer_families():
+    """The contrast-to-noise of the classical table (scripts.visibility on our classical mask), on one stack (the
+    table runs all four in ~25 s): the real spindles are plain to see, on the scale where the renderer families'
+    hidden spindles fall below 1."""
+    from scripts.spindle3d import measure
+    from scripts.visibility import spindle_contrast_to_noise
+
+    with open(real_spindles.SPINDLES_DIR / "reference.csv") as f:
+        svt00 = next(r for r in csv.DictReader(f) if r["file"] == "svt00.tif")
+    tubulin_zyx, dna_zyx, spacing_um = real_spindles.read_channels(svt00)
+    mask_zyx = measure(tubulin_zyx, dna_zyx, spacing_um).mask
+    cnr = spindle_contrast_to_noise(tubulin_zyx.transpose(2, 1, 0), mask_zyx.transpose(2, 1, 0), spacing_um)
+    assert cnr > 2.0
