@@ -24,6 +24,7 @@ if str(REPO_DIR / "bundle") not in sys.path:
 import numpy as np  # noqa: E402
 from accuracy import mask_frames  # noqa: E402
 from generalization import frame_contrast_to_noise  # noqa: E402
+from scripts.phantom import MICROTUBULE_CHANNEL  # noqa: E402
 from scripts.visibility import VISIBLE_CNR  # noqa: E402
 
 
@@ -64,7 +65,8 @@ def draw_montage(families_dir: Path, rows: list[dict], png: Path, n_panels: int 
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, r in zip(axes.flat, picks, strict=False):
-        image, _ = read_frame(families_dir / r["experiment"] / f"{r['oocyte']}.tif", r["frame"], channel=1)
+        image, _ = read_frame(families_dir / r["experiment"] / f"{r['oocyte']}.tif", r["frame"],
+                              channel=MICROTUBULE_CHANNEL)
         truth, _ = read_mask(families_dir / "ground_truth_masks" / r["experiment"] / f"{r['oocyte']}.tif", r["frame"])
         z = int(np.argmax(truth.sum((0, 1))))
         xs, ys = np.nonzero(truth.any(2))

@@ -48,8 +48,9 @@ def spindle_contrast_to_noise(image_xyz: np.ndarray, mask_xyz: np.ndarray, spaci
     spacing = np.asarray(spacing_um_xyz, dtype=float)
     # only the mask's bounding box plus the shell (and the smoothing's reach) is needed
     margin = np.ceil((shell_um + 3 * smooth_um) / spacing).astype(int) + 1
-    lo = np.maximum(np.argwhere(mask).min(0) - margin, 0)
-    hi = np.minimum(np.argwhere(mask).max(0) + margin + 1, mask.shape)
+    occupied = np.argwhere(mask)
+    lo = np.maximum(occupied.min(0) - margin, 0)
+    hi = np.minimum(occupied.max(0) + margin + 1, mask.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     image = np.asarray(image_xyz[box], dtype=np.float32)
     mask = mask[box]
