@@ -1,6 +1,6 @@
 """The bad-input campaign: realistic mistakes and damaged inputs against the command line, with a verdict for each.
 
-    .venv/bin/python benchmarks/bad_inputs.py [--out FILE.md] [--only NAME ...] [--workers 2]
+    .venv/bin/python benchmarks/bad_inputs.py [--out FILE.md] [--only NAME ...] [--workers 2] [--fresh_processes]
 
 Every case builds its own small inputs (a 1-experiment, 2-oocyte, 4-frame phantom of 64 x 64 x 8 voxels and a
 randomly initialised network: plumbing, not accuracy), runs ``python -m monai.bundle run ...`` exactly as a user
@@ -11,8 +11,10 @@ types it, from a folder that is not bundle/, and classifies the outcome:
 - ``unclear``: the run failed, but its last lines do not say why;
 - ``silent wrong``: the run succeeded with wrong or missing results, or without the warning that was due.
 
-Cases run ``--workers`` at a time (default 2: most of a case is a Python process importing torch and MONAI), every
-run with one compute thread so that they neither stall each other nor compute other masks than the clean case's.
+Cases run ``--workers`` at a time (default 2), every run with one compute thread so that they neither stall each other
+nor compute other masks than the clean case's. Most of a fresh run is importing torch and MONAI (~8 s), so each run
+is forked from a Python that has imported them once (benchmarks/prestarted_cli.py: still its own process, folder,
+output and exit status); ``--fresh_processes`` starts every run as a new process instead.
 The table ends with the count of each verdict; the target is 0 unclear and 0 silent wrong. ``tests/test_bad_inputs.py``
 runs the campaign and asserts that.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -42,6 +45,7 @@ if str(BUNDLE_DIR) not in sys.path:  # the bundle's plugin is imported as `scrip
 import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
 import torch  # noqa: E402
+from prestarted_cli import PrestartedCli  # noqa: E402
 
 CONFIGS = {name: str(BUNDLE_DIR / "configs" / f"{name}.yaml") for name in ("inference", "evaluate", "train", "analyze")}
 EVALUATE = f"['{CONFIGS['inference']}','{CONFIGS['evaluate']}']"
@@ -119,13 +123,26 @@ def _limit_file_size(limit_bytes: int) -> Callable[[], None]:
 RUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+# Prestarted Pythons (benchmarks/prestarted_cli.py), one per worker thread, while a campaign runs with them; None:
+# every run is a plain `python -m monai.bundle run` process.
+PRESTARTED: queue.Queue[PrestartedCli] | None = None
+
+
 def run_cli(args: list[str], work: Path, timeout: float = 600.0, file_size_limit_bytes: int | None = None) -> Result:
-    command = [sys.executable, "-m", "monai.bundle", "run", *args]
-    limit = _limit_file_size(file_size_limit_bytes) if file_size_limit_bytes else None
-    proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
-                          env=RUN_ENV)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    return Result(proc.returncode, proc.stdout + proc.stderr, "\n".join(lines[-3:]), work / "out")
+    if PRESTARTED is not None:
+        cli = PRESTARTED.get()
+        try:
+            returncode, stdout, stderr = cli.run(["run", *args], work, timeout, file_size_limit_bytes)
+        finally:
+            PRESTARTED.put(cli)
+    else:
+        command = [sys.executable, "-m", "monai.bundle", "run", *args]
+        limit = _limit_file_size(file_size_limit_bytes) if file_size_limit_bytes else None
+        proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
+                              env=RUN_ENV)
+        returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return Result(returncode, stdout + stderr, "\n".join(lines[-3:]), work / "out")
 
 
 def verdict(case: Case, result: Result) -> str:
@@ -544,9 +561,26 @@ def run_case(case: Case, root: Path) -> tuple[str, str]:
     return found, row
 
 
-def run_campaign(only: list[str] | None = None, workers: int = 2) -> tuple[str, dict[str, int]]:
+def run_campaign(only: list[str] | None = None, workers: int = 2, prestarted: bool = True
+                 ) -> tuple[str, dict[str, int]]:
     """Run every case (or those named in ``only``), the clean case first (others compare with its masks) and the
-    rest ``workers`` at a time; return the markdown table (in the cases' order) and the count of each verdict."""
+    rest ``workers`` at a time; return the markdown table (in the cases' order) and the count of each verdict.
+    ``prestarted``: runs fork from prestarted Pythons (benchmarks/prestarted_cli.py) instead of starting afresh."""
+    global PRESTARTED
+    if prestarted:
+        PRESTARTED = queue.Queue()
+        for _ in range(max(1, workers)):
+            PRESTARTED.put(PrestartedCli(RUN_ENV))
+    try:
+        return _run_cases(only, workers)
+    finally:
+        if PRESTARTED is not None:
+            while not PRESTARTED.empty():
+                PRESTARTED.get().close()
+            PRESTARTED = None
+
+
+def _run_cases(only: list[str] | None, workers: int) -> tuple[str, dict[str, int]]:
     counts = dict.fromkeys(VERDICTS, 0)
     lines = ["| case | what | expected | verdict | last line |", "| --- | --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory(prefix="bad_inputs_") as tmp:
@@ -570,8 +604,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="also write the table to this markdown file")
     parser.add_argument("--only", nargs="*", default=None, help="case names to run (the clean case always runs)")
     parser.add_argument("--workers", type=int, default=2, help="cases run at a time")
+    parser.add_argument("--fresh_processes", action="store_true",
+                        help="start every run as a new `python -m monai.bundle` process (exactly as a user types it) "
+                             "instead of forking it from a Python that has torch and MONAI imported (faster)")
     args = parser.parse_args(argv)
-    table, counts = run_campaign(args.only, args.workers)
+    table, counts = run_campaign(args.only, args.workers, prestarted=not args.fresh_processes)
     print(table)
     if args.out:
         Path(args.out).write_text(table)
