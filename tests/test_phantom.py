@@ -186,6 +186,18 @@ def test_difficulty_knobs(tmp_path):
     shell = ndimage.binary_dilation(mask, iterations=10) & ~ndimage.binary_dilation(mask, iterations=5)
     excess = [m[mask].mean() - m[shell].mean() for m in (mt[0], mt[2])]
     assert excess[1] == pytest.approx(0.5 * excess[0], rel=0.15)
+    # A wider fall-off around the same envelope: the same truth, intensity moved from inside its boundary to outside.
+    soft = OocytePhantom(**kw, edge_width_f=0.1)
+    assert np.array_equal(soft.true_mask(3).astype(bool), mask)
+    soft_mt = soft.render_frame(3)[0][:, 1].astype(np.float32) - 100
+    xy = np.zeros((1, 3, 3), bool)
+    xy[0] = True  # rings in x-y only: a 2-um slice apart is far beyond the fall-off
+    inner = mask & ~ndimage.binary_erosion(mask, xy, iterations=2)
+    outer = ndimage.binary_dilation(mask, xy, iterations=2) & ~mask
+    assert soft_mt[inner].mean() < mt[0][inner].mean() and soft_mt[outer].mean() > mt[0][outer].mean()
+    # the step across the boundary flattens (this tiny field's PSF already blurs most of it: 47 -> 42 counts)
+    step = [m[inner].mean() - m[outer].mean() for m in (mt[0], soft_mt)]
+    assert step[1] < 0.95 * step[0]
 
 
 @pytest.mark.parametrize("shape_xyz", [(64, 64, 8), (48, 40, 6), (128, 128, 12)])

@@ -233,7 +233,9 @@ class OocytePhantom:
     shape_xyz: voxels (x, y, z); spacing_um_xyz: um; development_frames: frames from GVBD to the
     metaphase shape (None: 60% of the series, between 4 and 36 frames, i.e. at most 6 h at 10 min/frame);
     noise: relative noise factor (2 = twice the relative shot noise, i.e. 1/4 of the photons at the same
-    grey levels); contrast: factor on the spindle's microtubule signal over the cytoplasm.
+    grey levels); contrast: factor on the spindle's microtubule signal over the cytoplasm; edge_width_f: width of
+    the spindle's logistic fall-off around its envelope, in units of the shape function f (the truth, f <= 1, does
+    not depend on it: a wider fall-off moves intensity across the same mask boundary).
     """
 
     experiment: ExperimentParams
@@ -246,6 +248,7 @@ class OocytePhantom:
     noise: float = 1.0
     contrast: float = 1.0
     development_frames: float | None = None
+    edge_width_f: float = 0.035
     name: str = field(init=False)
     phenotype: str = field(init=False)
     gvbd_frame: int = field(init=False)
@@ -255,8 +258,9 @@ class OocytePhantom:
     def __post_init__(self) -> None:
         if self.n_frames < 1:
             raise ValueError(f"n_frames must be >= 1, found {self.n_frames}")
-        if self.noise <= 0 or self.contrast <= 0:
-            raise ValueError(f"noise and contrast must be > 0, found noise={self.noise}, contrast={self.contrast}")
+        if self.noise <= 0 or self.contrast <= 0 or self.edge_width_f <= 0:
+            raise ValueError(f"noise, contrast and edge_width_f must be > 0, found noise={self.noise}, "
+                             f"contrast={self.contrast}, edge_width_f={self.edge_width_f}")
         self.shape_xyz = tuple(int(s) for s in self.shape_xyz)
         self.spacing_um_xyz = tuple(float(s) for s in self.spacing_um_xyz)
         self.name = f"oocyte{self.oocyte_index + 1:02d}"
@@ -703,7 +707,7 @@ class OocytePhantom:
                                                mode="grid-wrap")
             tex = w * tex_al + (1 - w) * tex_ball
         # Half intensity at the envelope, a faint halo of astral microtubules outside (cut at HALO_F).
-        edge = 1.0 / (1.0 + np.exp((f_sub - 1.0) / np.float32(0.035)))
+        edge = 1.0 / (1.0 + np.exp((f_sub - 1.0) / np.float32(self.edge_width_f)))
         halo = np.where(f_sub < HALO_F, np.float32(0.1) * np.exp(-np.maximum(f_sub - 1.0, 0.0) / np.float32(0.12)),
                         np.float32(0.0))
         signal = np.zeros(shape, np.float32)
