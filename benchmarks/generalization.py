@@ -68,8 +68,10 @@ SILENT_ERROR = 0.25
 
 
 def ensure_families(families_dir: Path) -> Path:
-    """The held-out family dataset, written on first use (deterministic: seed ``FAMILIES_SEED``)."""
-    if not (families_dir / "randomized.json").is_file():
+    """The held-out family dataset, written on first use (deterministic: seed ``FAMILIES_SEED``) into a folder that
+    is missing or empty. A folder that holds another dataset (e.g. one rendered for a diagnosis, whose families are
+    its experiments' names) is evaluated as it is, never written into."""
+    if not families_dir.exists() or not any(families_dir.iterdir()):
         from scripts.randomized import generate_randomized_dataset
 
         print(f"writing the renderer-family test set to {families_dir} ...", flush=True)

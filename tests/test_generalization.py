@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generalization import (  # noqa: E402
     LOOK_COLUMNS,
     blur_sigma,
+    ensure_families,
     family_scores,
     oocyte_frame_scores,
     per_oocyte_table,
@@ -194,3 +195,19 @@ def test_the_visibility_report_counts_every_spindle_frame_per_family(families, t
     cnr = np.array([r["cnr"] for r in rows])
     assert int(cells[1]) == len(rows) and cells[3].startswith(f"{int((cnr < 1).sum())} (")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_families_dir_holding_another_dataset_is_evaluated_as_it_is(house, monkeypatch):
+    """--families_dir naming a dataset without randomized.json (e.g. house scenes rendered for a diagnosis) must not
+    get the default test set written into it (Session 26 mixed the two that way)."""
+    import scripts.randomized
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the default families were written into an existing dataset")
+
+    monkeypatch.setattr(scripts.randomized, "generate_randomized_dataset", refuse)
+    before = sorted(p.name for p in house.iterdir())
+    assert ensure_families(house) == house
+    assert sorted(p.name for p in house.iterdir()) == before
+    with pytest.raises(AssertionError, match="default families"):
+        ensure_families(house / "not_yet")  # a missing folder is where the default set goes

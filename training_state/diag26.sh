@@ -3,6 +3,7 @@
 # them and on the camera diagnosis set. Log: training_state/diag26.log
 set -x
 date
+rm -rf data/house_edge0.035 data/house_edge0.074
 .venv/bin/python training_state/house_edge_width.py data/house_edge0.035 0.035
 .venv/bin/python training_state/house_edge_width.py data/house_edge0.074 0.074
 date
