@@ -54,7 +54,7 @@ if str(BUNDLE_DIR) not in sys.path:
 
 import numpy as np  # noqa: E402
 from accuracy import dice, mask_frames  # noqa: E402
-from scripts.io import read_frame  # noqa: E402
+from scripts.io import inspect_image, read_frame  # noqa: E402
 from scripts.phantom import MICROTUBULE_CHANNEL  # noqa: E402
 from scripts.reports import read_rows  # noqa: E402
 from scripts.visibility import VISIBLE_CNR, spindle_contrast_to_noise  # noqa: E402
@@ -100,10 +100,11 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
     band covers the true volume.
 
     ``voxel_um3``: the voxel volume of every file (default: each oocyte's own, from the randomized dataset's
-    ``randomized.json``: a dataset written with drawn voxel sizes has one per oocyte)."""
+    ``randomized.json``: a dataset written with drawn voxel sizes has one per oocyte; other datasets: each image
+    file's calibration)."""
     gvbd = {(r["experiment"], r["oocyte"]): int(r["gvbd_frame"]) for r in csv.DictReader(open(dataset_dir / "gvbd.csv"))}
     voxel_um3_of = {}
-    if voxel_um3 is None:
+    if voxel_um3 is None and (dataset_dir / "randomized.json").is_file():
         voxel_um3_of = {(o["experiment"], o["oocyte"]): float(np.prod(o["spacing_um_xyz"]))
                         for o in json.loads((dataset_dir / "randomized.json").read_text())["oocytes"]}
     volumes_csv = output_dir / "volumes.csv"  # the volume band and the review flags, where the run wrote them
@@ -112,11 +113,12 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
     oocytes = []
     for predicted in sorted((output_dir / "masks").glob("*/*.tif")):
         experiment, oocyte = predicted.parent.name, predicted.stem
-        voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of[(experiment, oocyte)]
+        image_path = dataset_dir / experiment / f"{oocyte}.tif"
+        voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of.get(
+            (experiment, oocyte), float(np.prod(inspect_image(image_path).spacing_um)))
         r = {"experiment": experiment, "oocyte": oocyte, "family": re.sub(r"\d+$", "", experiment),
              "dice": [], "rel": [], "ratio": [], "pre_false_um3": [], "covered": [], "silent_wrong": [], "cnr": []}
         truth = dataset_dir / "ground_truth_masks" / experiment / f"{oocyte}.tif"
-        image_path = dataset_dir / experiment / f"{oocyte}.tif"
         for t, (m, g) in enumerate(zip(mask_frames(predicted), mask_frames(truth), strict=True)):
             v_pred, v_true = np.count_nonzero(m) * voxel, np.count_nonzero(g) * voxel
             if t < gvbd[(experiment, oocyte)]:
@@ -319,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
                                        f"{blur_sigma(name):g} px", s))
                 print(lines[-1], flush=True)
     if not args.no_families:
-        written = json.loads((families_dir / "randomized.json").read_text())
-        lines += ["", f"(renderer families: {families_dir.name}, written with seed {written.get('seed', '?')}; "
+        record = families_dir / "randomized.json"
+        seed = json.loads(record.read_text()).get("seed", "?") if record.is_file() else "? (no randomized.json)"
+        lines += ["", f"(renderer families: {families_dir.name}, written with seed {seed}; "
                       f"{seconds:.0f} s for `run evaluating`)"]
         if args.per_oocyte:
             lines += per_oocyte

@@ -211,3 +211,17 @@ def test_a_families_dir_holding_another_dataset_is_evaluated_as_it_is(house, mon
     assert sorted(p.name for p in house.iterdir()) == before
     with pytest.raises(AssertionError, match="default families"):
         ensure_families(house / "not_yet")  # a missing folder is where the default set goes
+
+
+def test_a_dataset_without_randomized_json_is_scored_with_its_files_calibration(house, tmp_path):
+    perfect = tmp_path / "perfect"
+    shutil.copytree(house / "ground_truth_masks", perfect / "masks")  # a prediction equal to the truth
+    grown = tmp_path / "grown"
+    shutil.copytree(house / "ground_truth_masks", grown / "masks")
+    for path in (grown / "masks").glob("*/*.tif"):
+        masks = tifffile.imread(path)
+        masks[0, 0, 0, :7] = 1  # 7 false voxels in the first frame (before GVBD)
+        tifffile.imwrite(path, masks)
+    assert family_scores(house, perfect)["exp"]["mean_dice"] == pytest.approx(1.0)
+    voxel_um3 = float(np.prod(inspect_image(house / "exp1" / "oocyte01.tif").spacing_um))
+    assert family_scores(house, grown)["exp"]["max_pre_gvbd_volume_um3"] == pytest.approx(7 * voxel_um3)
