@@ -315,3 +315,24 @@ def test_one_look_per_experiment_makes_each_experiment_a_lab(tmp_path):
                                       n_frames=3, seed=5, **SMALL)
     assert own["oocytes"][0]["look"] != own["oocytes"][1]["look"]
     assert [r["volumes_um3"] for r in own["oocytes"]] == [r["volumes_um3"] for r in summary["oocytes"]]
+
+
+def test_look_ranges_replace_one_range_and_nothing_else(tmp_path):
+    """--look_range photons_e 1 4: every oocyte's photon budget is drawn from the new range, every other drawn value
+    (and the scene) stays what it was; randomized.json records the override; unknown names and lo > hi are refused."""
+    from scripts.randomized import main
+
+    plain = [RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=k).look for k in range(6)]
+    dim = [RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=k, look_ranges={"photons_e": (1.0, 4.0)}).look
+           for k in range(6)]
+    for a, b in zip(plain, dim, strict=True):
+        assert 1.0 <= b.photons_e <= 4.0 and a.photons_e != b.photons_e
+        assert {**vars(a), "photons_e": 0} == {**vars(b), "photons_e": 0}
+    summary = main(["--out", str(tmp_path / "dim"), "--experiments", "1", "--oocytes", "2", "--frames", "2",
+                    "--size", "48", "48", "8", "--look_range", "photons_e", "1", "4"])
+    assert summary["look_ranges"] == {"photons_e": [1.0, 4.0]}
+    assert all(1.0 <= r["look"]["photons_e"] <= 4.0 for r in summary["oocytes"])
+    for bad in (["contrast_ratio", "1", "2"], ["photons_e", "4", "1"], ["camera", "1", "2"]):
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path / "bad"), "--look_range", *bad])
+    assert not (tmp_path / "bad").exists()

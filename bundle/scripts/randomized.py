@@ -28,8 +28,8 @@ import argparse
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,10 +143,12 @@ class Look:
     asters: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, family: str) -> Look:
-        if family not in FAMILIES:
-            raise ValueError(f"unknown renderer family {family!r}; expected one of {sorted(FAMILIES)}")
-        r = FAMILIES[family]
+    def draw(cls, rng: np.random.Generator, family: str, look_ranges: Mapping[str, tuple[float, float]] | None = None
+             ) -> Look:
+        """A look from ``family``'s ranges; ``look_ranges`` replaces some of them ({FamilyRanges field: (lo, hi)}),
+        e.g. a dimmer photon budget. Every field takes the same random draws either way, so an override changes
+        that field's value only."""
+        r = family_ranges(family, look_ranges)
 
         def u(lo_hi):
             return float(rng.uniform(*lo_hi))
@@ -166,6 +168,21 @@ class Look:
             neighbour=float(rng.uniform(0.5, 2.5)) if rng.random() < 0.5 else 0.0,
             aggregates=float(rng.uniform(0.5, 4.0)), asters=float(rng.uniform(0.0, 1.5)),
         )
+
+
+def family_ranges(family: str, look_ranges: Mapping[str, tuple[float, float]] | None = None) -> FamilyRanges:
+    """``FAMILIES[family]`` with the numeric ranges in ``look_ranges`` replaced (checked: known names, lo <= hi)."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown renderer family {family!r}; expected one of {sorted(FAMILIES)}")
+    if not look_ranges:
+        return FAMILIES[family]
+    numeric = [f.name for f in fields(FamilyRanges) if f.name not in ("textures", "camera")]
+    for name, lo_hi in look_ranges.items():
+        if name not in numeric:
+            raise ValueError(f"unknown look range {name!r}; expected one of {numeric}")
+        if len(lo_hi) != 2 or not lo_hi[0] <= lo_hi[1]:
+            raise ValueError(f"look range {name}: expected (lo, hi) with lo <= hi, found {tuple(lo_hi)}")
+    return replace(FAMILIES[family], **{name: (float(lo), float(hi)) for name, (lo, hi) in look_ranges.items()})
 
 
 # ------------------------------------------------------------------------------------------- textures
@@ -237,7 +254,8 @@ class RandomizedOocyte:
 
     def __init__(self, family: str, n_frames: int, seed: int = 0, experiment_index: int = 0, oocyte_index: int = 0,
                  shape_xyz: Sequence[int] = DEFAULT_SHAPE_XYZ, spacing_um_xyz: Sequence[float] = DEFAULT_SPACING_UM_XYZ,
-                 geometry: GeometryRanges = DEFAULT_GEOMETRY, look: Look | None = None):
+                 geometry: GeometryRanges = DEFAULT_GEOMETRY, look: Look | None = None,
+                 look_ranges: Mapping[str, tuple[float, float]] | None = None):
         self.key = (experiment_index, oocyte_index)
         self.seed = seed
         self.n_frames = n_frames
@@ -248,7 +266,8 @@ class RandomizedOocyte:
         geometry = replace(geometry, centre_offset_z_um=min(geometry.centre_offset_z_um, 0.2 * field_z_um))
         self.scene = OocyteScene(self._rng(0), n_frames, geometry)
         rng = self._rng(1)
-        drawn = Look.draw(rng, family)  # drawn even when a look is given, so the static fields' draws stay the same
+        # drawn even when a look is given, so the static fields' draws stay the same
+        drawn = Look.draw(rng, family, look_ranges)
         self.look = look if look is not None else drawn
         self._build_static(rng)
 
@@ -479,11 +498,12 @@ def draw_spacing(rng: np.random.Generator, xy_um: tuple[float, float], z_um: tup
     return xy, xy, float(math.exp(rng.uniform(math.log(z_um[0]), math.log(z_um[1]))))
 
 
-def draw_lab_look(seed: int, family: str, experiment_index: int) -> Look:
+def draw_lab_look(seed: int, family: str, experiment_index: int,
+                  look_ranges: Mapping[str, tuple[float, float]] | None = None) -> Look:
     """The one look every oocyte of an experiment shares when the experiment stands for a lab (one microscope,
     one stain, one camera): drawn from ``family`` with its own random stream, apart from the oocytes' streams."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(experiment_index, LAB_LOOK_KEY)))
-    return Look.draw(rng, family)
+    return Look.draw(rng, family, look_ranges)
 
 
 def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n_experiments: int = 2,
@@ -493,7 +513,8 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
                                 frame_interval_min: float = 10.0, workers: int = 1,
                                 geometry: GeometryRanges = DEFAULT_GEOMETRY,
                                 spacing_ranges_um: tuple[tuple[float, float], tuple[float, float]] | None = None,
-                                one_look_per_experiment: bool = False) -> dict:
+                                one_look_per_experiment: bool = False,
+                                look_ranges: Mapping[str, tuple[float, float]] | None = None) -> dict:
     """Write ``n_experiments`` experiments per family (``<family><n>``, ``n_oocytes`` oocytes each) in the
     canonical dataset layout (see ``scripts.phantom.generate_dataset``), true masks of every frame included;
     ``randomized.json`` records every oocyte's family, phenotype, voxel size and drawn look.
@@ -501,14 +522,15 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
     spacing_ranges_um: ((x-y lo, hi), (z lo, hi)) um: each oocyte's voxel size drawn from them (``draw_spacing``)
     instead of ``spacing_um_xyz``.
     one_look_per_experiment: every experiment is a lab: its oocytes share one look (``draw_lab_look``) instead of
-    each drawing its own; the scenes (geometry, timing, phenotype) still differ."""
+    each drawing its own; the scenes (geometry, timing, phenotype) still differ.
+    look_ranges: {FamilyRanges field: (lo, hi)} replacing those of every family written (``Look.draw``); the
+    experiments keep their family's name, and randomized.json records the override and every drawn value."""
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = []
     for f_index, family in enumerate(families):
-        if family not in FAMILIES:
-            raise ValueError(f"unknown renderer family {family!r}; expected one of {sorted(FAMILIES)}")
+        family_ranges(family, look_ranges)  # unknown family or ranges: fail before anything is written
         for e in range(n_experiments):
             for k in range(n_oocytes):
                 spacing = tuple(spacing_um_xyz)
@@ -516,9 +538,10 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
                     spacing = draw_spacing(np.random.default_rng(np.random.SeedSequence(
                         seed, spawn_key=(1000 * f_index + e, k, 3))), *spacing_ranges_um)
                 kwargs = dict(n_frames=n_frames, seed=seed, experiment_index=1000 * f_index + e, oocyte_index=k,
-                              shape_xyz=tuple(shape_xyz), spacing_um_xyz=spacing, geometry=geometry)
+                              shape_xyz=tuple(shape_xyz), spacing_um_xyz=spacing, geometry=geometry,
+                              look_ranges=look_ranges)
                 if one_look_per_experiment:
-                    kwargs["look"] = draw_lab_look(seed, family, 1000 * f_index + e)
+                    kwargs["look"] = draw_lab_look(seed, family, 1000 * f_index + e, look_ranges)
                 jobs.append((str(out_dir), family, f"{family}{e + 1}", kwargs, frame_interval_min))
     records = run_jobs(_generate_oocyte_job, jobs, workers)
     write_dataset_tables(out_dir, records)
@@ -526,7 +549,8 @@ def generate_randomized_dataset(out_dir, families: Sequence[str] = ("train",), n
                "n_frames": n_frames, "shape_xyz": list(shape_xyz), "spacing_um_xyz": list(spacing_um_xyz),
                "seed": seed, "frame_interval_min": frame_interval_min, "channels": list(CHANNEL_NAMES),
                "spacing_ranges_um": spacing_ranges_um, "geometry": asdict(geometry),
-               "one_look_per_experiment": one_look_per_experiment, "oocytes": records}
+               "one_look_per_experiment": one_look_per_experiment,
+               "look_ranges": {k: list(v) for k, v in (look_ranges or {}).items()}, "oocytes": records}
     with atomic_path(out_dir / "randomized.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1))
     return {**summary, "out_dir": str(out_dir), "seconds": round(time.perf_counter() - started, 2)}
@@ -590,7 +614,15 @@ def main(argv: Sequence[str] | None = None) -> dict:
                     help="mitotic-cell-sized cells (radius 7-13 um) with neighbours close by, instead of oocytes")
     ap.add_argument("--one_look_per_experiment", action="store_true",
                     help="every experiment is a lab: its oocytes share one drawn look (one microscope)")
+    ap.add_argument("--look_range", nargs=3, action="append", default=[], metavar=("NAME", "LO", "HI"),
+                    help="replace one of the families' look ranges (a FamilyRanges field, e.g. photons_e 1 300 for "
+                         "dimmer cameras); repeatable")
     args = ap.parse_args(argv)
+    try:
+        look_ranges = {name: (float(lo), float(hi)) for name, lo, hi in args.look_range}
+        family_ranges(args.families[0], look_ranges)
+    except ValueError as err:
+        ap.error(f"--look_range: {err}")
     if args.montage:
         print(draw_family_montage(args.montage, seed=args.seed))
         return {}
@@ -607,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         args.out, args.families, args.experiments, args.oocytes, args.frames, shape_xyz=args.size, seed=args.seed,
         workers=args.workers, geometry=geometry,
         spacing_ranges_um=None if args.spacing_xy is None else (tuple(args.spacing_xy), tuple(args.spacing_z)),
-        one_look_per_experiment=args.one_look_per_experiment)
+        one_look_per_experiment=args.one_look_per_experiment, look_ranges=look_ranges)
     print(f"{args.out}: {len(summary['oocytes'])} oocytes x {args.frames} frames of {', '.join(args.families)} "
           f"in {summary['seconds']:.0f} s")
     return summary
