@@ -182,9 +182,10 @@ LOOK_COLUMNS = ("texture", "contrast", "photons_e", "psf_xy_um", "psf_z_um", "ha
 
 def per_oocyte_table(dataset_dir: Path, output_dir: Path) -> list[str]:
     """Markdown table: every renderer-family oocyte's scores beside its drawn look, worst first, so that a failure
-    can be traced to the part of the ranges it comes from."""
+    can be traced to the part of the ranges it comes from (a dataset without randomized.json: look cells "-")."""
+    record = dataset_dir / "randomized.json"
     looks = {(o["experiment"], o["oocyte"]): o["look"]
-             for o in json.loads((dataset_dir / "randomized.json").read_text())["oocytes"]}
+             for o in (json.loads(record.read_text())["oocytes"] if record.is_file() else [])}
     scored = sorted(((summarise([r]), r) for r in oocyte_frame_scores(dataset_dir, output_dir)),
                     key=lambda pair: pair[0]["mean_dice"])
     lines = ["| oocyte | mean Dice | median abs. rel. volume error | median predicted / true volume | "
@@ -192,8 +193,8 @@ def per_oocyte_table(dataset_dir: Path, output_dir: Path) -> list[str]:
              + " | ".join(LOOK_COLUMNS) + " |",
              "| --- " * (7 + len(LOOK_COLUMNS)) + "|"]
     for s, r in scored:
-        look = looks[(r["experiment"], r["oocyte"])]
-        cells = [f"{look[k]:.3g}" if isinstance(look[k], float) else str(look[k]) for k in LOOK_COLUMNS]
+        look = looks.get((r["experiment"], r["oocyte"]), {})
+        cells = [f"{look[k]:.3g}" if isinstance(look.get(k), float) else str(look.get(k, "-")) for k in LOOK_COLUMNS]
         lines.append(f"| {r['experiment']}/{r['oocyte']} | {s['mean_dice']:.3f} | "
                      f"{100 * s['median_abs_rel_volume_error']:.0f} % | {s['median_volume_ratio']:.2f} | "
                      f"{s['max_pre_gvbd_volume_um3']:.0f} | "

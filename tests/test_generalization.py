@@ -225,3 +225,5 @@ def test_a_dataset_without_randomized_json_is_scored_with_its_files_calibration(
     assert family_scores(house, perfect)["exp"]["mean_dice"] == pytest.approx(1.0)
     voxel_um3 = float(np.prod(inspect_image(house / "exp1" / "oocyte01.tif").spacing_um))
     assert family_scores(house, grown)["exp"]["max_pre_gvbd_volume_um3"] == pytest.approx(7 * voxel_um3)
+    rows = per_oocyte_table(house, perfect)[2:]  # no drawn looks to show: their cells say so
+    assert len(rows) == 2 and all(row.rstrip(" |").endswith(" | ".join(["-"] * len(LOOK_COLUMNS))) for row in rows)
