@@ -7,7 +7,7 @@ path (an uncaught exception is printed by ``sys.excepthook`` and exits 1; atexit
 are joined). The project's own package (``scripts``) is not preloaded: every run imports it as the configs say.
 
     with PrestartedCli(env) as cli:
-        returncode, stdout, stderr = cli.run(["evaluating", "--config_file", ...], cwd=work)
+        returncode, stdout, stderr = cli.run(["run", "evaluating", "--config_file", ...], cwd=work)
 
 Protocol between the two (one JSON object per line): the client writes ``{"args", "cwd", "stdout", "stderr",
 "file_size_limit_bytes", "timeout_s"}``, this process answers ``{"returncode"}`` once the child has ended
@@ -91,7 +91,7 @@ class PrestartedCli:
 
     def run(self, args: list[str], cwd: Path, timeout_s: float = 600.0,
             file_size_limit_bytes: int | None = None) -> tuple[int, str, str]:
-        """Run ``python -m monai.bundle run``-style ARGS (``["run", ...]``) in ``cwd``: (returncode, stdout, stderr)."""
+        """Run ``python -m monai.bundle ARGS`` (ARGS = ``["run", ...]``) in ``cwd``: (returncode, stdout, stderr)."""
         with tempfile.TemporaryDirectory(prefix="prestarted_cli_") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             request = {"args": list(args), "cwd": str(cwd), "stdout": str(out), "stderr": str(err),
