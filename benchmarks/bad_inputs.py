@@ -22,6 +22,7 @@ runs the campaign and asserts that.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,7 @@ if str(BUNDLE_DIR) not in sys.path:  # the bundle's plugin is imported as `scrip
 import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
 import torch  # noqa: E402
-from prestarted_cli import PrestartedCli  # noqa: E402
+from prestarted_cli import PrestartedCli, limit_file_size  # noqa: E402
 
 CONFIGS = {name: str(BUNDLE_DIR / "configs" / f"{name}.yaml") for name in ("inference", "evaluate", "train", "analyze")}
 EVALUATE = f"['{CONFIGS['inference']}','{CONFIGS['evaluate']}']"
@@ -110,15 +111,6 @@ def rows(result: Result) -> list[dict]:
     return read_rows(path) if path.is_file() else []
 
 
-def _limit_file_size(limit_bytes: int) -> Callable[[], None]:
-    def apply() -> None:  # in the child: a write past the limit fails with EFBIG, as on a full disk, instead of killing
-        import resource
-
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-    return apply
-
-
 # one compute thread per run: cases run side by side, and every run computes the same masks as the clean case's
 RUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -137,7 +129,7 @@ def run_cli(args: list[str], work: Path, timeout: float = 600.0, file_size_limit
             PRESTARTED.put(cli)
     else:
         command = [sys.executable, "-m", "monai.bundle", "run", *args]
-        limit = _limit_file_size(file_size_limit_bytes) if file_size_limit_bytes else None
+        limit = (lambda: limit_file_size(file_size_limit_bytes)) if file_size_limit_bytes else None
         proc = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=timeout, preexec_fn=limit,
                               env=RUN_ENV)
         returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
@@ -566,18 +558,25 @@ def run_campaign(only: list[str] | None = None, workers: int = 2, prestarted: bo
     """Run every case (or those named in ``only``), the clean case first (others compare with its masks) and the
     rest ``workers`` at a time; return the markdown table (in the cases' order) and the count of each verdict.
     ``prestarted``: runs fork from prestarted Pythons (benchmarks/prestarted_cli.py) instead of starting afresh."""
-    global PRESTARTED
-    if prestarted:
-        PRESTARTED = queue.Queue()
-        for _ in range(max(1, workers)):
-            PRESTARTED.put(PrestartedCli(RUN_ENV))
-    try:
+    if not prestarted:
         return _run_cases(only, workers)
+    with prestarted_runs(workers):
+        return _run_cases(only, workers)
+
+
+@contextlib.contextmanager
+def prestarted_runs(workers: int = 1) -> Iterator[None]:
+    """Within it, ``run_cli`` forks its runs from ``workers`` prestarted Pythons (one per worker thread)."""
+    global PRESTARTED
+    PRESTARTED = queue.Queue()
+    for _ in range(max(1, workers)):
+        PRESTARTED.put(PrestartedCli(RUN_ENV))
+    try:
+        yield
     finally:
-        if PRESTARTED is not None:
-            while not PRESTARTED.empty():
-                PRESTARTED.get().close()
-            PRESTARTED = None
+        while not PRESTARTED.empty():
+            PRESTARTED.get().close()
+        PRESTARTED = None
 
 
 def _run_cases(only: list[str] | None, workers: int) -> tuple[str, dict[str, int]]:

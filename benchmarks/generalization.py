@@ -114,8 +114,9 @@ def oocyte_frame_scores(dataset_dir: Path, output_dir: Path, voxel_um3: float | 
     for predicted in sorted((output_dir / "masks").glob("*/*.tif")):
         experiment, oocyte = predicted.parent.name, predicted.stem
         image_path = dataset_dir / experiment / f"{oocyte}.tif"
-        voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of.get(
-            (experiment, oocyte), float(np.prod(inspect_image(image_path).spacing_um)))
+        voxel = voxel_um3 if voxel_um3 is not None else voxel_um3_of.get((experiment, oocyte))
+        if voxel is None:
+            voxel = float(np.prod(inspect_image(image_path).spacing_um))
         r = {"experiment": experiment, "oocyte": oocyte, "family": re.sub(r"\d+$", "", experiment),
              "dice": [], "rel": [], "ratio": [], "pre_false_um3": [], "covered": [], "silent_wrong": [], "cnr": []}
         truth = dataset_dir / "ground_truth_masks" / experiment / f"{oocyte}.tif"

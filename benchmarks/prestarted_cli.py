@@ -31,6 +31,14 @@ PRELOAD = ("numpy", "scipy.ndimage", "tifffile", "torch", "monai", "monai.bundle
            "monai.networks", "ignite.engine", "fire")
 
 
+def limit_file_size(limit_bytes: int) -> None:
+    """In this process: a write past ``limit_bytes`` fails with EFBIG, as on a full disk, instead of killing it."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+
 def _become_the_command(request: dict) -> None:
     """In the forked child: turn into ``python -m monai.bundle run ARGS``. Never returns: the run ends in SystemExit
     or an exception, which unwinds out of ``serve`` to the interpreter's normal exit."""
@@ -42,12 +50,7 @@ def _become_the_command(request: dict) -> None:
         os.dup2(source, target)
         os.close(source)
     if request.get("file_size_limit_bytes"):
-        import resource
-
-        # a write past the limit fails with EFBIG, as on a full disk, instead of killing the process
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        limit = int(request["file_size_limit_bytes"])
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        limit_file_size(int(request["file_size_limit_bytes"]))
     import runpy
 
     sys.argv = ["-m", *request["args"]]  # runpy puts monai/bundle/__main__.py in argv[0], as `python -m` does

@@ -34,19 +34,12 @@ def test_the_campaign_has_no_silent_wrong_answer_and_no_unclear_error():
 def test_a_prestarted_run_ends_as_a_fresh_process_does(tmp_path):
     """The campaign forks its runs from a Python with torch and MONAI imported: exit status, output and the last lines
     must be those of `python -m monai.bundle run` started afresh, for a clear error and for a misspelt setting."""
-    from prestarted_cli import PrestartedCli
-
     commands = [["analyzing", "--config_file", bad_inputs.CONFIGS["analyze"]],
                 ["training", "--config_file", bad_inputs.CONFIGS["train"], "--dataset_dir", str(tmp_path),
                  "--epoch", "2"]]
     fresh = [bad_inputs.run_cli(args, tmp_path) for args in commands]
-    bad_inputs.PRESTARTED = bad_inputs.queue.Queue()
-    bad_inputs.PRESTARTED.put(PrestartedCli(bad_inputs.RUN_ENV))
-    try:
+    with bad_inputs.prestarted_runs():
         forked = [bad_inputs.run_cli(args, tmp_path) for args in commands]
-    finally:
-        bad_inputs.PRESTARTED.get().close()
-        bad_inputs.PRESTARTED = None
     for a, b in zip(fresh, forked, strict=True):
         assert a.returncode == b.returncode != 0
         assert a.last_lines == b.last_lines and a.last_lines
