@@ -43,6 +43,32 @@ def test_contrast_to_noise_ignores_hot_pixels_and_is_nan_without_a_spindle():
     assert np.isnan(spindle_contrast_to_noise(image, np.zeros_like(mask), SPACING_UM))
 
 
+def _photon_frame(photons_e: float, gain_adu_per_e: float, contrast: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """(image, mask) in (X, Y, Z) as a camera writes it: Poisson photo-electrons (``photons_e`` per voxel around the
+    spindle, ``1 + contrast`` times that inside), a little read noise, times the gain, rounded to whole counts."""
+    x, y, z = np.meshgrid(np.arange(128), np.arange(128), np.arange(9), indexing="ij")
+    mask = ((x - 64) / 30.0) ** 2 + ((y - 64) / 14.0) ** 2 + ((z - 4) / 2.0) ** 2 <= 1
+    rng = np.random.default_rng(0)
+    electrons = rng.poisson(photons_e * (1.0 + contrast * mask)) + rng.normal(0.0, 0.2, mask.shape)
+    return np.round(electrons * gain_adu_per_e + 100.0).astype(np.float32), mask.astype(np.uint8)
+
+
+def test_contrast_to_noise_of_a_dim_spindle_does_not_depend_on_the_camera_gain():
+    # A few photons per voxel written with few counts per electron are small integers: a 3 x 3 median of every voxel
+    # made the surroundings nearly constant there and the contrast-to-noise read several times too high (infinite
+    # at 0.5 photons and 0.3 counts per electron). The visibility of the same photons must not depend on the gain.
+    for photons_e in (0.5, 1.0, 2.0):
+        coarse = spindle_contrast_to_noise(*_photon_frame(photons_e, 0.3), SPACING_UM)
+        fine = spindle_contrast_to_noise(*_photon_frame(photons_e, 3.0), SPACING_UM)
+        assert np.isfinite(coarse) and coarse == pytest.approx(fine, rel=0.15), photons_e
+    # and it follows the shot noise: 16 times the photons, about 4 times the contrast-to-noise
+    ratio = (spindle_contrast_to_noise(*_photon_frame(16.0, 1.0), SPACING_UM)
+             / spindle_contrast_to_noise(*_photon_frame(1.0, 1.0), SPACING_UM))
+    assert 3.0 < ratio < 5.0
+    invisible = spindle_contrast_to_noise(*_photon_frame(1.0, 0.3, contrast=0.0), SPACING_UM)
+    assert abs(invisible) < 0.5
+
+
 def _set_spindles(path, shape_zcyx, spindle_value: int) -> None:
     """Set the microtubule channel's voxels inside the dataset's box mask to ``spindle_value`` on every frame
     (the rest clipped to 0-20000): 65000 makes the spindle plain to see, 0 a dark hole where none is seen."""
