@@ -20,6 +20,7 @@ import pytest
 import torch
 from ignite.engine import Engine, Events
 from monai.bundle import ConfigParser
+from monai.data import MetaTensor
 from scipy import ndimage
 from scripts.config import as_bool
 from scripts.network import AnisotropicAttentionUNet
@@ -602,6 +603,61 @@ def test_cli_weight_average_is_validated_saved_and_resumed(phantom, tmp_path):
     last = torch.load(ckpt_path, weights_only=True)
     assert last["trainer"]["iteration"] == 4 and "weight_average" in last
     # (that the loader restores the average itself, not a fresh copy: test_weight_average_is_restored_by_a_resume)
+
+
+def test_network_pixel_size_resamples_the_crops_for_the_network_and_the_logits_back(phantom, tmp_path):
+    plain = _parser({"device": "$torch.device('cpu')", "dataset_dir": str(phantom),
+                     "datalist_file": str(tmp_path / "dl.json")})
+    inferer = plain.get_parsed_content("train#inferer")
+    assert inferer.model_pixel_size_um is None and plain.get_parsed_content("file_pixel_um") is None
+
+    coarse = _parser({"device": "$torch.device('cpu')", "dataset_dir": str(phantom),
+                      "datalist_file": str(tmp_path / "dl.json"), "network_pixel_size_um": "0.34"})
+    inferer = coarse.get_parsed_content("train#inferer")
+    assert inferer.model_pixel_size_um == pytest.approx(0.34)
+    assert inferer.input_pixel_size_um == pytest.approx(0.17)  # the phantom files'
+    assert coarse.get_parsed_content("provenance_settings")["network_pixel_size_um"] == pytest.approx(0.34)
+
+    seen = []
+    conv = torch.nn.Conv3d(1, 1, 3, padding=1)
+
+    def network(x):
+        seen.append(tuple(x.shape))
+        return conv(x)
+
+    crops = MetaTensor(torch.randn(2, 1, 64, 64, 32))
+    crops.affine = torch.diag(torch.tensor([0.2, 0.15, 2.0, 1.0])).double()  # as a scale augmentation leaves it
+    logits = inferer(crops, network)
+    assert seen == [(2, 1, 32, 32, 32)]  # half the x-y voxels: 0.17 -> 0.34 um, whatever the affine says
+    assert tuple(logits.shape) == (2, 1, 64, 64, 32)  # the loss is taken on the files' grid
+    logits.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+    with pytest.raises(RuntimeError) as refused:  # MONAI wraps the config expression's error
+        _parser({"network_pixel_size_um": "-1"}).get_parsed_content("network_pixel_um")
+    assert "network_pixel_size_um must be a positive number" in str(refused.value.__cause__)
+
+
+def test_provenance_records_the_pixel_size_the_network_learnt(phantom, tmp_path):
+    from scripts.resolution import trained_pixel_size_um
+    from scripts.training import write_provenance
+
+    datalist = ensure_datalist(phantom, tmp_path / "dl.json")
+    path = write_provenance(tmp_path / "run", None, phantom, datalist, {}, network_pixel_size_um=0.34)
+    record = json.loads(path.read_text())
+    assert record["pixel_size_um"] == 0.34 and record["file_pixel_size_um"] == pytest.approx(0.17)
+    assert trained_pixel_size_um(tmp_path / "run" / "model.pt", 0.17) == 0.34  # evaluating resamples files to it
+    record = json.loads(write_provenance(tmp_path / "run2", None, phantom, datalist, {}).read_text())
+    assert record["pixel_size_um"] == record["file_pixel_size_um"] == pytest.approx(0.17)
+
+
+@pytest.mark.slow
+def test_cli_training_at_a_coarser_network_pixel_size(phantom, tmp_path):
+    proc = _run_cli(_train_args(phantom, tmp_path, 1, "--network_pixel_size_um", "0.34", "--patch_mode", "true",
+                                "--patch_size", "[32,32,12]"), cwd=tmp_path)
+    assert "Epoch[1] Metrics" in proc.stdout + proc.stderr
+    AnisotropicAttentionUNet().load_state_dict(torch.load(tmp_path / "models" / "model.pt", weights_only=True))
+    assert json.loads((tmp_path / "models" / "provenance.json").read_text())["pixel_size_um"] == 0.34
 
 
 @pytest.mark.slow

@@ -70,6 +70,19 @@ def optional_probability(value: object, name: str) -> float | None:
     return number
 
 
+def optional_positive(value: object, name: str) -> float | None:
+    """An optional positive number from a config or the command line; None for null / None / ""."""
+    if is_null(value):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0.0:  # NaN fails too
+        raise ValueError(f"{name} must be a positive number (or null), found {value!r}")
+    return number
+
+
 def fraction(value: object, name: str) -> float:
     """A fraction in [0, 1] from a config or the command line (where it arrives as a string)."""
     try:

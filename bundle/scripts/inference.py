@@ -87,11 +87,14 @@ class AutocastInferer(Inferer):
     ``model_pixel_size_um`` (None: the network sees the input's own voxels): the network sees the crop resampled in
     x-y to this pixel size, read from the input MetaTensor's affine, and the logits come back on the input's grid
     (``scripts.resolution.to_model_grid``; ``xy_divisor``: the network's x-y stride, to pad the resampled crop to).
-    An input at that pixel size is not resampled.
+    An input at that pixel size is not resampled. ``input_pixel_size_um``: the input's x-y pixel size, instead of
+    reading it from the affine. Training sets it (``network_pixel_size_um`` in train.yaml): its scale augmentation
+    rewrites each crop's affine, but the network must see every crop of the training files at the same scale.
     """
 
     def __init__(self, precision: str = "fp32", channels_last: bool = True, flip_tta: bool = False,
-                 model_pixel_size_um: float | None = None, xy_divisor: Sequence[int] | int = 16) -> None:
+                 model_pixel_size_um: float | None = None, xy_divisor: Sequence[int] | int = 16,
+                 input_pixel_size_um: float | None = None) -> None:
         super().__init__()
         if precision not in PRECISIONS or precision == "auto":
             raise ValueError(f"AutocastInferer needs a resolved precision (fp32, bf16 or fp16), found {precision!r}; "
@@ -101,6 +104,7 @@ class AutocastInferer(Inferer):
         self.flip_tta = bool(flip_tta)
         self.model_pixel_size_um = None if model_pixel_size_um is None else float(model_pixel_size_um)
         self.xy_divisor = [int(d) for d in (xy_divisor if isinstance(xy_divisor, Sequence) else (xy_divisor,) * 2)][:2]
+        self.input_pixel_size_um = None if input_pixel_size_um is None else float(input_pixel_size_um)
 
     def _forward(self, x: torch.Tensor, network: torch.nn.Module, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.channels_last and x.dim() == 5:
@@ -112,7 +116,9 @@ class AutocastInferer(Inferer):
         x = inputs.as_tensor() if hasattr(inputs, "as_tensor") else inputs  # plain tensor: no meta bookkeeping per op
         to_input_grid = None
         if self.model_pixel_size_um is not None:
-            x, to_input_grid = to_model_grid(x, xy_pixel_size_um(inputs), self.model_pixel_size_um, self.xy_divisor)
+            pixel_um_xy = ((self.input_pixel_size_um,) * 2 if self.input_pixel_size_um is not None
+                           else xy_pixel_size_um(inputs))
+            x, to_input_grid = to_model_grid(x, pixel_um_xy, self.model_pixel_size_um, self.xy_divisor)
         if not self.flip_tta:
             logits = self._forward(x, network, *args, **kwargs)
         else:

@@ -140,12 +140,14 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
 
 
 def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
-                     datalist_file: str | os.PathLike, settings: Mapping[str, object]) -> Path:
+                     datalist_file: str | os.PathLike, settings: Mapping[str, object],
+                     network_pixel_size_um: float | None = None) -> Path:
     """``ckpt_dir/provenance.json``: what a trained or fine-tuned model came from (the starting weights and their sha256, the
     dataset, the number of labelled training / validation frames, the x-y pixel size of the training files, the
     settings), written when the run starts so that the model file beside it is never without it. Evaluating the
     model reads its ``pixel_size_um`` (``scripts.resolution.trained_pixel_size_um``): the weights learnt the lab's
-    pixels. Returns its path."""
+    pixels, or ``network_pixel_size_um`` where the run showed the network its crops resampled to that (train.yaml);
+    ``file_pixel_size_um`` keeps the files' own. Returns its path."""
     import datetime
     import json
 
@@ -155,6 +157,7 @@ def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLik
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     training_items = load_datalist(datalist_file, "training", dataset_dir)
+    file_pixel_size_um = training_pixel_size_um(training_items)  # x-y, median over the training files
     record = {
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "init_weights": str(Path(init_weights).resolve()) if init_weights else None,
@@ -163,7 +166,9 @@ def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLik
         "datalist": str(Path(datalist_file).resolve()),
         "n_training_frames": len(training_items),
         "n_validation_frames": len(load_datalist(datalist_file, "validation", dataset_dir, allow_empty=True)),
-        "pixel_size_um": training_pixel_size_um(training_items),  # x-y, median over the training files
+        # x-y pixel size the network learnt: the files' (median) or the one their crops were resampled to
+        "pixel_size_um": network_pixel_size_um if network_pixel_size_um is not None else file_pixel_size_um,
+        "file_pixel_size_um": file_pixel_size_um,
         "settings": {k: v for k, v in settings.items()},
     }
     path = ckpt_dir / "provenance.json"
