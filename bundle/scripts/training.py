@@ -139,6 +139,20 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
     return training
 
 
+def training_files_pixel_size_um(network_pixel_size_um: float | None, dataset_dir, datalist_file, split_seed: int,
+                                 val_fraction: float, frame_interval_min: float) -> float | None:
+    """The training files' x-y pixel size (um, median over the files) where the network is to see their crops at
+    another one (``network_pixel_size_um``, train.yaml), else None without touching the data: the configs are also
+    built without a dataset. The datalist is the one ``ensure_datalist`` gives the run."""
+    if network_pixel_size_um is None:
+        return None
+    from scripts.datalist import load_datalist
+    from scripts.resolution import training_pixel_size_um
+
+    datalist = ensure_datalist(dataset_dir, datalist_file, split_seed, val_fraction, frame_interval_min)
+    return training_pixel_size_um(load_datalist(datalist, "training", dataset_dir))
+
+
 def write_provenance(ckpt_dir: str | os.PathLike, init_weights: str | os.PathLike, dataset_dir: str | os.PathLike,
                      datalist_file: str | os.PathLike, settings: Mapping[str, object],
                      network_pixel_size_um: float | None = None) -> Path:
