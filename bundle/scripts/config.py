@@ -70,14 +70,20 @@ def optional_probability(value: object, name: str) -> float | None:
     return number
 
 
+def _number_or_nan(value: object) -> float:
+    """A config or command-line value (on the command line a string) as a float; NaN where it is none, so that
+    every range check refuses it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def optional_positive(value: object, name: str) -> float | None:
     """An optional positive number from a config or the command line; None for null / None / ""."""
     if is_null(value):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
+    number = _number_or_nan(value)
     if not number > 0.0:  # NaN fails too
         raise ValueError(f"{name} must be a positive number (or null), found {value!r}")
     return number
@@ -85,10 +91,7 @@ def optional_positive(value: object, name: str) -> float | None:
 
 def fraction(value: object, name: str) -> float:
     """A fraction in [0, 1] from a config or the command line (where it arrives as a string)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
+    number = _number_or_nan(value)
     if not 0.0 <= number <= 1.0:  # NaN fails too
         raise ValueError(f"{name} must lie between 0 and 1, found {value!r}")
     return number
