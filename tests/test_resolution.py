@@ -20,6 +20,7 @@ from scripts.resolution import (
     checked_model_pixel_size,
     crop_size_on_file_grid,
     to_model_grid,
+    trained_crop_size,
     trained_pixel_size_um,
     training_pixel_size_um,
     xy_pixel_size_um,
@@ -184,3 +185,38 @@ def test_fine_tuned_weights_are_seen_at_the_pixels_they_were_trained_at(tmp_path
     (weights.parent / "provenance.json").write_text("{not json")
     with pytest.raises(ValueError, match="provenance.json: not the JSON object"):
         trained_pixel_size_um(weights, 0.17)
+
+
+def test_a_network_trained_at_a_coarser_pixel_size_sees_its_training_field_at_inference(tmp_path):
+    """352 voxels of 0.17-um files shown at 0.34 um were 176 network voxels: the default crop follows the record."""
+    weights = tmp_path / "coarse" / "model.pt"
+    weights.parent.mkdir()
+    assert trained_crop_size(weights, [352, 352, -1]) == [352, 352, -1]  # the shipped weights: no provenance
+    record = {"pixel_size_um": 0.17, "file_pixel_size_um": 0.17, "settings": {}}
+    (weights.parent / "provenance.json").write_text(json.dumps(record))
+    assert trained_crop_size(weights, [352, 352, -1]) == [352, 352, -1]  # trained on the files' own pixels
+    record.update(pixel_size_um=0.34, settings={"crop_size": [352, 352, -1]})
+    (weights.parent / "provenance.json").write_text(json.dumps(record))
+    assert trained_crop_size(weights, [352, 352, -1]) == [176, 176, -1]
+    record["settings"]["crop_size"] = [256, 320, 24]  # a run with its own crop: that field, z in voxels
+    (weights.parent / "provenance.json").write_text(json.dumps(record))
+    assert trained_crop_size(weights, [352, 352, -1]) == [128, 160, 24]
+    del record["settings"]  # a run from before the crop was recorded: train.yaml's default crop
+    (weights.parent / "provenance.json").write_text(json.dumps(record))
+    assert trained_crop_size(weights, [352, 352, -1]) == [176, 176, -1]
+
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(bundle_configs("inference"))
+    parser["model_path"] = str(weights)
+    assert parser.get_parsed_content("crop_size") == [176, 176, -1]
+    assert list(parser.get_parsed_content("crop").cropper.roi_size) == [176, 176, -1]
+    parser = ConfigParser()
+    parser.read_config(bundle_configs("inference"))
+    parser["model_path"] = str(weights)
+    parser["crop_size"] = [96, 96, -1]  # --crop_size still overrides
+    assert parser.get_parsed_content("crop_size") == [96, 96, -1]
+    (weights.parent / "provenance.json").write_text(json.dumps({**record, "file_pixel_size_um": "0.17"}))
+    with pytest.raises(ValueError, match="file_pixel_size_um must be a positive number"):
+        trained_crop_size(weights, [352, 352, -1])

@@ -617,6 +617,8 @@ def test_network_pixel_size_resamples_the_crops_for_the_network_and_the_logits_b
     assert inferer.model_pixel_size_um == pytest.approx(0.34)
     assert inferer.input_pixel_size_um == pytest.approx(0.17)  # the phantom files'
     assert coarse.get_parsed_content("provenance_settings")["network_pixel_size_um"] == pytest.approx(0.34)
+    # the crop is recorded, so that evaluating shows the network the same field (scripts.resolution.trained_crop_size)
+    assert coarse.get_parsed_content("provenance_settings")["crop_size"] == coarse.get_parsed_content("crop_size")
 
     seen = []
     conv = torch.nn.Conv3d(1, 1, 3, padding=1)

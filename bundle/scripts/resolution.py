@@ -52,23 +52,57 @@ def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
     return round(float(statistics.median(sizes)), 6) if sizes else None  # 0.17, not 0.16999999999999998
 
 
+def _provenance(model_path: Any) -> dict:
+    """The provenance.json beside the weights at ``model_path`` as a dict; {} where there is none (the shipped
+    weights)."""
+    path = Path(str(model_path)).parent / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+        record.get("pixel_size_um")
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"{path}: not the JSON object a training run writes beside its weights ({error}); "
+                         "repair or remove it, or set --model_pixel_size_um") from error
+    return record
+
+
+def _positive_um(record: Mapping, key: str, model_path: Any) -> float | None:
+    """``record[key]`` as a positive float, None where it is missing or null; refused otherwise."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        path = Path(str(model_path)).parent / PROVENANCE_FILE
+        raise ValueError(f"{path}: {key} must be a positive number of um, found {value!r}")
+    return float(value)
+
+
 def trained_pixel_size_um(model_path: Any, default_um: float) -> float:
     """The x-y pixel size (um) the weights at ``model_path`` were trained at: ``pixel_size_um`` of the
     provenance.json beside them (written by a training or fine-tuning run: the lab's own pixels), else
     ``default_um`` (the shipped weights: the house phantom's pixels)."""
-    path = Path(str(model_path)).parent / PROVENANCE_FILE
-    if not path.is_file():
-        return float(default_um)
-    try:
-        value = json.loads(path.read_text()).get("pixel_size_um")
-    except (ValueError, AttributeError) as error:
-        raise ValueError(f"{path}: not the JSON object a training run writes beside its weights ({error}); "
-                         "repair or remove it, or set --model_pixel_size_um") from error
-    if value is None:
-        return float(default_um)
-    if not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{path}: pixel_size_um must be a positive number of um, found {value!r}")
-    return float(value)
+    value = _positive_um(_provenance(model_path), "pixel_size_um", model_path)
+    return float(default_um) if value is None else value
+
+
+def trained_crop_size(model_path: Any, default_crop_size: Sequence[int]) -> list[int]:
+    """The centre crop (x, y, z; voxels of the model's pixel size, inference.yaml ``crop_size``) that shows the
+    network the field of view its training crops had. A run with ``network_pixel_size_um`` (train.yaml) cut its
+    crops in the files' voxels (``file_pixel_size_um`` in its provenance.json) and showed them to the network at
+    ``pixel_size_um``: 352 voxels of 0.17-um files are 176 of a 0.34-um network, and a 352-voxel crop at
+    inference would show it a field four times as large as any it was trained on. The training crop is the
+    provenance's ``settings.crop_size`` where recorded, else ``default_crop_size``; weights trained on the files'
+    own pixels (or without a provenance.json: the shipped ones) get it unscaled. z and -1 (the whole axis) as
+    they are."""
+    record = _provenance(model_path)
+    crop = [int(n) for n in (record.get("settings") or {}).get("crop_size") or default_crop_size]
+    network_um = _positive_um(record, "pixel_size_um", model_path)
+    files_um = _positive_um(record, "file_pixel_size_um", model_path)
+    if network_um is None or files_um is None or _scale(files_um, network_um) is None:
+        return crop
+    return [max(1, int(round(n * files_um / network_um))) if axis < 2 and n > 0 else n
+            for axis, n in enumerate(crop)]
 
 
 def _scale(file_pixel_um: float, model_pixel_um: float) -> float | None:
