@@ -185,6 +185,9 @@ def test_fine_tuned_weights_are_seen_at_the_pixels_they_were_trained_at(tmp_path
     (weights.parent / "provenance.json").write_text("{not json")
     with pytest.raises(ValueError, match="provenance.json: not the JSON object"):
         trained_pixel_size_um(weights, 0.17)
+    (weights.parent / "provenance.json").write_text("[0.266]")
+    with pytest.raises(ValueError, match="provenance.json: not the JSON object"):
+        trained_pixel_size_um(weights, 0.17)
 
 
 def test_a_network_trained_at_a_coarser_pixel_size_sees_its_training_field_at_inference(tmp_path):

@@ -60,8 +60,9 @@ def _provenance(model_path: Any) -> dict:
         return {}
     try:
         record = json.loads(path.read_text())
-        record.get("pixel_size_um")
-    except (ValueError, AttributeError) as error:
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    except ValueError as error:
         raise ValueError(f"{path}: not the JSON object a training run writes beside its weights ({error}); "
                          "repair or remove it, or set --model_pixel_size_um") from error
     return record
