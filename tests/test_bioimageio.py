@@ -118,3 +118,31 @@ def test_missing_extra_names_the_requirements_file(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "bioimageio.spec", None)  # `import bioimageio.spec` raises ImportError
     with pytest.raises(export.ExportError, match="pip install -r requirements-bioimageio.txt"):
         export.export_package(tmp_path / "p", BUNDLE_DIR / "models" / "model.pt", TEST_CROP, run_test=False)
+
+
+def test_weights_trained_at_a_coarser_pixel_size_are_packaged_at_it(tmp_path):
+    """A model trained with network_pixel_size_um (its provenance.json says 0.34 um) is packaged with 340-nm
+    input axes and a test image at 0.34 um: the package's input is what that network was trained on, and a Fiji
+    user scaling a file to the stated pixel size gives it the field it expects."""
+    import shutil
+
+    weights = tmp_path / "lab" / "model.pt"
+    weights.parent.mkdir()
+    shutil.copyfile(BUNDLE_DIR / "models" / "model.pt", weights)
+    (weights.parent / "provenance.json").write_text(json.dumps(
+        {"pixel_size_um": 0.34, "file_pixel_size_um": 0.17, "settings": {"crop_size": [352, 352, -1]}}))
+    shipped, coarse = export.inference_settings(), export.inference_settings(model_path=weights)
+    assert shipped["spacing_um_xyz"] == [0.17, 0.17, 2.0]
+    assert coarse["spacing_um_xyz"] == [0.34, 0.34, 2.0] and coarse["crop_size"][:2] == [176, 176]
+    fine = export.phantom_test_image([128, 128, 16], shipped["channel"])
+    half = export.phantom_test_image([64, 64, 16], shipped["channel"], pixel_size_um=0.34)
+    assert half.shape == (64, 64, 16)
+    # the same box of the same frame: the 0.34-um image is the 0.17-um one averaged 2 x 2 in x-y
+    binned = fine.reshape(64, 2, 64, 2, 16).mean(axis=(1, 3))
+    assert np.corrcoef(binned.ravel(), half.ravel())[0, 1] > 0.95
+    summary = export.export_package(tmp_path / "package", weights, test_shape_xyz=[64, 64, 16], run_test=False)
+    rdf = yaml.safe_load((tmp_path / "package" / "rdf.yaml").read_text())
+    (raw,) = rdf["inputs"]
+    assert [a["scale"] for a in raw["axes"] if a["type"] == "space"] == [340.0, 340.0, 2000.0]
+    assert "0.34 x 0.34 x 2 um voxels" in rdf["description"]
+    assert summary["test_shape_xyz"] == [64, 64, 16]

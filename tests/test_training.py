@@ -855,6 +855,25 @@ def test_finetune_overlay_starts_from_the_shipped_weights_and_writes_beside_the_
     assert p["standardisation"] == base["standardisation"] and p["network_def"] == base["network_def"]
 
 
+def test_finetuning_keeps_the_pixel_size_the_starting_network_was_trained_at(tmp_path):
+    """Weights whose network saw 0.34-um crops of 0.17-um files are fine-tuned at 0.34 um; weights without that
+    record (the 0.4 ones) or trained on their files' own pixels at the lab files' own pixels."""
+    weights = tmp_path / "coarse" / "model.pt"
+    weights.parent.mkdir()
+    assert _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content(
+        "network_pixel_um") is None  # the shipped weights as they are
+    record = {"pixel_size_um": 0.17, "file_pixel_size_um": 0.17}
+    (weights.parent / "provenance.json").write_text(json.dumps(record))
+    overrides = {"dataset_dir": "/data/lab", "init_weights": str(weights)}
+    assert _parser(overrides, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content("network_pixel_um") is None
+    (weights.parent / "provenance.json").write_text(json.dumps({**record, "pixel_size_um": 0.34}))
+    assert _parser(overrides, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content(
+        "network_pixel_um") == pytest.approx(0.34)
+    overrides["network_pixel_size_um"] = "0.17"  # the command line still decides
+    assert _parser(overrides, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content(
+        "network_pixel_um") == pytest.approx(0.17)
+
+
 def test_finetuning_validates_the_starting_weights_first():
     def exec_at_start(files):
         parser = ConfigParser()

@@ -49,20 +49,25 @@ class ExportError(RuntimeError):
     """A package that cannot be written as asked (the message says why)."""
 
 
-def inference_settings(config_file: Path = INFERENCE_CONFIG) -> dict:
-    """What the package must reproduce, read from the inference config (never a second copy of it): the network's
-    architecture keyword arguments, the channel, the standardisation's clip percentiles, the default voxel size
-    (x, y, z) um, the crop and the network's total stride (x, y, z) voxels."""
+def inference_settings(config_file: Path = INFERENCE_CONFIG, model_path: Path | None = None) -> dict:
+    """What the package must reproduce, read from the inference config (never a second copy of it) for the weights
+    at ``model_path`` (default: the config's, the shipped ones): the network's architecture keyword arguments, the
+    channel, the standardisation's clip percentiles, the voxel size (x, y, z) um the network sees (x-y: the pixel
+    size the weights were trained at, from the provenance.json beside them; z: the default), the crop (voxels of
+    that pixel size) and the network's total stride (x, y, z) voxels."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(str(config_file))
+    if model_path is not None:  # crop_size and model_pixel_size_um follow the weights' provenance
+        parser["model_path"] = str(Path(model_path).resolve())
     network_def = parser.get_parsed_content("network_def", instantiate=True)
+    model_pixel_um = float(parser.get_parsed_content("model_pixel_size_um"))
     return {
         "architecture": {key: _plain(parser.get_parsed_content(f"network_def#{key}")) for key in ARCHITECTURE_KEYS},
         "channel": int(parser.get_parsed_content("channel")),
         "clip_percentiles": [float(p) for p in parser.get_parsed_content("clip_percentiles")],
-        "spacing_um_xyz": [float(s) for s in parser.get_parsed_content("default_spacing_um")],
+        "spacing_um_xyz": [model_pixel_um, model_pixel_um, float(parser.get_parsed_content("default_spacing_um")[2])],
         "crop_size": [int(s) for s in parser.get_parsed_content("crop_size")],
         "total_stride": [int(s) for s in network_def.total_stride],
     }
@@ -84,10 +89,25 @@ def load_network(model_path: Path, architecture: dict) -> torch.nn.Module:
     return network.eval()
 
 
-def phantom_test_image(shape_xyz: Sequence[int], channel: int, seed: int = 7) -> np.ndarray:
-    """(X, Y, Z) float32 test image: the microtubule channel of a metaphase frame of the house phantom, the
-    ``shape_xyz`` box around its spindle (a frame of the data the model was trained on, so the test output shows
-    a spindle; it says nothing about accuracy on other microscopes)."""
+def to_pixel_size(image_xyz: np.ndarray, spacing_um_xyz: Sequence[float], pixel_size_um: float) -> np.ndarray:
+    """``image_xyz`` resampled in x-y to ``pixel_size_um`` (z untouched), as the bundle shows a file to the network
+    (``resample_xy``: bilinear, antialiased when it shrinks)."""
+    from scripts.resolution import _resize_xy
+
+    size_xy = [max(1, int(round(n * s / pixel_size_um))) for n, s in zip(image_xyz.shape[:2], spacing_um_xyz[:2],
+                                                                          strict=True)]
+    if size_xy == list(image_xyz.shape[:2]):
+        return np.ascontiguousarray(image_xyz, dtype=np.float32)
+    resized = _resize_xy(torch.from_numpy(np.asarray(image_xyz, dtype=np.float32))[None, None], size_xy)
+    return np.ascontiguousarray(resized[0, 0].numpy())
+
+
+def phantom_test_image(shape_xyz: Sequence[int], channel: int, pixel_size_um: float | None = None,
+                       seed: int = 7) -> np.ndarray:
+    """(X, Y, Z) float32 test image: the microtubule channel of a metaphase frame of the house phantom at
+    ``pixel_size_um`` in x-y (default: the phantom's own), the ``shape_xyz`` box around its spindle (a frame of the
+    data the model was trained on, so the test output shows a spindle; it says nothing about accuracy on other
+    microscopes)."""
     from scripts.phantom import ExperimentParams, OocytePhantom
 
     phantom = OocytePhantom(ExperimentParams.draw(seed, 0), experiment_index=0, oocyte_index=0, n_frames=24, seed=seed)
@@ -98,8 +118,13 @@ def phantom_test_image(shape_xyz: Sequence[int], channel: int, seed: int = 7) ->
         raise ExportError(f"phantom seed {seed}: frame {frame} has no spindle")
     box, mask_zyx = truth
     centre_zyx = [s.start + float(np.mean(index)) for s, index in zip(box.slices, np.nonzero(mask_zyx), strict=True)]
-    centre = [int(round(c)) for c in reversed(centre_zyx)]
-    return _crop_around(image_xyz, centre, shape_xyz)
+    centre_xyz = list(reversed(centre_zyx))
+    if pixel_size_um is not None:
+        spacing = phantom.spacing_um_xyz
+        image_xyz = to_pixel_size(image_xyz, spacing, pixel_size_um)
+        centre_xyz = [c * s / pixel_size_um if axis < 2 else c
+                      for axis, (c, s) in enumerate(zip(centre_xyz, spacing, strict=True))]
+    return _crop_around(image_xyz, [int(round(c)) for c in centre_xyz], shape_xyz)
 
 
 def _crop_around(image_xyz: np.ndarray, centre_xyz: Sequence[int], shape_xyz: Sequence[int]) -> np.ndarray:
@@ -112,12 +137,16 @@ def _crop_around(image_xyz: np.ndarray, centre_xyz: Sequence[int], shape_xyz: Se
     return np.ascontiguousarray(image_xyz[tuple(index)])
 
 
-def file_test_image(path: Path, frame: int, channel: int, shape_xyz: Sequence[int]) -> np.ndarray:
-    """(X, Y, Z) float32 test image from a file the bundle reads (scripts.io): the centre ``shape_xyz`` box of a
-    frame's microtubule channel, as the bundle crops it."""
+def file_test_image(path: Path, frame: int, channel: int, shape_xyz: Sequence[int],
+                    pixel_size_um: float | None = None) -> np.ndarray:
+    """(X, Y, Z) float32 test image from a file the bundle reads (scripts.io): the frame's microtubule channel at
+    ``pixel_size_um`` in x-y (default: the file's own), its centre ``shape_xyz`` box, as the bundle crops it."""
     from scripts.io import read_frame
 
-    image_xyz = np.asarray(read_frame(path, frame=frame, channel=channel)[0], dtype=np.float32)
+    image_xyz, meta = read_frame(path, frame=frame, channel=channel)
+    image_xyz = np.asarray(image_xyz, dtype=np.float32)
+    if pixel_size_um is not None:
+        image_xyz = to_pixel_size(image_xyz, meta["spacing_um"], pixel_size_um)
     return _crop_around(image_xyz, [s // 2 for s in image_xyz.shape], shape_xyz)
 
 
@@ -315,7 +344,8 @@ def build_description(work_dir: Path, settings: dict, metadata: dict, files: dic
     return spec.ModelDescr(
         name="Meiotic spindle 3D segmentation in light-sheet oocytes",
         description=("3D anisotropic attention U-Net: the meiotic spindle in the microtubule channel of one "
-                     "light-sheet frame of a mouse oocyte (0.17 x 0.17 x 2.0 um voxels); output the spindle "
+                     "light-sheet frame of a mouse oocyte ("
+                     + " x ".join(f"{s:g}" for s in settings["spacing_um_xyz"]) + " um voxels); output the spindle "
                      "probability per voxel. Exported from the MONAI bundle that reports spindle volume over time."),
         version=metadata["version"],
         authors=[spec.Author(name=metadata["authors"])],
@@ -354,7 +384,7 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise ExportError(f"{out_dir}: the output folder exists and is not empty (choose a new one)")
-    settings = inference_settings(config_file)
+    settings = inference_settings(config_file, model_path)
     metadata = json.loads(METADATA.read_text())
     if test_shape_xyz is None:  # the bundle's x-y crop; every z slice of a phantom frame, cut to the stride
         from scripts.phantom import DEFAULT_SHAPE_XYZ
@@ -365,8 +395,9 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
     test_shape_xyz = [int(s) for s in test_shape_xyz]
     check_test_shape(test_shape_xyz, settings["total_stride"])
     network = load_network(model_path, settings["architecture"])
-    image_xyz = (phantom_test_image(test_shape_xyz, settings["channel"]) if test_image is None
-                 else file_test_image(test_image, test_frame, settings["channel"], test_shape_xyz))
+    pixel_size_um = settings["spacing_um_xyz"][0]  # the package's input: x-y at the weights' pixel size
+    image_xyz = (phantom_test_image(test_shape_xyz, settings["channel"], pixel_size_um) if test_image is None
+                 else file_test_image(test_image, test_frame, settings["channel"], test_shape_xyz, pixel_size_um))
     standardised = standardise(image_xyz)
     probability = predict_probability(network, standardised)
     settings["dice_vs_bundle"] = dice_vs_bundle(network, image_xyz, probability, settings["clip_percentiles"])

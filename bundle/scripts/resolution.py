@@ -87,6 +87,20 @@ def trained_pixel_size_um(model_path: Any, default_um: float) -> float:
     return float(default_um) if value is None else value
 
 
+def trained_network_pixel_size_um(model_path: Any) -> float | None:
+    """The x-y pixel size (um) the network of the weights at ``model_path`` saw its training crops at, where a run
+    resampled them (train.yaml ``network_pixel_size_um``: ``pixel_size_um`` differs from ``file_pixel_size_um`` in
+    the provenance.json beside them); None where the network saw the files' own pixels or there is no record (the
+    0.4 weights). Fine-tuning such weights (finetune.yaml) keeps showing the network that pixel size: its filters
+    were learnt at that scale."""
+    record = _provenance(model_path)
+    network_um = _positive_um(record, "pixel_size_um", model_path)
+    files_um = _positive_um(record, "file_pixel_size_um", model_path)
+    if network_um is None or files_um is None or _scale(files_um, network_um) is None:
+        return None
+    return network_um
+
+
 def trained_crop_size(model_path: Any, default_crop_size: Sequence[int]) -> list[int]:
     """The centre crop (x, y, z; voxels of the model's pixel size, inference.yaml ``crop_size``) that shows the
     network the field of view its training crops had. A run with ``network_pixel_size_um`` (train.yaml) cut its
