@@ -158,3 +158,31 @@ def test_quantize_writes_an_int8_model_the_evaluation_takes(tmp_path, tiny_phant
     assert logits.shape == x.shape and torch.isfinite(logits).all()
     with pytest.raises(SystemExit):
         main(["--dataset_dir", str(dataset), "--model_path", str(weights), "--out", str(tmp_path / "model.onnx")])
+
+
+def test_weights_trained_at_a_coarser_pixel_size_are_calibrated_on_what_their_network_sees(tmp_path, tiny_phantom):
+    """The int8 model's activation ranges come from crops as the inferer shows them to the network: for weights
+    whose provenance.json says 0.34 um, the 0.17-um frames resampled to half their x-y size (and padded to the
+    stride), not the files' own grid."""
+    from scripts.datalist import load_datalist
+    from scripts.quantize import inference_preprocessing, network_pixel_size_um, standardised_crops
+    from scripts.training import ensure_datalist
+
+    (tmp_path / "coarse").mkdir()
+    weights = _weights(tmp_path / "coarse" / "model.pt")
+    (weights.parent / "provenance.json").write_text(json.dumps(
+        {"pixel_size_um": 0.34, "file_pixel_size_um": 0.17, "settings": {"crop_size": [352, 352, -1]}}))
+    dataset = tmp_path / "data"
+    shutil.copytree(tiny_phantom, dataset)
+    items = load_datalist(ensure_datalist(dataset, ""), "training", dataset)[:1]
+    assert network_pixel_size_um() == pytest.approx(0.17)  # the shipped weights: the house phantom's pixels
+    assert network_pixel_size_um(model_path=weights) == pytest.approx(0.34)
+    preprocessing, network_def = inference_preprocessing(model_path=weights)
+    (file_grid,) = standardised_crops(items, preprocessing)
+    (network_grid,) = standardised_crops(items, preprocessing, 0.34, network_def.total_stride[:2])
+    assert file_grid.shape == (1, 1, 64, 64, 8)  # the whole 64 x 64 frame (176 voxels of 0.34 um cover it)
+    assert network_grid.shape == (1, 1, 32, 32, 8)  # 64 x 0.17 / 0.34, already a multiple of 16
+    import numpy as np
+
+    binned = file_grid[0, 0].reshape(32, 2, 32, 2, 8).mean(axis=(1, 3))
+    assert np.corrcoef(binned.ravel(), network_grid[0, 0].ravel())[0, 1] > 0.95

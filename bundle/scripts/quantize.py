@@ -62,19 +62,46 @@ FLOAT_OPERATIONS = (
 MISSING_NNCF = "making an int8 model needs NNCF: pip install -r requirements-quantize.txt"
 
 
-def inference_preprocessing(config_file: Path | None = None):
+def inference_preprocessing(config_file: Path | None = None, model_path: str | Path | None = None):
     """inference.yaml's own preprocessing (reader, crop, robust standardisation, padding) and its network
-    definition: the int8 model is calibrated on exactly what the evaluation feeds it."""
+    definition for the weights at ``model_path`` (default: the config's): the int8 model is calibrated on exactly
+    what the evaluation feeds it. The crop follows the weights' provenance.json (``trained_crop_size``)."""
+
+    parser = _inference_parser(config_file, model_path)
+    return parser.get_parsed_content("preprocessing"), parser.get_parsed_content("network_def")
+
+
+def network_pixel_size_um(config_file: Path | None = None, model_path: str | Path | None = None) -> float | None:
+    """The x-y pixel size (um) the evaluation shows the network of the weights at ``model_path`` each crop at
+    (inference.yaml ``resample_xy``: the weights' trained pixel size), or None where it shows the file's own."""
+    return _inference_parser(config_file, model_path).get_parsed_content("network_pixel_size_um")
+
+
+def _inference_parser(config_file: Path | None, model_path: str | Path | None):
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
     parser.read_config(str(config_file or Path(bundle_root()) / "configs" / "inference.yaml"))
-    return parser.get_parsed_content("preprocessing"), parser.get_parsed_content("network_def")
+    if model_path is not None:
+        parser["model_path"] = str(Path(model_path).resolve())
+    return parser
 
 
-def standardised_crops(items: Sequence[dict], preprocessing) -> list[np.ndarray]:
-    """(1, 1, X, Y, Z) float32 crops of the datalist ``items``, as the evaluation prepares them."""
-    return [np.ascontiguousarray(preprocessing(dict(item))["image"].as_tensor()[None].float().numpy()) for item in items]
+def standardised_crops(items: Sequence[dict], preprocessing, model_pixel_size_um: float | None = None,
+                       xy_divisor: Sequence[int] = (16, 16)) -> list[np.ndarray]:
+    """(1, 1, X, Y, Z) float32 crops of the datalist ``items``, as the evaluation prepares them and, with
+    ``model_pixel_size_um``, as its inferer then shows them to the network: resampled in x-y to that pixel size and
+    padded to ``xy_divisor`` (``scripts.resolution.to_model_grid``)."""
+    from scripts.resolution import to_model_grid, xy_pixel_size_um
+
+    crops = []
+    for item in items:
+        image = preprocessing(dict(item))["image"]
+        crop = image.as_tensor()[None].float()
+        if model_pixel_size_um is not None:
+            crop, _ = to_model_grid(crop, xy_pixel_size_um(image), model_pixel_size_um, xy_divisor)
+        crops.append(np.ascontiguousarray(crop.numpy()))
+    return crops
 
 
 def agreement(reference_masks: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> dict[str, float]:
@@ -173,11 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     calibration_items = [training[i] for i in sorted(rng.choice(len(training), min(args.calibration_frames, len(training)),
                                                                  replace=False))]
     check_items = validation[: args.check_frames] if validation else calibration_items
-    preprocessing, network_def = inference_preprocessing()
+    preprocessing, network_def = inference_preprocessing(model_path=args.model_path)
+    pixel_size_um = network_pixel_size_um(model_path=args.model_path)
+    xy_divisor = [int(k) for k in network_def.total_stride][:2]
     network = load_network(network_def, args.model_path, "cpu", channels_last=False)
-    print(f"calibrating on {len(calibration_items)} training frames of {datalist}", flush=True)
-    quantized = quantize_model(network, standardised_crops(calibration_items, preprocessing))
-    check_crops = standardised_crops(check_items, preprocessing)
+    at = f" at {pixel_size_um} um pixels" if pixel_size_um is not None else ""
+    print(f"calibrating on {len(calibration_items)} training frames of {datalist}{at}", flush=True)
+    quantized = quantize_model(network, standardised_crops(calibration_items, preprocessing, pixel_size_um, xy_divisor))
+    check_crops = standardised_crops(check_items, preprocessing, pixel_size_um, xy_divisor)
     result = agreement(openvino_masks(OpenVINONetwork(network, "fp32").model, check_crops),
                        openvino_masks(quantized, check_crops))
     source = "validation" if validation else "calibration (the datalist has no validation frames)"
