@@ -1,5 +1,5 @@
 """Session 29 (throwaway): where finez30's extra real-stack volume lies. The thresholded network output on the
-file's grid (every component kept; no crop, as real_spindles.py) of finez29_last and finez30_last on gt_01 and width_small, drawn over the
+file's grid (every component kept; no crop, as real_spindles.py) of finez29_last, finez30_last and psfz31_last on gt_01 and width_small, drawn over the
 tubulin's max projection in x-y and in x-z, with each run's component sizes and slice counts. From the project root:
     .venv/bin/python training_state/s29/real_masks.py OUT.png"""
 import sys
@@ -20,7 +20,8 @@ from real_spindles import SPINDLES_DIR, shipped_parts  # noqa: E402
 sys.path.insert(0, "bundle")
 from scripts.io import LoadFramed  # noqa: E402
 
-RUNS = [("finez29_last", "data/finez29_last/model.pt"), ("finez30_last", "data/finez30_last/model.pt")]
+RUNS = [("finez29_last", "data/finez29_last/model.pt"), ("finez30_last", "data/finez30_last/model.pt"),
+        ("psfz31_last", "data/psfz31_last/model.pt")]
 FILES = [("gt_01.tif", 1), ("width_small.tif", 0)]  # (file, tubulin channel: reference.csv)
 fig, axes = plt.subplots(len(FILES), 2 * len(RUNS), figsize=(4 * 2 * len(RUNS), 4 * len(FILES)))
 for row, (name, channel) in enumerate(FILES):
