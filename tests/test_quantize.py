@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import BUNDLE_DIR, bundle_configs
@@ -182,7 +183,5 @@ def test_weights_trained_at_a_coarser_pixel_size_are_calibrated_on_what_their_ne
     (network_grid,) = standardised_crops(items, preprocessing, 0.34, network_def.total_stride[:2])
     assert file_grid.shape == (1, 1, 64, 64, 8)  # the whole 64 x 64 frame (176 voxels of 0.34 um cover it)
     assert network_grid.shape == (1, 1, 32, 32, 8)  # 64 x 0.17 / 0.34, already a multiple of 16
-    import numpy as np
-
     binned = file_grid[0, 0].reshape(32, 2, 32, 2, 8).mean(axis=(1, 3))
     assert np.corrcoef(binned.ravel(), network_grid[0, 0].ravel())[0, 1] > 0.95

@@ -92,13 +92,13 @@ def load_network(model_path: Path, architecture: dict) -> torch.nn.Module:
 def to_pixel_size(image_xyz: np.ndarray, spacing_um_xyz: Sequence[float], pixel_size_um: float) -> np.ndarray:
     """``image_xyz`` resampled in x-y to ``pixel_size_um`` (z untouched), as the bundle shows a file to the network
     (``resample_xy``: bilinear, antialiased when it shrinks)."""
-    from scripts.resolution import _resize_xy
+    from scripts.resolution import resize_xy
 
     size_xy = [max(1, int(round(n * s / pixel_size_um))) for n, s in zip(image_xyz.shape[:2], spacing_um_xyz[:2],
                                                                           strict=True)]
     if size_xy == list(image_xyz.shape[:2]):
         return np.ascontiguousarray(image_xyz, dtype=np.float32)
-    resized = _resize_xy(torch.from_numpy(np.asarray(image_xyz, dtype=np.float32))[None, None], size_xy)
+    resized = resize_xy(torch.from_numpy(np.asarray(image_xyz, dtype=np.float32))[None, None], size_xy)
     return np.ascontiguousarray(resized[0, 0].numpy())
 
 

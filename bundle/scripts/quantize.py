@@ -66,7 +66,6 @@ def inference_preprocessing(config_file: Path | None = None, model_path: str | P
     """inference.yaml's own preprocessing (reader, crop, robust standardisation, padding) and its network
     definition for the weights at ``model_path`` (default: the config's): the int8 model is calibrated on exactly
     what the evaluation feeds it. The crop follows the weights' provenance.json (``trained_crop_size``)."""
-
     parser = _inference_parser(config_file, model_path)
     return parser.get_parsed_content("preprocessing"), parser.get_parsed_content("network_def")
 

@@ -112,10 +112,10 @@ def trained_crop_size(model_path: Any, default_crop_size: Sequence[int]) -> list
     they are."""
     record = _provenance(model_path)
     crop = [int(n) for n in (record.get("settings") or {}).get("crop_size") or default_crop_size]
-    network_um = _positive_um(record, "pixel_size_um", model_path)
-    files_um = _positive_um(record, "file_pixel_size_um", model_path)
-    if network_um is None or files_um is None or _scale(files_um, network_um) is None:
+    network_um = trained_network_pixel_size_um(model_path)
+    if network_um is None:
         return crop
+    files_um = _positive_um(record, "file_pixel_size_um", model_path)
     return [max(1, int(round(n * files_um / network_um))) if axis < 2 and n > 0 else n
             for axis, n in enumerate(crop)]
 
@@ -192,7 +192,7 @@ def xy_pixel_size_um(inputs: Any) -> tuple[float, float]:
     return float(x_um), float(y_um)
 
 
-def _resize_xy(x: torch.Tensor, size_xy: Sequence[int]) -> torch.Tensor:
+def resize_xy(x: torch.Tensor, size_xy: Sequence[int]) -> torch.Tensor:
     """(N, C, X, Y, Z) resized in x and y to ``size_xy``, each z slice on its own: bilinear, antialiased when it
     shrinks (a finer grid is averaged down, not subsampled)."""
     n, c, _, _, z = x.shape
@@ -213,7 +213,7 @@ def to_model_grid(x: torch.Tensor, file_pixel_um_xy: Sequence[float], model_pixe
         return x, lambda y: y
     file_size = [int(n) for n in x.shape[2:4]]
     model_size = [max(1, int(round(n / s))) if s is not None else n for n, s in zip(file_size, scales, strict=True)]
-    resized = _resize_xy(x, model_size)
+    resized = resize_xy(x, model_size)
     padded_size = [-(-n // int(d)) * int(d) for n, d in zip(model_size, divisor_xy, strict=True)]
     before = [(p - n) // 2 for p, n in zip(padded_size, model_size, strict=True)]
     after = [p - n - b for p, n, b in zip(padded_size, model_size, before, strict=True)]
@@ -221,6 +221,6 @@ def to_model_grid(x: torch.Tensor, file_pixel_um_xy: Sequence[float], model_pixe
 
     def back(y: torch.Tensor) -> torch.Tensor:
         y = y[:, :, before[0]:before[0] + model_size[0], before[1]:before[1] + model_size[1]]
-        return _resize_xy(y, file_size)
+        return resize_xy(y, file_size)
 
     return resized, back
