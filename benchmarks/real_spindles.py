@@ -1,7 +1,7 @@
 """The shipped model on real spindle z-stacks from other microscopes, against a published classical tool.
 
     .venv/bin/python benchmarks/real_spindles.py [--model_path M] [--set int8=true precision=fp32 ...]
-        [--xy_spacings 0.17 0.34 ...] [--out FILE.md]
+        [--xy_spacings 0.17 0.34 ...] [--out FILE.md] [--figure MASKS.png]
 
 The stacks and their reference measurements are ``../shared/realdata/spindles`` (read its PROVENANCE.txt):
 confocal / spinning-disk z-stacks of single mitotic spindles in mouse stem cells, 0.225-0.27 um in x-y and
@@ -80,19 +80,18 @@ def segment(config: ConfigParser, ref: dict, mode: str, xy_um: float | None = No
         data["pred"] = inferer(data["image"][None], network)[0]
     # the shipped postprocessing's logit threshold, so that `--set postprocessing#transforms#1#threshold=L` moves it
     logit_threshold = float(config.get_parsed_content("postprocessing#transforms#1#threshold"))  # --set gives a str
-    post = Compose([
-        AsDiscreted(keys="pred", threshold=logit_threshold),
-        Invertd(keys="pred", orig_keys="image", transform=preprocessing, nearest_interp=True),
-        KeepLargestComponentd(keys="pred", rule=config.get_parsed_content("spindle_component"),
-                              min_size_fraction=config.get_parsed_content("spindle_component_min_fraction")),
-    ])
-    data = post(data)
+    data = Compose([AsDiscreted(keys="pred", threshold=logit_threshold),
+                    Invertd(keys="pred", orig_keys="image", transform=preprocessing, nearest_interp=True)])(data)
+    thresholded = np.asarray(data["pred"][0]) > 0.5  # every component, before the spindle's is chosen
+    data = KeepLargestComponentd(keys="pred", rule=config.get_parsed_content("spindle_component"),
+                                 min_size_fraction=config.get_parsed_content("spindle_component_min_fraction"))(data)
     mask = np.asarray(data["pred"][0]) > 0.5
     assert mask.shape == tuple(original.shape[1:]), (mask.shape, original.shape)
     tubulin_zyx, dna_zyx, _ = read_channels(ref)
     shape = shape_descriptors(mask, spacing)
     return {**{k: shape[k] for k in ("volume_um3", "centroid_x_um", "centroid_y_um", "centroid_z_um")},
-            **measure_mask(mask.transpose(2, 1, 0), spacing, tubulin_zyx, dna_zyx)}
+            **measure_mask(mask.transpose(2, 1, 0), spacing, tubulin_zyx, dna_zyx),
+            "mask_xyz": mask, "thresholded_xyz": thresholded}
 
 
 def read_channels(ref: dict) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
@@ -136,8 +135,43 @@ def _number(value: str) -> float:
     return float(value) if value else float("nan")
 
 
-def run(model_path: Path, settings: dict[str, str] | None = None) -> str:
+def mask_figure(native: list[tuple[dict, dict]], title: str, path: Path) -> None:
+    """Each stack's tubulin as maximum projections over z (x-y) and over y (x-z, drawn to scale in um), with the
+    native mask's outline (yellow: the component kept as the spindle, whose volume the table reports) and every
+    thresholded component (dashed cyan: what the network marked, neighbours and haze included). Where a volume is
+    off, this shows whether the network took a neighbour, haze below the spindle, or too little of it."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3.2 * len(native)), dpi=80)
+    axes = fig.subplots(len(native), 2, squeeze=False)
+    for row, (ref, result) in enumerate(native):
+        tubulin_zyx, _, spacing = read_channels(ref)
+        tubulin_xyz = tubulin_zyx.transpose(2, 1, 0)
+        ref_volume = _number(ref["volume_um3"])
+        reference = f" (Spindle3D {ref_volume:.0f})" if np.isfinite(ref_volume) else ""
+        # (projected axis, the image's vertical axis, label): x is always horizontal
+        for ax, (axis, vertical, label) in zip(axes[row], ((2, 1, "x-y (max over z)"), (1, 2, "x-z (max over y)")),
+                                                strict=True):
+            width_um, height_um = tubulin_xyz.shape[0] * spacing[0], tubulin_xyz.shape[vertical] * spacing[vertical]
+            ax.imshow(tubulin_xyz.max(axis=axis).T, cmap="gray", extent=[0, width_um, height_um, 0])
+            x_um = (np.arange(tubulin_xyz.shape[0]) + 0.5) * spacing[0]  # voxel centres, on imshow's axes
+            v_um = (np.arange(tubulin_xyz.shape[vertical]) + 0.5) * spacing[vertical]
+            for key, style in (("thresholded_xyz", {"colors": "c", "linestyles": "dashed"}),
+                               ("mask_xyz", {"colors": "y"})):
+                projection = result[key].max(axis=axis).T.astype(float)
+                if projection.any():
+                    ax.contour(x_um, v_um, projection, [0.5], linewidths=0.8, **style)
+            ax.set_title(f"{ref['file']} {label}: {result['volume_um3']:.0f} um^3{reference}", fontsize=7)
+            ax.set_xlabel("x (um)", fontsize=6)
+            ax.tick_params(labelsize=6)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def run(model_path: Path, settings: dict[str, str] | None = None, figure: Path | None = None) -> str:
     config = shipped_parts(model_path, settings)
+    native: list[tuple[dict, dict]] = []
     lines = [
         f"### Real spindle stacks (Spindle3D references), model {model_path.name}"
         + "".join(f", {key} {value}" for key, value in (settings or {}).items()),
@@ -153,6 +187,7 @@ def run(model_path: Path, settings: dict[str, str] | None = None) -> str:
         references = list(csv.DictReader(f))
     for ref in references:
         results = {m: segment(config, ref, m) for m in MODES}
+        native.append((ref, results["native"]))
         ref_volume, ref_length, ref_width = (_number(ref[k]) for k in ("volume_um3", "length_um", "width_um"))
         cells = [ref["file"], f"{ref_volume:.0f}" if np.isfinite(ref_volume) else "-"]
         for m in MODES:
@@ -171,6 +206,9 @@ def run(model_path: Path, settings: dict[str, str] | None = None) -> str:
     for m in MODES:
         lines.append(f"- {m}: median |relative volume error| {100 * np.median(errors[m]):.0f} % over {len(errors[m])} "
                      f"stacks with a reference volume (target: every one within 25 %, median <= 15 %)")
+    if figure is not None:
+        mask_figure(native, f"native masks of {model_path}", figure)
+        lines.append(f"- figure of the native masks: {figure}")
     return "\n".join(lines) + "\n"
 
 
@@ -211,12 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--xy_spacings", type=float, nargs="*", default=[],
                         help="also segment every stack resampled in x-y to these pixel sizes (um), e.g. 0.17 0.34")
     parser.add_argument("--out", default=None, help="also write the markdown table to this file")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="also draw every stack's native mask over its tubulin (x-y and x-z) into this PNG")
     args = parser.parse_args(argv)
     settings = dict(setting.partition("=")[::2] for setting in args.settings)
     if not (SPINDLES_DIR / "reference.csv").is_file():
         print(f"{SPINDLES_DIR}: not found (../shared must be beside the repository)", file=sys.stderr)
         return 2
-    table = run(Path(args.model_path), settings) + "\n" + classical_table()
+    table = run(Path(args.model_path), settings, args.figure) + "\n" + classical_table()
     if args.xy_spacings:
         table += "\n" + pixel_size_table(Path(args.model_path), args.xy_spacings, settings)
     print(table)

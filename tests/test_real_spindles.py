@@ -21,8 +21,10 @@ pytestmark = pytest.mark.skipif(not (real_spindles.SPINDLES_DIR / "reference.csv
                                 reason=f"{real_spindles.SPINDLES_DIR} not found (../shared beside the clone)")
 
 
-def test_the_report_has_a_row_per_stack_and_both_modes():
-    table = real_spindles.run(REPO / "bundle" / "models" / "model.pt")
+def test_the_report_has_a_row_per_stack_and_both_modes(tmp_path):
+    figure = tmp_path / "masks.png"
+    table = real_spindles.run(REPO / "bundle" / "models" / "model.pt", figure=figure)
+    assert figure.stat().st_size > 10_000 and f"figure of the native masks: {figure}" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and ".tif" in line]
     assert [r.split("|")[1].strip() for r in rows] == ["gt_01.tif", "svt00.tif", "width_small.tif", "homogenous.tif"]
     for row in rows:
@@ -37,6 +39,10 @@ def test_resampling_changes_the_grid_the_network_sees_but_not_where_the_mask_is_
         gt_01 = next(r for r in csv.DictReader(f) if r["file"] == "gt_01.tif")  # 0.225 x 0.225 x 0.3 um: resampling
     native = real_spindles.segment(config, gt_01, "native")                    # changes every axis
     resampled = real_spindles.segment(config, gt_01, "resampled")
+    # the kept spindle is one of the thresholded components, and the volume is counted on it
+    assert native["mask_xyz"].any() and not (native["mask_xyz"] & ~native["thresholded_xyz"]).any()
+    voxel_um3 = 0.225 * 0.225 * 0.3
+    assert abs(native["mask_xyz"].sum() * voxel_um3 - native["volume_um3"]) < 0.01 * native["volume_um3"]
     assert native["volume_um3"] != resampled["volume_um3"]
     # both centroids in um on the file's own grid: the same spindle, within a few um
     for axis in "xyz":
