@@ -6,16 +6,7 @@
 set -e
 cd bundle
 if [ ! -f ../data/mixed_house31.json ]; then
-  ../.venv/bin/python - <<'PY'
-import json
-mixed = json.load(open("../data/mixed_psfz31.json"))
-house = json.load(open("../data/train_phantom/datalist_dense.json"))["training"][1::2]
-mixed["training"] += [{k: f"train_phantom/{v}" if k in ("image", "label") else v for k, v in item.items()}
-                      for item in house]
-mixed["merged_from"].append({"datalist": "train_phantom/datalist_dense.json", "training_from": 1, "training_every": 2})
-json.dump(mixed, open("../data/mixed_house31.json", "w"), indent=1)
-print(len(mixed["training"]), "training frames,", len(mixed["validation"]), "validation frames")
-PY
+  ../.venv/bin/python ../training_state/s30/add_house_half.py ../data/mixed_psfz31.json ../data/mixed_house31.json
 fi
 exec ../.venv/bin/python -m monai.bundle run training --config_file configs/train.yaml \
   --logging_file configs/logging.conf --dataset_dir ../data --datalist_file ../data/mixed_house31.json \

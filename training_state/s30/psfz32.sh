@@ -18,17 +18,7 @@ fi
 if [ ! -f ../data/mixed_psfz32.json ]; then
   ../.venv/bin/python -m scripts.datalist --merge ../data/mixed_psfz31.json ../data/rand_psfz32/datalist_dense.json \
     --out ../data/mixed_psfz32.json
-  # the house frames mixed_looks22 left out (every second training frame from the first on)
-  ../.venv/bin/python - <<'PY'
-import json
-mixed = json.load(open("../data/mixed_psfz32.json"))
-house = json.load(open("../data/train_phantom/datalist_dense.json"))["training"][1::2]
-mixed["training"] += [{k: f"train_phantom/{v}" if k in ("image", "label") else v for k, v in item.items()}
-                      for item in house]
-mixed["merged_from"].append({"datalist": "train_phantom/datalist_dense.json", "training_from": 1, "training_every": 2})
-json.dump(mixed, open("../data/mixed_psfz32.json", "w"), indent=1)
-print(len(mixed["training"]), "training frames,", len(mixed["validation"]), "validation frames")
-PY
+  ../.venv/bin/python ../training_state/s30/add_house_half.py ../data/mixed_psfz32.json ../data/mixed_psfz32.json
 fi
 exec ../.venv/bin/python -m monai.bundle run training --config_file configs/train.yaml \
   --logging_file configs/logging.conf --dataset_dir ../data --datalist_file ../data/mixed_psfz32.json \
