@@ -106,7 +106,9 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
     assert train["standardisation"]["_target_"] == "scripts.intensity.RobustStandardised"
     assert train["clip_percentiles"] == inference["clip_percentiles"] == [0.1, 99.9]
     # the network: the same definition, parameter for parameter
-    assert train["network_def"] == inference["network_def"]
+    # the same network, built for the weights each config loads (one U-Net, or an ensemble of as many as they hold)
+    assert {**train["network_def"], "weights": "@model_path"} == inference["network_def"]
+    assert train["network_def"]["weights"] == "@init_weights"
     networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]
     assert len({repr(net) for net in networks}) == 1
     for key in ("filters", "variant", "attention_levels", "dropout", "bottleneck_dropout", "norm", "out_channels"):

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from scripts.io import SpindleDataError, file_sha256
+from scripts.network import ProbabilityEnsemble
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1]
 INFERENCE_CONFIG = BUNDLE_DIR / "configs" / "inference.yaml"
@@ -79,11 +80,13 @@ def _plain(value):
 
 
 def load_network(model_path: Path, architecture: dict) -> torch.nn.Module:
-    from scripts.network import AnisotropicAttentionUNet
+    from scripts.network import AnisotropicAttentionUNet, AttentionUNetEnsemble, ensemble_size
 
-    network = AnisotropicAttentionUNet(**architecture)
     try:
-        network.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+        state = torch.load(model_path, map_location="cpu", weights_only=True)
+        members = ensemble_size(state)  # several runs' weights (scripts.ensemble): one network that averages them
+        network = AttentionUNetEnsemble(members, **architecture) if members else AnisotropicAttentionUNet(**architecture)
+        network.load_state_dict(state)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise ExportError(f"{model_path}: not the weights of this network ({error})") from error
     return network.eval()
@@ -337,7 +340,7 @@ def build_description(work_dir: Path, settings: dict, metadata: dict, files: dic
         pytorch_state_dict=spec.PytorchStateDictWeightsDescr(
             source=files["state_dict"], pytorch_version=torch_version,
             architecture=spec.ArchitectureFromFileDescr(source=files["architecture"], callable=spec.Identifier(
-                "AnisotropicAttentionUNet"), kwargs=settings["architecture"])),
+                settings.get("architecture_callable", "AnisotropicAttentionUNet")), kwargs=settings["architecture"])),
         torchscript=spec.TorchscriptWeightsDescr(source=files["torchscript"], pytorch_version=torch_version,
                                                  parent="pytorch_state_dict"),
         onnx=spec.OnnxWeightsDescr(source=files["onnx"], opset_version=ONNX_OPSET, parent="pytorch_state_dict"))
@@ -395,6 +398,9 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
     test_shape_xyz = [int(s) for s in test_shape_xyz]
     check_test_shape(test_shape_xyz, settings["total_stride"])
     network = load_network(model_path, settings["architecture"])
+    if isinstance(network, ProbabilityEnsemble):  # several runs' weights: the package builds their ensemble
+        settings["architecture_callable"] = "AttentionUNetEnsemble"
+        settings["architecture"] = {**settings["architecture"], "members": len(network.members)}
     pixel_size_um = settings["spacing_um_xyz"][0]  # the package's input: x-y at the weights' pixel size
     image_xyz = (phantom_test_image(test_shape_xyz, settings["channel"], pixel_size_um) if test_image is None
                  else file_test_image(test_image, test_frame, settings["channel"], test_shape_xyz, pixel_size_um))

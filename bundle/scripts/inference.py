@@ -22,6 +22,7 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
+from scripts.network import as_ensemble_of
 from scripts.precision import PRECISIONS, autocast_context
 from scripts.resolution import to_model_grid, xy_pixel_size_um
 
@@ -32,7 +33,9 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
 
     With ``channels_last`` the weights are stored channels_last_3d, the layout oneDNN's fast 3D convolutions use
     on CPU. Raises FileNotFoundError naming the path when there is no model file, ValueError when the file is not
-    a weights file or does not match ``network``. Returns the network in eval mode.
+    a weights file or does not match ``network``. Returns the network in eval mode: ``network`` itself, or for the
+    weights of several runs in one file (keys ``members.<i>.<weight>``) a ``scripts.network.ProbabilityEnsemble``
+    of copies of it, which averages their probabilities.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -46,8 +49,9 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a resumable training checkpoint holds the weights under "model"
     try:
+        network = as_ensemble_of(network, state)  # several runs' weights in one file: their predictions averaged
         network.load_state_dict(state)  # strict: every weight must match, or the masks would be silently wrong
-    except RuntimeError as error:
+    except (RuntimeError, ValueError) as error:
         raise ValueError(f"model file {model_path} does not match the configured network {type(network).__name__} "
                          f"({_weights_mismatch(network.state_dict(), state)}): set the network parameters (filters, "
                          "variant, attention_levels, norm, out_channels) to those the model was trained with") from error

@@ -8,18 +8,26 @@ up (0.17 um x 8 = 1.36 um against 2.0 um). Total stride: (16, 16, 2) voxels, so 
 multiples of 16 and Z a multiple of 2 (the 352 x 352 x 31 crop is padded to 352 x 352 x 32).
 
 Variants (thesis figure 6.1): ``baseline``; ``A`` = attention gates; ``D`` = dropout; ``AD`` = both.
+
+``ProbabilityEnsemble``: several trained networks of one architecture whose probabilities are averaged. Runs of one
+recipe that differ only in their training seed disagree on real stacks by tens of percent in volume; averaging their
+weights keeps one run's mistakes, averaging their predictions does not (bundle/docs/README.md, "Generalization").
+A weights file holds an ensemble when its keys are ``members.<i>.<weight>`` (``ensemble_size``).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnisotropicAttentionUNet", "AttentionGate", "VARIANTS", "with_native_pooling"]
+__all__ = ["AnisotropicAttentionUNet", "AttentionGate", "AttentionUNetEnsemble", "ProbabilityEnsemble", "VARIANTS", "as_ensemble_of",
+           "ensemble_size", "network_for_weights", "with_native_pooling"]
 
 VARIANTS = ("baseline", "A", "D", "AD")
 _NORMS = ("none", "batch", "instance")
@@ -283,3 +291,74 @@ class AnisotropicAttentionUNet(nn.Module):
         for i, decoder in enumerate(self.decoders):
             x = decoder(x, skips[len(skips) - 1 - i])
         return self.head(x)
+
+
+class ProbabilityEnsemble(nn.Module):
+    """The mean of ``members``' probabilities, returned as logits so that everything downstream (the threshold at
+    logit 0, the volume band's probabilities, argmax for two classes) reads it as one network's output.
+
+    One output channel: the logit of the mean sigmoid. Two: the log of the mean softmax (its softmax is the mean
+    probability, its argmax the class with the larger mean). The members' outputs are averaged in float32 whatever
+    precision they ran in. ``total_stride`` is the members' (they share one architecture).
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+        self.members = nn.ModuleList(members)
+        self.total_stride = getattr(members[0], "total_stride", None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = [member(x).float() for member in self.members]
+        if logits[0].shape[1] == 1:
+            probability = torch.stack([torch.sigmoid(lg) for lg in logits]).mean(0).clamp(1e-6, 1 - 1e-6)
+            # the logit written out: OpenVINO's PyTorch frontend has no aten::logit
+            return torch.log(probability) - torch.log1p(-probability)
+        probability = torch.stack([torch.softmax(lg, dim=1) for lg in logits]).mean(0)
+        return torch.log(probability.clamp_min(1e-12))
+
+
+class AttentionUNetEnsemble(ProbabilityEnsemble):
+    """``members`` AnisotropicAttentionUNets of one architecture (``unet_kwargs``), averaged: the ensemble built from
+    keyword arguments alone, as a BioImage.IO package's ``pytorch_state_dict`` entry builds its network."""
+
+    def __init__(self, members: int = 2, **unet_kwargs) -> None:
+        super().__init__([AnisotropicAttentionUNet(**unet_kwargs) for _ in range(int(members))])
+
+
+def ensemble_size(state: dict) -> int:
+    """How many members a state dict holds (keys ``members.<i>.<weight>``, i = 0..n-1); 0 for a single network."""
+    indices = {key.split(".", 2)[1] for key in state if key.startswith("members.") and key.count(".") >= 2}
+    if not indices:
+        return 0
+    if not all(i.isdigit() for i in indices) or {int(i) for i in indices} != set(range(len(indices))):
+        raise ValueError(f"ensemble weights must be numbered members.0 .. members.{len(indices) - 1}, "
+                         f"found members {sorted(indices)}")
+    return len(indices)
+
+
+def network_for_weights(weights: str | os.PathLike | None = None, **unet_kwargs) -> nn.Module:
+    """The configs' ``network_def``: an AnisotropicAttentionUNet (``unet_kwargs``), or an AttentionUNetEnsemble of
+    as many of them as the weights file at ``weights`` holds members (``scripts.ensemble``), so that the network
+    the configs train, checkpoint and evaluate is the one those weights fill. A missing or unreadable file gives
+    the single network: loading the weights (``scripts.inference.load_network``) then says what is wrong."""
+    members = 0
+    if weights and Path(weights).is_file():
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and isinstance(state.get("model"), dict):
+                state = state["model"]  # a resumable training checkpoint
+            members = ensemble_size(state) if isinstance(state, dict) else 0
+        except Exception:  # noqa: BLE001 - reported, with the file's name, where the weights are loaded
+            members = 0
+    return AttentionUNetEnsemble(members, **unet_kwargs) if members else AnisotropicAttentionUNet(**unet_kwargs)
+
+
+def as_ensemble_of(network: nn.Module, state: dict) -> nn.Module:
+    """``network`` itself for the weights of one network, or a ``ProbabilityEnsemble`` of copies of it for a state
+    dict of several (``ensemble_size``), ready for ``load_state_dict(state)``."""
+    n = ensemble_size(state)
+    if n == 0 or isinstance(network, ProbabilityEnsemble):
+        return network
+    return ProbabilityEnsemble([copy.deepcopy(network) for _ in range(n)])

@@ -121,6 +121,18 @@ def openvino_masks(model, crops: Sequence[np.ndarray], num_threads: int | None =
     return [np.asarray(compiled({0: crop})[0]) > 0 for crop in crops]
 
 
+def members_operations(network: torch.nn.Module, operations: Sequence[str]) -> list[str]:
+    """``operations`` (names in one network's converted model) for every member of a ``ProbabilityEnsemble``
+    (``__module.members.<i>.`` instead of ``__module.``); unchanged for a single network."""
+    from scripts.network import ProbabilityEnsemble
+
+    if not isinstance(network, ProbabilityEnsemble):
+        return list(operations)
+    prefix = "__module."
+    return [f"{prefix}members.{i}.{name[len(prefix):]}" if name.startswith(prefix) else name
+            for i in range(len(network.members)) for name in operations]
+
+
 def quantize_model(network: torch.nn.Module, calibration_crops: Sequence[np.ndarray],
                    float_operations: Sequence[str] = FLOAT_OPERATIONS):
     """The network as an OpenVINO model with int8 convolutions, activation ranges from ``calibration_crops``."""
@@ -131,6 +143,7 @@ def quantize_model(network: torch.nn.Module, calibration_crops: Sequence[np.ndar
     from scripts.openvino_runtime import OpenVINONetwork
 
     model = OpenVINONetwork(network.eval(), "fp32").model
+    float_operations = members_operations(network, float_operations)
     known = {op.get_friendly_name() for op in model.get_ordered_ops()}
     absent = [name for name in float_operations if name not in known]
     if absent:  # another architecture: the measured list does not apply to it

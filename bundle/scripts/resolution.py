@@ -52,7 +52,7 @@ def training_pixel_size_um(items: Iterable[Mapping]) -> float | None:
     return round(float(statistics.median(sizes)), 6) if sizes else None  # 0.17, not 0.16999999999999998
 
 
-def _provenance(model_path: Any) -> dict:
+def model_provenance(model_path: Any) -> dict:
     """The provenance.json beside the weights at ``model_path`` as a dict; {} where there is none (the shipped
     weights)."""
     path = Path(str(model_path)).parent / PROVENANCE_FILE
@@ -83,7 +83,7 @@ def trained_pixel_size_um(model_path: Any, default_um: float) -> float:
     """The x-y pixel size (um) the weights at ``model_path`` were trained at: ``pixel_size_um`` of the
     provenance.json beside them (written by a training or fine-tuning run: the lab's own pixels), else
     ``default_um`` (the shipped weights: the house phantom's pixels)."""
-    value = _positive_um(_provenance(model_path), "pixel_size_um", model_path)
+    value = _positive_um(model_provenance(model_path), "pixel_size_um", model_path)
     return float(default_um) if value is None else value
 
 
@@ -93,7 +93,7 @@ def trained_network_pixel_size_um(model_path: Any) -> float | None:
     the provenance.json beside them); None where the network saw the files' own pixels or there is no record (the
     0.4 weights). Fine-tuning such weights (finetune.yaml) keeps showing the network that pixel size: its filters
     were learnt at that scale."""
-    record = _provenance(model_path)
+    record = model_provenance(model_path)
     network_um = _positive_um(record, "pixel_size_um", model_path)
     files_um = _positive_um(record, "file_pixel_size_um", model_path)
     if network_um is None or files_um is None or _scale(files_um, network_um) is None:
@@ -110,7 +110,7 @@ def trained_crop_size(model_path: Any, default_crop_size: Sequence[int]) -> list
     provenance's ``settings.crop_size`` where recorded, else ``default_crop_size``; weights trained on the files'
     own pixels (or without a provenance.json: the shipped ones) get it unscaled. z and -1 (the whole axis) as
     they are."""
-    record = _provenance(model_path)
+    record = model_provenance(model_path)
     crop = [int(n) for n in (record.get("settings") or {}).get("crop_size") or default_crop_size]
     network_um = trained_network_pixel_size_um(model_path)
     if network_um is None:

@@ -84,10 +84,18 @@ def training_network(network: torch.nn.Module, device: str | torch.device, chann
     ``init_weights`` names a weights-only state dict (a ``models/model.pt``, or a resumable checkpoint's
     weights): fine-tuning the shipped model on a lab's own frames, or a new schedule from a finished run.
     Unlike ``resume_from`` it restores only the weights, so optimizer, learning rate and epochs start afresh.
-    Same clear errors as evaluation for a missing file or weights of another network.
+    Same clear errors as evaluation for a missing file or weights of another network. The weights of an ensemble
+    (scripts.ensemble) need ``network`` built for them (``scripts.network.network_for_weights``, train.yaml's
+    ``network_def``): its members are then trained together, on the loss of their averaged output.
     """
     if init_weights:
-        network = load_network(network, init_weights, device, channels_last)
+        loaded = load_network(network, init_weights, device, channels_last)
+        if loaded is not network:  # the optimizer, checkpoints and saved weights all follow the configured network
+            raise ValueError(
+                f"init_weights {init_weights} holds an ensemble of {len(loaded.members)} runs (scripts.ensemble) but "
+                "the configured network is a single one: build network_def with scripts.network.network_for_weights "
+                "(as train.yaml does), which makes it an ensemble of as many networks")
+        network = loaded
         logger.info(f"network initialised from {init_weights}")
     else:
         network = network.to(device)

@@ -1,0 +1,100 @@
+"""One weights file from several trained runs, evaluated as the mean of their probabilities.
+
+Runs of one recipe that differ only in the training seed disagree on real stacks by tens of percent in volume,
+and averaging their weights (a soup) keeps one run's mistakes; averaging their predictions does not
+(bundle/docs/README.md, "Generalization"). ``write_ensemble`` stores the members' weights under ``members.<i>.``
+in one state dict, which ``scripts.inference.load_network`` loads as a ``scripts.network.ProbabilityEnsemble``:
+evaluating, the napari plugin, the BioImage.IO export, ``scripts.quantize`` and fine-tuning (finetune.yaml) take
+it like any ``model.pt``. Its ``provenance.json`` is the members' common record (x-y pixel size, crop) with each
+member's weights, sha256 and own provenance, so that a 0.34-um ensemble is evaluated at 0.34 um.
+
+From bundle/ (members: model.pt files, each with the provenance.json its training run wrote beside it, or none):
+
+    python -m scripts.ensemble --out DIR RUN1/model.pt RUN2/model.pt RUN3/model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from scripts.io import atomic_path, file_sha256
+from scripts.network import ensemble_size
+from scripts.resolution import PROVENANCE_FILE, model_provenance
+
+# what decides how evaluating shows a model its files: every member must agree on it
+_SHARED_KEYS = ("pixel_size_um", "file_pixel_size_um")
+
+
+def _member_weights(path: Path) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # not a torch file, a truncated copy, a pickle of arbitrary objects
+        raise ValueError(f"{path}: not a weights file ({type(error).__name__}: {error})") from error
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a resumable checkpoint: its live weights (not the weight average)
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path}: not a state dict of network weights")
+    if ensemble_size(state):
+        raise ValueError(f"{path}: already an ensemble; list its members instead")
+    return state
+
+
+def write_ensemble(member_paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike) -> Path:
+    """``out_dir/model.pt`` (the members' weights under ``members.<i>.``) and ``out_dir/provenance.json``; returns
+    the model path. Refuses fewer than two members, members of different architectures (their weight names or
+    shapes differ) and members trained at different pixel sizes or crops, naming the file."""
+    paths = [Path(p) for p in member_paths]
+    if len(paths) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(paths)}")
+    states = [_member_weights(p) for p in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:], strict=True):
+        if state.keys() != first.keys() or any(state[k].shape != first[k].shape for k in first):
+            raise ValueError(f"{path}: not the architecture of {paths[0]} (other weight names or shapes): "
+                             "an ensemble's members share one network definition")
+    records = [model_provenance(p) for p in paths]
+    crop = [(r.get("settings") or {}).get("crop_size") for r in records]
+    for path, record, member_crop in zip(paths[1:], records[1:], crop[1:], strict=True):
+        differing = [k for k in _SHARED_KEYS if record.get(k) != records[0].get(k)]
+        if member_crop != crop[0]:
+            differing.append("settings.crop_size")
+        if differing:
+            raise ValueError(f"{path}: trained with other {', '.join(differing)} than {paths[0]} (provenance.json): "
+                             "the members of an ensemble must see the files alike")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "model.pt"
+    merged = {f"members.{i}.{k}": v for i, state in enumerate(states) for k, v in state.items()}
+    with atomic_path(model_path) as tmp:
+        torch.save(merged, tmp)
+    record = {key: records[0].get(key) for key in _SHARED_KEYS if records[0].get(key) is not None}
+    if crop[0] is not None:
+        record["settings"] = {"crop_size": crop[0]}
+    record["ensemble_members"] = [{"weights": str(p.resolve()), "sha256": file_sha256(p), "provenance": r or None}
+                                  for p, r in zip(paths, records, strict=True)]
+    with atomic_path(out_dir / PROVENANCE_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return model_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("members", nargs="+", help="model.pt files of runs of one network definition")
+    parser.add_argument("--out", required=True, help="folder for the ensemble's model.pt and provenance.json")
+    args = parser.parse_args(argv)
+    try:
+        model_path = write_ensemble(args.members, args.out)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"{model_path}: ensemble of {len(args.members)} members")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
