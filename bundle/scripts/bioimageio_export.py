@@ -85,7 +85,7 @@ def load_network(model_path: Path, architecture: dict) -> torch.nn.Module:
     try:
         state = torch.load(model_path, map_location="cpu", weights_only=True)
         members = ensemble_size(state)  # several runs' weights (scripts.ensemble): one network that averages them
-        network = AttentionUNetEnsemble(members, **architecture) if members else AnisotropicAttentionUNet(**architecture)
+        network = AttentionUNetEnsemble(members, architecture) if members else AnisotropicAttentionUNet(**architecture)
         network.load_state_dict(state)
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise ExportError(f"{model_path}: not the weights of this network ({error})") from error
@@ -400,7 +400,7 @@ def export_package(out_dir: Path, model_path: Path, test_shape_xyz: Sequence[int
     network = load_network(model_path, settings["architecture"])
     if isinstance(network, ProbabilityEnsemble):  # several runs' weights: the package builds their ensemble
         settings["architecture_callable"] = "AttentionUNetEnsemble"
-        settings["architecture"] = {**settings["architecture"], "members": len(network.members)}
+        settings["architecture"] = {"members": len(network.members), "architecture": settings["architecture"]}
     pixel_size_um = settings["spacing_um_xyz"][0]  # the package's input: x-y at the weights' pixel size
     image_xyz = (phantom_test_image(test_shape_xyz, settings["channel"], pixel_size_um) if test_image is None
                  else file_test_image(test_image, test_frame, settings["channel"], test_shape_xyz, pixel_size_um))

@@ -320,11 +320,11 @@ class ProbabilityEnsemble(nn.Module):
 
 
 class AttentionUNetEnsemble(ProbabilityEnsemble):
-    """``members`` AnisotropicAttentionUNets of one architecture (``unet_kwargs``), averaged: the ensemble built from
-    keyword arguments alone, as a BioImage.IO package's ``pytorch_state_dict`` entry builds its network."""
+    """``members`` AnisotropicAttentionUNets of one ``architecture`` (their keyword arguments), averaged: the ensemble
+    built from keyword arguments alone, as a BioImage.IO package's ``pytorch_state_dict`` entry builds its network."""
 
-    def __init__(self, members: int = 2, **unet_kwargs) -> None:
-        super().__init__([AnisotropicAttentionUNet(**unet_kwargs) for _ in range(int(members))])
+    def __init__(self, members: int = 2, architecture: dict | None = None) -> None:
+        super().__init__([AnisotropicAttentionUNet(**(architecture or {})) for _ in range(int(members))])
 
 
 def ensemble_size(state: dict) -> int:
@@ -352,7 +352,7 @@ def network_for_weights(weights: str | os.PathLike | None = None, **unet_kwargs)
             members = ensemble_size(state) if isinstance(state, dict) else 0
         except Exception:  # noqa: BLE001 - reported, with the file's name, where the weights are loaded
             members = 0
-    return AttentionUNetEnsemble(members, **unet_kwargs) if members else AnisotropicAttentionUNet(**unet_kwargs)
+    return AttentionUNetEnsemble(members, unet_kwargs) if members else AnisotropicAttentionUNet(**unet_kwargs)
 
 
 def as_ensemble_of(network: nn.Module, state: dict) -> nn.Module:
