@@ -105,8 +105,8 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
         assert parser["standardisation"] == train["standardisation"]
     assert train["standardisation"]["_target_"] == "scripts.intensity.RobustStandardised"
     assert train["clip_percentiles"] == inference["clip_percentiles"] == [0.1, 99.9]
-    # the network: the same definition, parameter for parameter
-    # the same network, built for the weights each config loads (one U-Net, or an ensemble of as many as they hold)
+    # the network: the same definition, parameter for parameter, built for the weights each config loads (one U-Net,
+    # or an ensemble of as many as they hold)
     assert {**train["network_def"], "weights": "@model_path"} == inference["network_def"]
     assert train["network_def"]["weights"] == "@init_weights"
     networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AnisotropicAttentionUNet", "AttentionGate", "AttentionUNetEnsemble", "ProbabilityEnsemble", "VARIANTS", "as_ensemble_of",
-           "ensemble_size", "network_for_weights", "with_native_pooling"]
+__all__ = ["AnisotropicAttentionUNet", "AttentionGate", "AttentionUNetEnsemble", "ProbabilityEnsemble", "VARIANTS",
+           "as_ensemble_of", "ensemble_size", "network_for_weights", "with_native_pooling"]
 
 VARIANTS = ("baseline", "A", "D", "AD")
 _NORMS = ("none", "batch", "instance")
