@@ -53,6 +53,33 @@ def test_the_ensemble_outputs_the_logit_of_the_mean_probability():
     assert torch.allclose(torch.sigmoid(out), expected, atol=1e-5)
 
 
+class _Constant(torch.nn.Module):
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits
+
+
+def test_the_logit_keeps_its_digits_where_the_members_are_sure():
+    """Members that agree on a confident voxel (|logit| 10-60) give the float64 logit of their mean probability to
+    1e-4, not a value rounded where 1 - p underflows in float32 (the export checks compare logits to 1e-2)."""
+    first = torch.tensor([-60.0, -20.0, -12.0, -3.0, 0.0, 3.0, 12.0, 20.0, 60.0]).reshape(1, 1, 9, 1, 1)
+    second = first * 0.8 + 1.0
+    ensemble = ProbabilityEnsemble([_Constant(first), _Constant(second)])
+    mean = (torch.sigmoid(first.double()) + torch.sigmoid(second.double())) / 2
+    log_p = torch.log((torch.exp(torch.nn.functional.logsigmoid(first.double()))
+                       + torch.exp(torch.nn.functional.logsigmoid(second.double()))) / 2)
+    log_not_p = torch.log((torch.exp(torch.nn.functional.logsigmoid(-first.double()))
+                           + torch.exp(torch.nn.functional.logsigmoid(-second.double()))) / 2)
+    expected = log_p - log_not_p
+    out = ensemble(torch.zeros(1))
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert torch.allclose(out.double(), expected, atol=1e-4, rtol=1e-6)
+    assert torch.equal(out > 0, mean > 0.5)
+
+
 def test_two_class_members_average_their_softmax():
     members = [_network(1, out_channels=2), _network(2, out_channels=2)]
     with torch.no_grad():
