@@ -25,6 +25,21 @@ from scripts import bioimageio_export as export  # noqa: E402
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundle"
 TEST_CROP = [128, 128, 16]  # small: the package is what is tested; 16 z slices (of the 30 a frame has) because the
 # 0.4.13 weights find little of the spindle in 8 (252 voxels; on the whole 352 x 352 x 30 crop 62,877, 0.4.12 62,056)
+SHIPPED = BUNDLE_DIR / "models" / "model.pt"
+
+
+def _shipped_members() -> int:
+    """How many networks the shipped weights hold: 0 for one U-Net, N for an ensemble (scripts.ensemble)."""
+    import torch
+    from scripts.network import ensemble_size
+
+    return ensemble_size(torch.load(SHIPPED, map_location="cpu", weights_only=True))
+
+
+def _shipped_pixel_size_um() -> float:
+    from scripts.resolution import trained_pixel_size_um
+
+    return trained_pixel_size_um(SHIPPED, 0.17)  # its provenance.json's, else the house phantom's
 
 
 def _offline_env(tmp_path: Path) -> dict:
@@ -52,19 +67,22 @@ def test_package_holds_what_the_spec_asks(package):
     assert rdf["version"] == json.loads((BUNDLE_DIR / "configs" / "metadata.json").read_text())["version"]
     assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
     settings = export.inference_settings()
-    assert rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"] == settings["architecture"]
+    members = _shipped_members()
+    expected_kwargs = {"members": members, "architecture": settings["architecture"]} if members else settings["architecture"]
+    assert rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"] == expected_kwargs
     for weights in rdf["weights"].values():
         assert (out / weights["source"]).is_file()
     # one pooling operation per max-pool (scripts.network.with_native_pooling), not a graph of strided slices
     import onnx
 
     operations = [node.op_type for node in onnx.load(str(out / rdf["weights"]["onnx"]["source"])).graph.node]
-    assert operations.count("MaxPool") == 4 and "Max" not in operations
+    assert operations.count("MaxPool") == 4 * max(1, members) and "Max" not in operations
     (raw,), (probability,) = rdf["inputs"], rdf["outputs"]
     space = {a["id"]: a for a in raw["axes"] if a["type"] == "space"}
     assert [a["type"] for a in raw["axes"]] == ["batch", "channel", "space", "space", "space"]
+    xy_nm = round(1000 * _shipped_pixel_size_um(), 3)
     assert {k: (a["scale"], a["unit"], a["size"]["step"]) for k, a in space.items()} == {
-        "x": (170.0, "nanometer", 16), "y": (170.0, "nanometer", 16), "z": (2000.0, "nanometer", 2)}
+        "x": (xy_nm, "nanometer", 16), "y": (xy_nm, "nanometer", 16), "z": (2000.0, "nanometer", 2)}
     assert [p["id"] for p in raw["preprocessing"]][:2] == ["ensure_dtype", "zero_mean_unit_variance"]
     assert [p["id"] for p in probability["postprocessing"]][0] == "sigmoid"
     test_input, test_output = np.load(out / "test_input.npy"), np.load(out / "test_output.npy")
@@ -132,7 +150,7 @@ def test_weights_trained_at_a_coarser_pixel_size_are_packaged_at_it(tmp_path):
     (weights.parent / "provenance.json").write_text(json.dumps(
         {"pixel_size_um": 0.34, "file_pixel_size_um": 0.17, "settings": {"crop_size": [352, 352, -1]}}))
     shipped, coarse = export.inference_settings(), export.inference_settings(model_path=weights)
-    assert shipped["spacing_um_xyz"] == [0.17, 0.17, 2.0]
+    assert shipped["spacing_um_xyz"] == [_shipped_pixel_size_um(), _shipped_pixel_size_um(), 2.0]
     assert coarse["spacing_um_xyz"] == [0.34, 0.34, 2.0] and coarse["crop_size"][:2] == [176, 176]
     fine = export.phantom_test_image([128, 128, 16], shipped["channel"])
     half = export.phantom_test_image([64, 64, 16], shipped["channel"], pixel_size_um=0.34)

@@ -22,6 +22,7 @@ import pytest
 import torch
 from conftest import BUNDLE_DIR, bundle_configs
 from monai.bundle import ConfigParser, ConfigWorkflow
+from scripts.resolution import trained_pixel_size_um
 
 CONFIG_DIR = BUNDLE_DIR / "configs"
 SCHEMA = BUNDLE_DIR.parents[1] / "shared" / "schemas" / "meta_schema_20240725.json"
@@ -91,9 +92,17 @@ def test_bundle_root_defaults_to_the_bundle_folder_wherever_the_command_runs():
 # ---------------------------------------------------------------------------------------------------- agreement
 def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network():
     train, inference, evaluate, analyze = parsed("train"), parsed("inference"), parsed("inference", "evaluate"), parsed("analyze")
-    for key in ("channel", "default_spacing_um", "crop_size"):
+    for key in ("channel", "default_spacing_um"):
         values = [p.get_parsed_content(key) for p in (train, inference, evaluate, analyze)]
         assert all(v == values[0] for v in values), f"{key} differs between the configs: {values}"
+    # the same field of view: training and the fingerprint count the crop in the files' voxels (the house data's
+    # default spacing), inference in voxels of the model's pixel size (resample_xy)
+    assert train.get_parsed_content("crop_size") == analyze.get_parsed_content("crop_size")
+    assert inference.get_parsed_content("crop_size") == evaluate.get_parsed_content("crop_size")
+    file_um, model_um = train.get_parsed_content("default_spacing_um")[0], inference.get_parsed_content("model_pixel_size_um")
+    train_crop, inference_crop = train.get_parsed_content("crop_size"), inference.get_parsed_content("crop_size")
+    assert [round(n * file_um, 3) for n in train_crop[:2]] == [round(n * model_um, 3) for n in inference_crop[:2]]
+    assert train_crop[2] == inference_crop[2] == -1
     assert train["frame_interval_min"] == inference["frame_interval_min"] == evaluate["frame_interval_min"]
     assert train.get_parsed_content("pad_divisor") == inference.get_parsed_content("pad_divisor") == [16, 16, 2]
     # the transforms use those values: channel and spacing of the reader, crop window, pad divisor
@@ -109,6 +118,7 @@ def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network(
     # or an ensemble of as many as they hold)
     assert {**train["network_def"], "weights": "@model_path"} == inference["network_def"]
     assert train["network_def"]["weights"] == "@init_weights"
+    train["init_weights"] = str(BUNDLE_DIR / "models" / "model.pt")  # training on from the shipped weights
     networks = [p.get_parsed_content("network_def") for p in (train, inference, evaluate)]
     assert len({repr(net) for net in networks}) == 1
     for key in ("filters", "variant", "attention_levels", "dropout", "bottleneck_dropout", "norm", "out_channels"):
@@ -130,8 +140,9 @@ def test_validation_preprocesses_as_training_and_as_inference():
     # are at the model's pixel size, where the two crops are the same)
     assert [type(t).__name__ for t in inference] == [
         "LoadFramed", "ModelFieldCropd", "RobustStandardised", "DivisiblePadd"]
-    assert isinstance(inference[1], type(validate[1])) and inference[1].model_pixel_size_um == 0.17
-    assert parsed("inference").get_parsed_content("network_pixel_size_um") == 0.17
+    shipped_um = trained_pixel_size_um(BUNDLE_DIR / "models" / "model.pt", 0.17)  # its provenance.json, or 0.17
+    assert isinstance(inference[1], type(validate[1])) and inference[1].model_pixel_size_um == shipped_um
+    assert parsed("inference").get_parsed_content("network_pixel_size_um") == shipped_um
 
 
 def test_evaluate_adds_reference_masks_and_the_baseline_to_inference():

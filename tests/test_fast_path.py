@@ -20,7 +20,7 @@ import pytest
 import torch
 from monai.data import MetaTensor
 from scripts.inference import AutocastInferer, load_network
-from scripts.network import AnisotropicAttentionUNet
+from scripts.network import AnisotropicAttentionUNet, ensemble_size
 from scripts.openvino_runtime import resolve_int8_model
 from scripts.precision import cpu_has_native_bf16, resolve_precision, use_channels_last
 
@@ -189,7 +189,10 @@ def test_benchmark_flop_count_matches_hand_count():
         hand += 2 * v[i + 1] * f[i + 1] * f[i] * k + 2 * 27 * v[i] * (2 * f[i] * f[i] + f[i] * f[i])
     hand += 2 * v[4] * (64 * 32 * 8 + 128 * 32 + 32)  # attention gate of the deepest decoder level
     hand += 2 * v[0] * 8  # 1x1x1 head
-    assert count_forward_flops(crop) == int(hand) == 256_230_002_688
+    assert count_forward_flops(crop, filters=f) == int(hand) == 256_230_002_688
+    # the shipped network (configs/inference.yaml's, for the shipped weights): one U-Net or an ensemble of them
+    members = max(1, ensemble_size(torch.load(REPO / "bundle" / "models" / "model.pt", weights_only=True)))
+    assert count_forward_flops(crop) == members * int(hand)
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from scripts.io import file_sha256
 from scripts.network import AnisotropicAttentionUNet
 from scripts.openvino_runtime import OpenVINONetwork, int8_identity, resolve_int8_model
 from scripts.quantize import DEFAULT_MIN_MEAN_DICE, FLOAT_OPERATIONS, int8_model_record, main, write_int8_model
+from scripts.resolution import trained_pixel_size_um
 
 pytest.importorskip("openvino", reason="OpenVINO is pinned in requirements.txt")
 SHIPPED_WEIGHTS = BUNDLE_DIR / "models" / "model.pt"
@@ -176,7 +177,8 @@ def test_weights_trained_at_a_coarser_pixel_size_are_calibrated_on_what_their_ne
     dataset = tmp_path / "data"
     shutil.copytree(tiny_phantom, dataset)
     items = load_datalist(ensure_datalist(dataset, ""), "training", dataset)[:1]
-    assert network_pixel_size_um() == pytest.approx(0.17)  # the shipped weights: the house phantom's pixels
+    shipped_um = trained_pixel_size_um(BUNDLE_DIR / "models" / "model.pt", 0.17)  # its provenance.json, or 0.17
+    assert network_pixel_size_um() == pytest.approx(shipped_um)
     assert network_pixel_size_um(model_path=weights) == pytest.approx(0.34)
     preprocessing, network_def = inference_preprocessing(model_path=weights)
     (file_grid,) = standardised_crops(items, preprocessing)

@@ -23,8 +23,9 @@ from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 from scipy import ndimage
 from scripts.config import as_bool
-from scripts.network import AnisotropicAttentionUNet
+from scripts.network import AnisotropicAttentionUNet, ensemble_size, network_for_weights
 from scripts.phantom import generate_dataset
+from scripts.resolution import model_provenance, trained_network_pixel_size_um
 from scripts.training import (
     BestWeightsSaver,
     LatestCheckpointSaver,
@@ -860,8 +861,10 @@ def test_finetuning_keeps_the_pixel_size_the_starting_network_was_trained_at(tmp
     record (the 0.4 ones) or trained on their files' own pixels at the lab files' own pixels."""
     weights = tmp_path / "coarse" / "model.pt"
     weights.parent.mkdir()
+    shipped = model_provenance(BUNDLE / "models" / "model.pt")  # {} for the 0.4 weights
+    resampled = shipped.get("pixel_size_um") != shipped.get("file_pixel_size_um")
     assert _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content(
-        "network_pixel_um") is None  # the shipped weights as they are
+        "network_pixel_um") == (shipped["pixel_size_um"] if resampled else None)  # the shipped weights as they are
     record = {"pixel_size_um": 0.17, "file_pixel_size_um": 0.17}
     (weights.parent / "provenance.json").write_text(json.dumps(record))
     overrides = {"dataset_dir": "/data/lab", "init_weights": str(weights)}
@@ -908,12 +911,16 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
     out = phantom / "finetuned"
     try:
         assert shipped.stat().st_mtime_ns == stamp  # the shipped weights are never written
-        AnisotropicAttentionUNet().load_state_dict(torch.load(out / "model.pt", weights_only=True))
+        # the shipped network's kind (one U-Net or an ensemble of as many), its weights loading strictly
+        tuned_state, shipped_state = (torch.load(path, weights_only=True) for path in (out / "model.pt", shipped))
+        assert ensemble_size(tuned_state) == ensemble_size(shipped_state) and tuned_state.keys() == shipped_state.keys()
+        network_for_weights(out / "model.pt").load_state_dict(tuned_state)
         record = json.loads((out / "provenance.json").read_text())
         assert record["init_weights"] == str(shipped.resolve()) and len(record["init_weights_sha256"]) == 64
         assert record["n_training_frames"] >= 1 and record["settings"]["lr"] == 5.0e-5
         assert record["settings"]["time_budget_min"] == 30
-        assert record["pixel_size_um"] == pytest.approx(0.17)  # the phantom's: what evaluating the model resamples to
+        # what evaluating the model resamples to: the shipped network's pixel size where it has one, else the phantom's
+        assert record["pixel_size_um"] == pytest.approx(trained_network_pixel_size_um(shipped) or 0.17)
         proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY],
                         cwd=tmp_path)
         assert "Epoch[2] Metrics" in proc.stdout + proc.stderr
