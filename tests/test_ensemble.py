@@ -150,7 +150,7 @@ def test_the_command_line_writes_the_ensemble_and_exits_2_on_bad_members(tmp_pat
     (tmp_path / "junk.pt").write_bytes(b"not torch")
     with pytest.raises(SystemExit) as exit_info:
         main([paths[0], str(tmp_path / "junk.pt"), "--out", str(tmp_path / "bad")])
-    assert exit_info.value.code == 2 and "junk.pt: not a weights file" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "junk.pt cannot be loaded as weights only" in capsys.readouterr().err
 
 
 def test_openvino_runs_the_ensemble_and_int8_keeps_each_members_float_operations(tmp_path):

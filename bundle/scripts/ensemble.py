@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from scripts.io import atomic_path, file_sha256
-from scripts.network import ensemble_size
+from scripts.network import ensemble_size, read_state_dict
 from scripts.resolution import PROVENANCE_FILE, model_provenance
 
 # what decides how evaluating shows a model its files: every member must agree on it
@@ -32,14 +32,7 @@ _SHARED_KEYS = ("pixel_size_um", "file_pixel_size_um")
 
 
 def _member_weights(path: Path) -> dict:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # not a torch file, a truncated copy, a pickle of arbitrary objects
-        raise ValueError(f"{path}: not a weights file ({type(error).__name__}: {error})") from error
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a resumable checkpoint: its live weights (not the weight average)
-    if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: not a state dict of network weights")
+    state = read_state_dict(path)  # of a resumable checkpoint: its live weights (not the weight average)
     if ensemble_size(state):
         raise ValueError(f"{path}: already an ensemble; list its members instead")
     return state

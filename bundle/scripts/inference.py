@@ -22,7 +22,7 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
-from scripts.network import as_ensemble_of
+from scripts.network import as_ensemble_of, read_state_dict
 from scripts.precision import PRECISIONS, autocast_context
 from scripts.resolution import to_model_grid, xy_pixel_size_um
 
@@ -40,14 +40,7 @@ def load_network(network: torch.nn.Module, model_path: str | Path, device: str |
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"model file {model_path} not found: train first (configs/train.yaml) or pass --model_path")
-    try:
-        state = torch.load(model_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle of arbitrary objects, a truncated download, not a torch file at all
-        raise ValueError(f"model file {model_path} cannot be loaded as weights only (torch.load(weights_only=True)): "
-                         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; expected the "
-                         "state dict that training writes to models/model.pt") from error
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]  # a resumable training checkpoint holds the weights under "model"
+    state = read_state_dict(model_path)
     try:
         network = as_ensemble_of(network, state)  # several runs' weights in one file: their predictions averaged
         network.load_state_dict(state)  # strict: every weight must match, or the masks would be silently wrong

@@ -350,6 +350,25 @@ def ensemble_size(state: dict) -> int:
     return len(indices)
 
 
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """The network weights in the file at ``path``: the state dict training writes to model.pt, or the live weights
+    (``"model"``) of a resumable checkpoint.pt. Loaded weights-only, so a file cannot run code. ValueError naming the
+    file when it cannot be loaded that way or holds no weights."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle of arbitrary objects, a truncated download, not a torch file at all
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        raise ValueError(f"model file {path} cannot be loaded as weights only (torch.load(weights_only=True)): "
+                         f"{type(error).__name__}: {first_line}; expected the state dict that training writes to "
+                         "models/model.pt") from error
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a resumable training checkpoint holds the weights under "model"
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"model file {path} holds {type(state).__name__ if state is not None else 'None'}, not the "
+                         "state dict of network weights that training writes to models/model.pt")
+    return state
+
+
 def network_for_weights(weights: str | os.PathLike | None = None, **unet_kwargs) -> nn.Module:
     """The configs' ``network_def``: an AnisotropicAttentionUNet (``unet_kwargs``), or an AttentionUNetEnsemble of
     as many of them as the weights file at ``weights`` holds members (``scripts.ensemble``), so that the network
@@ -358,11 +377,8 @@ def network_for_weights(weights: str | os.PathLike | None = None, **unet_kwargs)
     members = 0
     if weights and Path(weights).is_file():
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            if isinstance(state, dict) and isinstance(state.get("model"), dict):
-                state = state["model"]  # a resumable training checkpoint
-            members = ensemble_size(state) if isinstance(state, dict) else 0
-        except Exception:  # noqa: BLE001 - reported, with the file's name, where the weights are loaded
+            members = ensemble_size(read_state_dict(weights))
+        except ValueError:  # reported, with the file's name, where the weights are loaded
             members = 0
     return AttentionUNetEnsemble(members, unet_kwargs) if members else AnisotropicAttentionUNet(**unet_kwargs)
 
