@@ -293,7 +293,7 @@ nearest the field's centre among those of at least a quarter of the largest one'
   "['configs/inference.yaml','configs/evaluate.yaml']" --dataset_dir DIR`.
 
 ## Accuracy and limits
-Trained on a synthetic light-sheet phantom. Its figures name their data: {metrics.get('data', '')}
+Trained on synthetic images only ({metadata.get('data_source', '')}). Its figures name their data: {metrics.get('data', '')}
 Test Dice on the phantom's held-out oocytes {metrics.get('test_mean_dice', 'n/a')}; mean Dice on held-out renderer
 families {json.dumps(metrics.get('heldout_renderer_families_mean_dice', {}))}; median |relative volume error| on
 three real confocal stacks {metrics.get('real_stacks_median_abs_rel_volume_error', 'n/a')}. On a new microscope,

@@ -1,9 +1,9 @@
 #!/bin/bash
 # Session 31: make an ensemble the shipped model (0.5.0): its weights and provenance into bundle/models, the volume
 # band calibrated again for it (as for 0.4.13: the house validation frames), the int8 model made again from it.
-# usage from the project root: bash training_state/s31/ship_050.sh data/ENSEMBLE
+# usage from the project root: [SHIP_DIR=training_state/s32] bash training_state/s31/ship_050.sh data/ENSEMBLE
 set -e
-S=training_state/s31
+S=${SHIP_DIR:-training_state/s31}   # where the band calibration report goes
 cp $1/model.pt bundle/models/model.pt
 cp $1/provenance.json bundle/models/provenance.json
 .venv/bin/python benchmarks/band_calibration.py --house_dir data/train_phantom --families_dir data/families202 \
