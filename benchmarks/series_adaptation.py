@@ -128,6 +128,7 @@ def adapt(model_path: Path, crops: torch.Tensor, method: str, steps: int, lr: fl
 
     config = ConfigParser()
     config.read_config(str(BUNDLE_DIR / "configs" / "inference.yaml"))
+    config["model_path"] = str(model_path)  # the network those weights fill (one U-Net or an ensemble of them)
     device = torch.device("cpu")
     network = training_network(config.get_parsed_content("network_def"), device, True, str(model_path))
     teacher = Teacher(network, ema_decay)
