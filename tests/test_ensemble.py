@@ -153,6 +153,25 @@ def test_the_command_line_writes_the_ensemble_and_exits_2_on_bad_members(tmp_pat
     assert exit_info.value.code == 2 and "junk.pt cannot be loaded as weights only" in capsys.readouterr().err
 
 
+def test_float16_storage_halves_the_file_and_runs_as_float32(tmp_path):
+    """--weights_dtype float16 (how the shipped ensemble is stored, under the Model Zoo's 25 MB per file): the
+    file is half the size, loads strictly into the float32 network and gives its output to float16's precision."""
+    paths = [_run(tmp_path, f"run{s}", s) for s in (1, 2)]
+    full = write_ensemble(paths, tmp_path / "f32")
+    half = write_ensemble(paths, tmp_path / "f16", weights_dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert json.loads((half.parent / "provenance.json").read_text())["weights_dtype"] == "float16"
+    assert {v.dtype for v in torch.load(half, weights_only=True).values()} == {torch.float16}
+    networks = [load_network(network_for_weights(p, **SMALL), p, channels_last=False) for p in (full, half)]
+    assert all(p.dtype == torch.float32 for p in networks[1].parameters())
+    with torch.no_grad():
+        out_full, out_half = (net(X) for net in networks)
+    # (these toy members' random weights give logits up to 1e10: the difference is judged relative to them)
+    relative = ((out_half - out_full).abs() / out_full.abs().clamp_min(1.0)).median()
+    assert not torch.equal(out_full, out_half) and relative < 0.01
+    assert ((out_full > 0) == (out_half > 0)).float().mean() > 0.98
+
+
 def test_openvino_runs_the_ensemble_and_int8_keeps_each_members_float_operations(tmp_path):
     from scripts.openvino_runtime import OpenVINONetwork
     from scripts.quantize import FLOAT_OPERATIONS, members_operations

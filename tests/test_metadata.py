@@ -25,6 +25,15 @@ def test_metadata_validates_against_schema(offline_schema):
     verify_metadata(meta_file=str(METADATA), filepath=str(offline_schema))
 
 
+def test_no_bundle_file_is_over_the_model_zoos_25_mb():
+    """The Model Zoo refuses files over 25 MB: the shipped weights must stay below (an ensemble is stored in
+    float16, scripts.ensemble --weights_dtype float16)."""
+    limit_bytes = 25 * 1024 * 1024
+    too_large = [f"{p.relative_to(BUNDLE_DIR)} ({p.stat().st_size / 2**20:.1f} MiB)" for p in BUNDLE_DIR.rglob("*")
+                 if p.is_file() and p.stat().st_size > limit_bytes]
+    assert not too_large, f"over the Model Zoo's 25 MB: {too_large}"
+
+
 def test_metadata_rejects_missing_required_field(offline_schema, tmp_path):
     broken = json.loads(METADATA.read_text())
     del broken["network_data_format"]
