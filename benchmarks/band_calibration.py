@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -51,6 +52,7 @@ from scripts.calibrate_band import (  # noqa: E402
     fit_quantile,
     frame_arrays,
 )
+from scripts.io import file_sha256  # noqa: E402
 from scripts.reports import read_rows  # noqa: E402
 
 FAMILIES = ("train", *HELDOUT_FAMILIES)
@@ -84,7 +86,13 @@ def family_list(families_dir: Path, work_dir: Path) -> Path:
 
 
 def evaluate(dataset_dir: Path, datalist: Path, output_dir: Path, model_path: Path) -> Path:
-    if not (output_dir / "volumes.csv").is_file():
+    """``run evaluating`` of ``datalist`` into ``output_dir``, reused where that folder already holds an evaluation
+    by the same weights (its model.json's sha256): a calibration fitted on another model's volumes would be refused
+    by the model it is shipped with."""
+    made_by = output_dir / "model.json"
+    same_model = made_by.is_file() and json.loads(made_by.read_text()).get("sha256") == file_sha256(model_path)
+    if not ((output_dir / "volumes.csv").is_file() and same_model):
+        shutil.rmtree(output_dir, ignore_errors=True)  # this benchmark's own work folder: another model's evaluation
         seconds = run_evaluating(dataset_dir, output_dir, model_path, overlay=True, extra=[
             "--datalist_file", str(datalist), "--datalist_subset", "testing", "--baseline", "false",
             "--amtoc_channel", "null", "--band_calibration", "null"])
