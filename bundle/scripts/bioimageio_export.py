@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import shutil
 import sys
 from collections.abc import Sequence
@@ -80,14 +79,14 @@ def _plain(value):
 
 
 def load_network(model_path: Path, architecture: dict) -> torch.nn.Module:
-    from scripts.network import AnisotropicAttentionUNet, AttentionUNetEnsemble, ensemble_size
+    from scripts.network import AnisotropicAttentionUNet, AttentionUNetEnsemble, ensemble_size, read_state_dict
 
     try:
-        state = torch.load(model_path, map_location="cpu", weights_only=True)
+        state = read_state_dict(model_path)  # ValueError naming the file when it holds no weights
         members = ensemble_size(state)  # several runs' weights (scripts.ensemble): one network that averages them
         network = AttentionUNetEnsemble(members, architecture) if members else AnisotropicAttentionUNet(**architecture)
         network.load_state_dict(state)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+    except (RuntimeError, ValueError) as error:
         raise ExportError(f"{model_path}: not the weights of this network ({error})") from error
     return network.eval()
 
