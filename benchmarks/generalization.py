@@ -149,6 +149,17 @@ def frame_contrast_to_noise(image_path: Path, frame: int, truth_zyx: np.ndarray)
     return spindle_contrast_to_noise(image_xyz, truth_zyx.transpose(2, 1, 0), meta["spacing_um"])
 
 
+def band_kind(output_dir: Path) -> str:
+    """Which volume band an evaluation wrote, from the settings each finished oocyte records: "calibrated (Q ...)",
+    or "raw" where no calibration was applied (none given, or one fitted for other weights: the evaluation warns
+    and leaves the band raw, and its coverage is then the raw band's)."""
+    kinds = set()
+    for record in sorted((output_dir / "oocytes").glob("*/*.json")):
+        calibration = json.loads(record.read_text()).get("settings", {}).get("band_calibration")
+        kinds.add(f"calibrated (Q {calibration['quantile']:.2f})" if calibration else "raw (not calibrated)")
+    return " and ".join(sorted(kinds)) or "none recorded"
+
+
 def summarise(frames: list[dict]) -> dict:
     """Mean Dice, median |relative volume error|, median predicted / true volume (the error's direction), band
     coverage, the fraction of silent wrong answers and the largest false volume before GVBD over the frames of
@@ -298,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_families:
             families_dir = ensure_families(Path(args.families_dir))
             seconds = run_evaluating(families_dir, Path(tmp) / "families", model_path, extra)
+            families_band = band_kind(Path(tmp) / "families")
             for family, s in sorted(family_scores(families_dir, Path(tmp) / "families").items()):
                 name = f"renderer family `{family}`" + (" (held out)" if family.startswith("heldout") else
                                                        " (trained-on ranges, unseen seed)")
@@ -308,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                               *per_oocyte_table(families_dir, Path(tmp) / "families"), ""]
         if args.house_dir:
             s = house_scores(Path(args.house_dir), Path(tmp) / "house", model_path, extra)
+            house_band = band_kind(Path(tmp) / "house")
             lines.append(f"| house phantom, test oocytes (labelled frames) | - | {s.get('n_labelled', '-')} | "
                          f"{s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | "
                          f"{s['median_volume_ratio']:.2f} | - | "
@@ -326,9 +339,11 @@ def main(argv: list[str] | None = None) -> int:
         record = families_dir / "randomized.json"
         seed = json.loads(record.read_text()).get("seed", "?") if record.is_file() else "? (no randomized.json)"
         lines += ["", f"(renderer families: {families_dir.name}, written with seed {seed}; "
-                      f"{seconds:.0f} s for `run evaluating`)"]
+                      f"{seconds:.0f} s for `run evaluating`; volume band: {families_band})"]
         if args.per_oocyte:
             lines += per_oocyte
+    if args.house_dir:
+        lines += ["", f"(house phantom: volume band {house_band})"]
     lines.append("")
     if not args.no_real:
         from real_spindles import SPINDLES_DIR

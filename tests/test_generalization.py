@@ -15,6 +15,7 @@ import tifffile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from generalization import (  # noqa: E402
     LOOK_COLUMNS,
+    band_kind,
     blur_sigma,
     ensure_families,
     family_scores,
@@ -227,3 +228,25 @@ def test_a_dataset_without_randomized_json_is_scored_with_its_files_calibration(
     assert family_scores(house, grown)["exp"]["max_pre_gvbd_volume_um3"] == pytest.approx(7 * voxel_um3)
     rows = per_oocyte_table(house, perfect)[2:]  # no drawn looks to show: their cells say so
     assert len(rows) == 2 and all(row.rstrip(" |").endswith(" | ".join(["-"] * len(LOOK_COLUMNS))) for row in rows)
+
+
+def test_the_report_says_whether_the_volume_band_was_calibrated(tmp_path):
+    """An evaluation whose calibration belonged to other weights leaves the band raw (it warns): the report must say
+    so, or a raw band's coverage reads as the calibrated one's (Session 32's family reports did)."""
+    def record(run: str, oocyte: str, calibration) -> Path:
+        path = tmp_path / run / "oocytes" / "train1" / f"{oocyte}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"inputs": [], "frames": [], "settings": {"band_probability": 0.2,
+                                                                            "band_calibration": calibration}}))
+        return path
+
+    calibrated = {"file_sha256": "845b", "quantile": 0.6119886}
+    record("calibrated", "oocyte01", calibrated)
+    record("calibrated", "oocyte02", calibrated)
+    record("raw", "oocyte01", None)
+    record("mixed", "oocyte01", calibrated)
+    record("mixed", "oocyte02", None)
+    assert band_kind(tmp_path / "calibrated") == "calibrated (Q 0.61)"
+    assert band_kind(tmp_path / "raw") == "raw (not calibrated)"
+    assert band_kind(tmp_path / "mixed") == "calibrated (Q 0.61) and raw (not calibrated)"
+    assert band_kind(tmp_path / "nothing") == "none recorded"
