@@ -31,12 +31,12 @@ from common import BUNDLE_DIR, print_report  # noqa: E402
 sys.path.insert(0, str(BUNDLE_DIR))
 import numpy as np  # noqa: E402
 from accuracy import mask_frames  # noqa: E402
+from generalization import PRE_GVBD_FALSE_VOLUME_UM3  # noqa: E402 (issue 15's "empty" before GVBD)
+from generalization import SILENT_ERROR as WRONG_VOLUME  # noqa: E402 (a volume this far off is wrong)
 from scripts.io import inspect_image, read_frame  # noqa: E402
 from scripts.phantom import MICROTUBULE_CHANNEL  # noqa: E402
 from scripts.visibility import spindle_contrast_to_noise  # noqa: E402
 
-PRE_GVBD_FALSE_VOLUME_UM3 = 50.0  # issue 15's "empty" before GVBD
-WRONG_VOLUME = 0.25  # as generalization.py's silent wrong volumes
 THRESHOLDS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 
