@@ -46,11 +46,17 @@ install-quantize: $(VENV)/.installed-quantize
 lint: install
 	$(VENV)/bin/ruff check bundle tests benchmarks napari-spindle
 
+# the tests run in TEST_WORKERS processes (pytest-xdist; work stealing, as their times differ 1000-fold): on 2 cores
+# two cut the wall time ~1.7x, since much of a test is a child run starting Python and importing torch and MONAI on
+# one core (TEST_WORKERS=0: one process)
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
 test: lint install-napari install-bioimageio install-mlflow install-quantize
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 demo: install
 	$(PY) -m scripts.demo --out $(DEMO_DIR)

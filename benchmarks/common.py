@@ -143,28 +143,41 @@ def gemm_peak_gflops(dtype: torch.dtype, n: int, device: torch.device, repeats: 
 
 
 # ----------------------------------------------------------------------------------------------------- network
-def default_network() -> AnisotropicAttentionUNet:
-    """The shipped network (variant AD, filters 8..128, anisotropic pooling): configs/inference.yaml's network_def."""
+def default_network(model_path: str | os.PathLike | None = None) -> AnisotropicAttentionUNet:
+    """configs/inference.yaml's network_def (variant AD, filters 8..128, anisotropic pooling) for the weights at
+    ``model_path`` (default: the shipped ones): one U-Net, or an ensemble of as many as the file holds members."""
     from monai.bundle import ConfigParser
 
     config = ConfigParser()
     config.read_config(str(BUNDLE_DIR / "configs" / "inference.yaml"))
+    if model_path is not None:
+        config["model_path"] = str(model_path)
     return config.get_parsed_content("network_def")
 
 
 def count_forward_flops(crop_xyz: Sequence[int], batch: int = 1, backward: bool = False,
-                        filters: Sequence[int] | None = None) -> int:
-    """FLOPs of the default network's forward (and backward) on a (batch, 1, X, Y, Z) input (``filters``: of the
-    same network with these widths instead).
+                        filters: Sequence[int] | None = None, model_path: str | os.PathLike | None = None) -> int:
+    """FLOPs of the default network's forward (and backward) on a (batch, 1, X, Y, Z) input, for the weights at
+    ``model_path`` (default: the shipped ones; ``filters``: one network of these widths instead).
 
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` on the meta device: nothing is computed, so this
     takes a second even for the full crop.
     """
+    with torch.device("meta"):
+        net = AnisotropicAttentionUNet(filters=filters) if filters else default_network(model_path)
+    return count_network_flops(net, crop_xyz, batch, backward)
+
+
+def count_network_flops(network: torch.nn.Module, crop_xyz: Sequence[int], batch: int = 1,
+                        backward: bool = False) -> int:
+    """FLOPs of ``network``'s forward (and backward) on a (batch, 1, X, Y, Z) input, counted on a copy of it on the
+    meta device (nothing is computed)."""
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.device("meta"):
-        net = AnisotropicAttentionUNet(filters=filters) if filters else default_network()
-        x = torch.empty(batch, 1, *crop_xyz, requires_grad=False)
+    net = copy.deepcopy(network).to("meta")
+    x = torch.empty(batch, 1, *crop_xyz, device="meta", requires_grad=False)
     counter = FlopCounterMode(display=False)
     if backward:
         net.train()

@@ -95,14 +95,14 @@ def run(table: Table, device: torch.device, crop_xyz: tuple[int, int, int], mode
         repeats: int = 3, try_compile: bool = False, try_script: bool = True) -> dict:
     """Time the forward variants on one crop; add rows to ``table``; return the shipped path's seconds per crop."""
     section = f"forward 1x1x{'x'.join(map(str, crop_xyz))}"
-    flops = count_forward_flops(crop_xyz)
+    flops = count_forward_flops(crop_xyz, model_path=model_path)
     table.add(section, "FLOPs per crop (FlopCounterMode)", f"{flops / 1e9:.1f} GFLOP",
               "SPEC quotes 223 GFLOP for the full crop" if tuple(crop_xyz) == (352, 352, 32) else "smaller crop (--quick)")
     torch.manual_seed(0)
     x = torch.randn(1, 1, *crop_xyz, device=device)
 
     def network(channels_last: bool) -> torch.nn.Module:
-        return load_network(default_network(), model_path, device, channels_last)
+        return load_network(default_network(model_path), model_path, device, channels_last)
 
     def timed(fn: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
         with torch.inference_mode():

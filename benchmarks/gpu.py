@@ -40,6 +40,7 @@ from common import (  # noqa: E402
     DEFAULT_CACHE_DIR,
     Table,
     count_forward_flops,
+    count_network_flops,
     default_network,
     fmt_gb,
     fmt_s,
@@ -63,14 +64,14 @@ def peak_memory(fn, device: torch.device) -> int:
 
 
 def forward_rows(table: Table, device: torch.device, model_path: Path, crop: tuple[int, int, int], peaks: dict) -> None:
-    flops = count_forward_flops(crop)
+    flops = count_forward_flops(crop, model_path=model_path)
     for batch in (1, 4):
         section = f"forward {batch}x1x{'x'.join(map(str, crop))}"
         x = torch.randn(batch, 1, *crop, device=device)
         reference = None
         for precision, channels_last in (("fp32", False), ("fp16", False), ("bf16", False), ("fp32", True),
                                          ("fp16", True), ("bf16", True)):
-            network = load_network(default_network(), model_path, device, channels_last=channels_last)
+            network = load_network(default_network(model_path), model_path, device, channels_last=channels_last)
             inferer = AutocastInferer(precision=precision, channels_last=channels_last)
 
             def call(inferer=inferer, x=x, network=network) -> torch.Tensor:
@@ -97,7 +98,7 @@ def training_rows(table: Table, device: torch.device, peaks: dict, full_crop: tu
     network, loss_fn, lr = train_components()
     for name, crop, batch_size in (("full crop", full_crop, 2), ("patch mode", patch, 4), ("patch mode", patch, 16)):
         section = f"training step, {name} {'x'.join(map(str, crop))}, batch {batch_size}"
-        flops = count_forward_flops(crop, batch=batch_size, backward=True)
+        flops = count_network_flops(network, crop, batch=batch_size, backward=True)
         batch, label = random_batch(batch_size, crop, device)
         for precision, channels_last in (("fp32", False), ("fp16", False), ("fp16", True)):
             step = make_step(copy.deepcopy(network).to(device), loss_fn, lr, batch, label, precision, channels_last)

@@ -95,7 +95,7 @@ def models_to_profile(weights: Path, int8_model: Path, filters: list[int] | None
     if filters:
         network, name = AnisotropicAttentionUNet(filters=filters), f"filters {'-'.join(map(str, filters))}: "
     else:
-        network, name = default_network(), ""
+        network, name = default_network(weights if weights.is_file() else None), ""
         if weights.is_file():
             network = load_network(network, weights, channels_last=False)
     float_model = _converted(network.eval())
@@ -126,7 +126,8 @@ def main(argv=None) -> int:
     table.add("machine", "CPU", cpu_model(), f"{threads_summary()}; vector ISA {cpu_vector_isa()}; OpenVINO "
               f"{openvino.__version__.split('-')[0]}")
     peak = gemm_peak_gflops(torch.float32, 2048, torch.device("cpu"))
-    flops = count_forward_flops(tuple(args.crop), filters=args.filters)
+    flops = count_forward_flops(tuple(args.crop), filters=args.filters,
+                                model_path=args.model_path if args.model_path.is_file() else None)
     floor_s = flops / (peak * 1e9)
     table.add("machine", "fp32 GEMM peak", f"{peak:.0f} GFLOP/s", "torch.mm 2048^2, best of 3")
     table.add("crop", f"FLOPs per 1x1x{'x'.join(map(str, args.crop))} crop", f"{flops / 1e9:.1f} GFLOP",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from common import BUNDLE_DIR, Table, count_forward_flops, describe_path, fast_path, fmt_s, native_bf16, time_call
+from common import BUNDLE_DIR, Table, count_network_flops, describe_path, fast_path, fmt_s, native_bf16, time_call
 from scripts.inference import AutocastInferer
 
 
@@ -98,7 +98,7 @@ def run(table: Table, device: torch.device, peaks: dict, sizes: dict[str, tuple[
     results = {}
     for size_name, crop in sizes.items():
         section = f"training step, batch {batch_size}, {size_name} {'x'.join(map(str, crop))}"
-        flops = count_forward_flops(crop, batch=batch_size, backward=True)
+        flops = count_network_flops(network, crop, batch=batch_size, backward=True)
         batch, label = random_batch(batch_size, crop, device)
         reference = None
         for name, prec, cl in paths:

@@ -11,6 +11,7 @@ configs' absolute paths, so that every workflow runs from the repository root as
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -167,6 +168,26 @@ def random_model(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "model.pt"
     torch.save(AnisotropicAttentionUNet().state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped_member_model(tmp_path_factory) -> Path:
+    """The first member of the shipped ensemble as a model of its own (float32, with the shipped provenance: the
+    pixel size and crop it was trained at): the trained network at a sixth of the ensemble's cost, for runs that
+    exercise code rather than measure the shipped model."""
+    from scripts.network import ensemble_size, read_state_dict
+    from scripts.resolution import PROVENANCE_FILE, model_provenance
+
+    shipped = BUNDLE_DIR / "models" / "model.pt"
+    state = read_state_dict(shipped)
+    assert ensemble_size(state) >= 2, "the shipped model is no longer an ensemble: use it directly"
+    member = {k.split(".", 2)[2]: v.float() if v.is_floating_point() else v
+              for k, v in state.items() if k.startswith("members.0.")}
+    record = {k: v for k, v in model_provenance(shipped).items() if k not in ("ensemble_members", "weights_dtype")}
+    path = tmp_path_factory.mktemp("member") / "model.pt"
+    torch.save(member, path)
+    (path.parent / PROVENANCE_FILE).write_text(json.dumps(record, indent=1) + "\n")
     return path
 
 

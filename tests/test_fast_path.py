@@ -173,10 +173,12 @@ def test_torch_compile_switch_gives_the_same_logits_and_masks(weights):
     assert not isinstance(config.get_parsed_content("network"), torch._dynamo.eval_frame.OptimizedModule)
 
 
-def test_benchmark_flop_count_matches_hand_count():
-    """FlopCounterMode on the meta device counts the default network as the architecture says (2 FLOP per MAC)."""
+def test_benchmark_flop_count_matches_hand_count(shipped_member_model):
+    """FlopCounterMode on the meta device counts the default network as the architecture says (2 FLOP per MAC), for
+    the weights the benchmark is given and for the network that training builds."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from common import count_forward_flops
+    from common import count_forward_flops, count_network_flops
+    from training_step import train_components
 
     crop = (352, 352, 32)
     v = [crop[0] * crop[1] * crop[2] / d for d in (1, 4, 16, 64, 512)]  # voxels per level: (2,2,1) x3, then (2,2,2)
@@ -193,14 +195,19 @@ def test_benchmark_flop_count_matches_hand_count():
     # the shipped network (configs/inference.yaml's, for the shipped weights): one U-Net or an ensemble of them
     members = max(1, ensemble_size(torch.load(REPO / "bundle" / "models" / "model.pt", weights_only=True)))
     assert count_forward_flops(crop) == members * int(hand)
+    # --model_path of one network; training builds one network whatever is shipped (its step's FLOPs are counted on it)
+    assert count_forward_flops(crop, model_path=shipped_member_model) == int(hand)
+    assert count_network_flops(train_components()[0], crop) == int(hand)
 
 
 @pytest.mark.slow
-def test_quick_benchmark_prints_the_table(tmp_path):
+def test_quick_benchmark_prints_the_table(tmp_path, shipped_member_model):
+    # one member of the shipped ensemble: the benchmark's code paths at a sixth of the ensemble's cost (on a 2-core
+    # AVX2 CPU the smoke run took 5 min with all six); the shipped model itself is checked on real-size crops below
     out = tmp_path / "results.md"
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run_all.py"), "--quick", "--no-compile", "--out", str(out),
-         "--cache_dir", str(tmp_path / "cache"), "--skip", "training"],
+         "--cache_dir", str(tmp_path / "cache"), "--skip", "training", "--model_path", str(shipped_member_model)],
         cwd=tmp_path, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     table = out.read_text()
@@ -221,8 +228,8 @@ def test_quick_benchmark_prints_the_table(tmp_path):
     assert value("max abs dDice vs true masks") <= 0.03
     # fp32 + channels_last_3d is the same arithmetic, rounding only; where the shipped path is the int8 model (CPUs
     # without native bf16 since 0.4.7), these tiny fields are as far out of its range as of bf16's
-    int8 = resolve_int8_model("auto", REPO / "bundle" / "models" / "model_int8.xml",
-                              REPO / "bundle" / "models" / "model.pt", "openvino", "auto", CPU)
+    int8 = resolve_int8_model("auto", REPO / "bundle" / "models" / "model_int8.xml", shipped_member_model,
+                              "openvino", "auto", CPU)
     if resolve_precision("auto", CPU) == "fp32" and int8 is None:
         assert "target <= 0.005: met" in table and "target <= 1%: met" in table
 
