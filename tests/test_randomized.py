@@ -336,3 +336,40 @@ def test_look_ranges_replace_one_range_and_nothing_else(tmp_path):
         with pytest.raises(SystemExit):
             main(["--out", str(tmp_path / "bad"), "--look_range", *bad])
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_gvbd_frame_range_gives_more_frames_without_a_spindle_and_the_same_scenes(tmp_path):
+    """GeometryRanges.gvbd_frame / --gvbd_frame LO HI: every oocyte's GVBD frame is drawn from the range (never past
+    the last frame) and its frames before it hold no spindle; every other draw of the scene is the default's (a
+    controlled set: the same scenes with more frames before GVBD); the default draw is the one every set so far was
+    written with; ranges that leave no frame with a spindle are refused."""
+    from scripts.randomized import main
+
+    n = 12
+    default = [OocyteScene(np.random.default_rng(s), n) for s in range(40)]
+    late = [OocyteScene(np.random.default_rng(s), n, GeometryRanges(gvbd_frame=(5, 9))) for s in range(40)]
+    assert {s.gvbd_frame for s in default} == {1, 2, 3}  # 1 to min(3, n // 4)
+    assert {s.gvbd_frame for s in late} == set(range(5, 10))
+    for a, b in zip(default, late, strict=True):
+        assert a.phenotype == b.phenotype and a.final_arms == b.final_arms
+        np.testing.assert_array_equal(a.centre0_um, b.centre0_um)
+        np.testing.assert_array_equal(a.neighbour_centre_um, b.neighbour_centre_um)
+    capped = [OocyteScene(np.random.default_rng(s), n, GeometryRanges(gvbd_frame=(9, 30))).gvbd_frame for s in range(40)]
+    assert set(capped) == {9, 10, 11}
+    for bad in ((12, 14), (4, 2), (-1, 3)):
+        with pytest.raises(ValueError, match="gvbd_frame"):
+            OocyteScene(np.random.default_rng(0), n, GeometryRanges(gvbd_frame=bad))
+
+    o = RandomizedOocyte("train", N_FRAMES, seed=3, oocyte_index=0, geometry=GeometryRanges(gvbd_frame=(5, 6)), **SMALL)
+    gvbd = o.scene.gvbd_frame
+    assert gvbd in (5, 6)
+    assert all(o.true_mask(t).sum() == 0 for t in range(gvbd)) and o.true_mask(gvbd).sum() > 0
+
+    summary = main(["--out", str(tmp_path / "late"), "--experiments", "1", "--oocytes", "3", "--frames", "6",
+                    "--size", "48", "48", "8", "--gvbd_frame", "4", "5"])
+    assert all(r["gvbd_frame"] in (4, 5) for r in summary["oocytes"])
+    table = (tmp_path / "late" / "gvbd.csv").read_text().splitlines()[1:]
+    assert sorted(int(line.split(",")[2]) for line in table) == sorted(r["gvbd_frame"] for r in summary["oocytes"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad"), "--frames", "6", "--gvbd_frame", "6", "8"])
+    assert not (tmp_path / "bad").exists()

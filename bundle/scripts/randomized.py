@@ -610,6 +610,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--spacing_z", type=float, nargs=2, default=None, metavar=("LO", "HI"))
     ap.add_argument("--size_factor", type=float, nargs=2, default=None, metavar=("LO", "HI"),
                     help="spindle size relative to a mouse metaphase I spindle (default 0.6 1.5)")
+    ap.add_argument("--gvbd_frame", type=int, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="draw each oocyte's GVBD frame (its frames before it hold no spindle) from LO-HI, at most "
+                         "the last frame (default 1 to min(3, frames / 4)); e.g. 3 8 of 12 frames gives training "
+                         "about half its frames without a spindle")
     ap.add_argument("--small_cells", action="store_true",
                     help="mitotic-cell-sized cells (radius 7-13 um) with neighbours close by, instead of oocytes")
     ap.add_argument("--one_look_per_experiment", action="store_true",
@@ -635,6 +639,11 @@ def main(argv: Sequence[str] | None = None) -> dict:
         geometry = replace(geometry, size_factor=tuple(args.size_factor))
     if args.small_cells:
         geometry = replace(geometry, **SMALL_CELLS)
+    if args.gvbd_frame is not None:
+        lo, hi = args.gvbd_frame
+        if not 0 <= lo <= hi or lo > args.frames - 1:
+            ap.error(f"--gvbd_frame {lo} {hi}: needs 0 <= LO <= HI and LO below --frames {args.frames}")
+        geometry = replace(geometry, gvbd_frame=(lo, hi))
     summary = generate_randomized_dataset(
         args.out, args.families, args.experiments, args.oocytes, args.frames, shape_xyz=args.size, seed=args.seed,
         workers=args.workers, geometry=geometry,

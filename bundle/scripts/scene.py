@@ -187,7 +187,10 @@ class GeometryRanges:
     size_factor scales the whole spindle (0.6-1.5x the mouse metaphase I spindle of ~30 um pole to pole);
     elongation scales the arm length against the radius; max_elevation_deg bounds the spindle axis' tilt
     out of the x-y plane (90: any orientation); centre_offset_um / centre_offset_z_um: how far the spindle sits
-    from the field centre laterally / axially (a tracking microscope keeps it near)."""
+    from the field centre laterally / axially (a tracking microscope keeps it near); gvbd_frame: the first frame
+    with a spindle, drawn per oocyte from (lo, hi) and kept below the series' length (None: 1 to min(3, n_frames //
+    4), the draw every set so far was made with; a wider range gives training more frames before GVBD, where a
+    model must find nothing)."""
 
     size_factor: tuple[float, float] = (0.6, 1.5)
     elongation: tuple[float, float] = (0.75, 1.35)
@@ -204,6 +207,7 @@ class GeometryRanges:
     neighbour_radius_um: tuple[float, float] = (8.0, 20.0)
     neighbour_distance_um: tuple[float, float] = (24.0, 34.0)
     phenotype_weights: tuple[float, float, float, float] = (0.55, 0.15, 0.15, 0.15)  # order of PHENOTYPES
+    gvbd_frame: tuple[int, int] | None = None
 
 
 DEFAULT_GEOMETRY = GeometryRanges()
@@ -222,6 +226,14 @@ class OocyteScene:
         self.ranges = ranges
         lo = min(1, n_frames - 1)
         self.gvbd_frame = int(rng.integers(lo, max(lo, min(3, n_frames // 4)) + 1))
+        if ranges.gvbd_frame is not None:
+            # drawn from a spawned generator after the default draw, so that every other draw (shape, phenotype,
+            # path, neighbours) is the one the default range gives: the same scenes, with more frames before GVBD
+            lo, hi = (int(f) for f in ranges.gvbd_frame)
+            if not 0 <= lo <= hi or lo > n_frames - 1:
+                raise ValueError(f"gvbd_frame range ({lo}, {hi}): needs 0 <= lo <= hi and lo below the series' "
+                                 f"{n_frames} frames (the last frame must hold a spindle)")
+            self.gvbd_frame = int(rng.spawn(1)[0].integers(lo, min(hi, n_frames - 1) + 1))
         self.frames_to_metaphase = float(rng.uniform(0.45, 0.8) * max(n_frames - self.gvbd_frame, 1))
         w = np.asarray(ranges.phenotype_weights, float)
         self.phenotype = PHENOTYPES[int(rng.choice(len(PHENOTYPES), p=w / w.sum()))]
