@@ -85,17 +85,22 @@ def family_list(families_dir: Path, work_dir: Path) -> Path:
     return path
 
 
-def evaluate(dataset_dir: Path, datalist: Path, output_dir: Path, model_path: Path) -> Path:
-    """``run evaluating`` of ``datalist`` into ``output_dir``, reused where that folder already holds an evaluation
-    by the same weights (its model.json's sha256): a calibration fitted on another model's volumes would be refused
-    by the model it is shipped with."""
-    made_by = output_dir / "model.json"
+def evaluate(dataset_dir: Path, datalist: Path, output_dir: Path, model_path: Path,
+             settings: dict[str, str] | None = None) -> Path:
+    """``run evaluating`` of ``datalist`` into ``output_dir`` (``settings``: more inference.yaml settings), reused
+    where that folder already holds an evaluation by the same weights (its model.json's sha256) with the same
+    settings: a calibration fitted on another model's volumes would be refused by the model it is shipped with."""
+    settings = settings or {}
+    made_by, made_with = output_dir / "model.json", output_dir / "benchmark_settings.json"
     same_model = made_by.is_file() and json.loads(made_by.read_text()).get("sha256") == file_sha256(model_path)
-    if not ((output_dir / "volumes.csv").is_file() and same_model):
+    same_settings = json.loads(made_with.read_text()) == settings if made_with.is_file() else not settings
+    if not ((output_dir / "volumes.csv").is_file() and same_model and same_settings):
         shutil.rmtree(output_dir, ignore_errors=True)  # this benchmark's own work folder: another model's evaluation
         seconds = run_evaluating(dataset_dir, output_dir, model_path, overlay=True, extra=[
             "--datalist_file", str(datalist), "--datalist_subset", "testing", "--baseline", "false",
-            "--amtoc_channel", "null", "--band_calibration", "null"])
+            "--amtoc_channel", "null", "--band_calibration", "null",
+            *(arg for key, value in settings.items() for arg in (f"--{key}", value))])
+        made_with.write_text(json.dumps(settings))
         print(f"evaluated {output_dir.name} in {seconds:.0f} s", flush=True)
     return output_dir / "volumes.csv"
 
@@ -181,25 +186,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     parser.add_argument("--write_calibration", type=Path, default=None,
                         help="write the house-fitted calibration (a) to this file (the shipped one)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
+                        help="inference.yaml settings for every evaluation, e.g. model=fast (its int8 model where "
+                             "the CPU runs int8 by default)")
     args = parser.parse_args(argv)
+    settings = dict(setting.partition("=")[::2] for setting in args.settings)
     work_dir, model_path = args.work_dir.resolve(), args.model_path.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     lists = house_lists(args.house_dir.resolve(), work_dir)
     val_csv = evaluate(args.house_dir.resolve(), lists["house_validation"], work_dir / "eval_house_validation",
-                       model_path)
-    test_csv = evaluate(args.house_dir.resolve(), lists["house_test"], work_dir / "eval_house_test", model_path)
+                       model_path, settings)
+    test_csv = evaluate(args.house_dir.resolve(), lists["house_test"], work_dir / "eval_house_test", model_path,
+                        settings)
     fam_csv = evaluate(args.families_dir.resolve(), family_list(args.families_dir.resolve(), work_dir),
-                       work_dir / "eval_families", model_path)
+                       work_dir / "eval_families", model_path, settings)
 
     house = fit_band_calibration([val_csv], args.coverage, description=(
         "house phantom (data/train_phantom, scripts.phantom seed 1): the 14 validation frames of datalist.json "
         "(12 validation oocytes, frames from GVBD, sparse labels), evaluated with configs/evaluate.yaml "
-        "(--baseline false --amtoc_channel null --band_calibration null); the shipped weights were trained on the "
-        "other frames of these oocytes, not on these; checkpoint selection used them"))
+        "(--baseline false --amtoc_channel null --band_calibration null"
+        + "".join(f" --{key} {value}" for key, value in settings.items())
+        + "); the shipped weights were trained on the other frames of these oocytes, not on these; checkpoint "
+        "selection used them"))
     if args.write_calibration:
         args.write_calibration.write_text(json.dumps(house, indent=1) + "\n")
     lines = [f"### Volume band calibration, {model_path.name} (sha256 {house['model_sha256'][:12]}), target "
-             f"coverage {args.coverage:.0%} (benchmarks/band_calibration.py)", "",
+             f"coverage {args.coverage:.0%} (benchmarks/band_calibration.py"
+             + "".join(f", {key} {value}" for key, value in settings.items()) + ")", "",
              "| test frames | fitted on | Q | frames (with a spindle) | coverage, all frames | coverage, frames with "
              "a spindle | median width / V (covered) | raw band coverage (all / spindle) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]

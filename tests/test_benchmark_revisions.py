@@ -14,7 +14,7 @@ import tifffile
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from revisions import compare_outputs, marginal_frames_per_s, parse_overrides  # noqa: E402
+from revisions import compare_outputs, marginal_frames_per_s, parse_overrides, variant_overrides  # noqa: E402
 
 
 def _run(folder: Path, volumes: list[str], mask: np.ndarray) -> Path:
@@ -46,3 +46,14 @@ def test_marginal_rate_leaves_out_start_up_and_first_frame(tmp_path):
     assert marginal_frames_per_s(timing) == pytest.approx(2.0)  # 3 frames in the 1.5 s after the second
     assert parse_overrides(["baseline=false", "num_workers=1", "precision=bf16"]) == {
         "baseline": False, "num_workers": 1, "precision": "bf16"}
+
+
+def test_variants_are_named_settings_of_the_working_tree_compared_with_the_first():
+    assert variant_overrides([["shipped"], ["pair", "model_path=/m/pair.pt", "int8=false"]]) == {
+        "shipped": {}, "pair": {"model_path": "/m/pair.pt", "int8": False}}
+    with pytest.raises(SystemExit, match="two or more"):
+        variant_overrides([["shipped"]])
+    with pytest.raises(SystemExit, match="given twice"):
+        variant_overrides([["a"], ["a", "int8=false"]])
+    with pytest.raises(SystemExit, match="the first word is the variant's name"):
+        variant_overrides([["int8=false"], ["b"]])

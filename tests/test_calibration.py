@@ -27,6 +27,7 @@ from scripts.calibrate_band import (
     main,
     nonconformity_scores,
 )
+from scripts.config import SHIPPED_MODELS
 from scripts.io import file_sha256
 from scripts.reports import read_rows
 
@@ -213,25 +214,30 @@ def test_a_calibration_applies_only_to_what_it_was_fitted_for(tmp_path, caplog):
 
 
 # ---------------------------------------------------------------------------------------------------- the configs
-def test_the_config_switches_the_shipped_calibration_on_and_off():
+@pytest.mark.parametrize("model", sorted(SHIPPED_MODELS))
+def test_the_config_switches_the_shipped_calibration_on_and_off(model):
     for names in (("inference",), ("inference", "evaluate")):
         parser = ConfigParser()
         parser.read_config(bundle_configs(*names))
-        assert Path(parser.get_parsed_content("band_calibration")) == BUNDLE_DIR / "models" / "band_calibration.json"
+        parser["model"] = model
+        folder = BUNDLE_DIR / SHIPPED_MODELS[model]
+        assert Path(parser.get_parsed_content("band_calibration")) == folder / "band_calibration.json"
         shipped = parser.get_parsed_content("band_calibration_fit")
         assert shipped is not None and shipped["quantile"] > 0  # fitted for the shipped weights: applied
         assert parser.get_parsed_content("run_settings")["band_calibration"] == calibration_identity(shipped)
         assert parser["handlers"][0]["band_calibration"] == "@band_calibration_fit"  # the writer applies it
         parser = ConfigParser()
         parser.read_config(bundle_configs(*names))
+        parser["model"] = model
         parser["band_calibration"] = "null"  # as typed on the command line
         assert parser.get_parsed_content("band_calibration_fit") is None
         assert parser.get_parsed_content("run_settings")["band_calibration"] is None
 
 
-def test_the_shipped_calibration_says_what_it_was_fitted_on():
-    calibration = json.loads((BUNDLE_DIR / "models" / "band_calibration.json").read_text())
-    assert calibration["model_sha256"] == file_sha256(BUNDLE_DIR / "models" / "model.pt")
+@pytest.mark.parametrize("folder", sorted(SHIPPED_MODELS.values()))
+def test_the_shipped_calibration_says_what_it_was_fitted_on(folder):
+    calibration = json.loads((BUNDLE_DIR / folder / "band_calibration.json").read_text())
+    assert calibration["model_sha256"] == file_sha256(BUNDLE_DIR / folder / "model.pt")
     assert calibration["band_probability"] == 0.2 and calibration["flip_tta"] is False
     assert calibration["fitted_on"]["description"] and calibration["n_frames"] >= 4 and calibration["date"]
 
@@ -261,3 +267,33 @@ def test_a_rerun_with_another_calibration_recomputes_the_band(tiny_phantom, rand
             assert r["volume_um3"] == r0["volume_um3"]  # the masks do not change
         records = [json.loads(p.read_text())["settings"] for p in sorted((out / "oocytes").glob("*/*.json"))]
         assert all(r["band_calibration"] == {"file_sha256": file_sha256(path), "quantile": quantile} for r in records)
+
+
+def test_the_calibration_benchmark_reuses_an_evaluation_only_with_the_same_weights_and_settings(tmp_path, monkeypatch):
+    """benchmarks/band_calibration.py --set model=fast: an evaluation left in its work folder by other settings (the
+    f32 network instead of the int8 model the fitted band will be used with) is run again, not reused."""
+    import sys
+
+    sys.path.insert(0, str(BUNDLE_DIR.parent / "benchmarks"))
+    import band_calibration
+
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"weights")
+    calls = []
+
+    def fake_run_evaluating(dataset_dir, output_dir, model_path, overlay, extra):
+        calls.append(extra)
+        output_dir.mkdir(parents=True)
+        (output_dir / "volumes.csv").write_text("frame\n")
+        (output_dir / "model.json").write_text(json.dumps({"sha256": file_sha256(model_path)}))
+        return 1.0
+
+    monkeypatch.setattr(band_calibration, "run_evaluating", fake_run_evaluating)
+    out = tmp_path / "eval"
+    for settings in (None, {}, {"model": "fast"}, {"model": "fast"}, None):
+        band_calibration.evaluate(tmp_path, tmp_path / "list.json", out, weights, settings)
+    assert len(calls) == 3  # plain, (plain reused), fast, (fast reused), plain again
+    assert calls[1][-2:] == ["--model", "fast"] and "--model" not in calls[2]
+    weights.write_bytes(b"other weights")
+    band_calibration.evaluate(tmp_path, tmp_path / "list.json", out, weights)
+    assert len(calls) == 4

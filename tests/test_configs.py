@@ -89,6 +89,26 @@ def test_bundle_root_defaults_to_the_bundle_folder_wherever_the_command_runs():
     assert Path(parsed("inference").get_parsed_content("model_path")) == BUNDLE_DIR / "models" / "model.pt"
 
 
+def test_the_model_setting_picks_a_shipped_model_folder_and_its_own_files():
+    """--model fast: the fast model's weights, int8 model and band calibration (each made for those weights: the int8
+    model is taken and the band calibrated); a word that names no shipped model stops the run naming the setting."""
+    from scripts.calibrate_band import load_band_calibration
+
+    parser = parsed("inference", "evaluate")
+    parser["model"] = "fast"
+    folder = BUNDLE_DIR / "models" / "fast"
+    for key, name in (("model_path", "model.pt"), ("int8_model_path", "model_int8.xml"),
+                      ("band_calibration", "band_calibration.json")):
+        assert Path(parser.get_parsed_content(key)) == folder / name
+    assert load_band_calibration(folder / "band_calibration.json", folder / "model.pt", 0.2) is not None
+    assert parser.get_parsed_content("crop_size") == [176, 176, -1]  # the members' 0.34-um field, as the six's
+    parser = parsed("inference")
+    parser["model"] = "fastest"
+    with pytest.raises(Exception) as failure:
+        parser.get_parsed_content("model_path")
+    assert "model must be one of standard, fast; found 'fastest'" in str(failure.value.__cause__ or failure.value)
+
+
 # ---------------------------------------------------------------------------------------------------- agreement
 def test_train_inference_evaluate_and_analyze_agree_on_the_data_and_the_network():
     train, inference, evaluate, analyze = parsed("train"), parsed("inference"), parsed("inference", "evaluate"), parsed("analyze")

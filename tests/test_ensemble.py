@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from scripts.ensemble import main, write_ensemble
+from scripts.ensemble import main, select_members, write_ensemble
 from scripts.inference import load_network
 from scripts.network import (
     AnisotropicAttentionUNet,
@@ -151,6 +151,34 @@ def test_the_command_line_writes_the_ensemble_and_exits_2_on_bad_members(tmp_pat
     with pytest.raises(SystemExit) as exit_info:
         main([paths[0], str(tmp_path / "junk.pt"), "--out", str(tmp_path / "bad")])
     assert exit_info.value.code == 2 and "junk.pt cannot be loaded as weights only" in capsys.readouterr().err
+
+
+def test_selected_members_are_a_smaller_ensemble_that_computes_those_members_mean(tmp_path):
+    """--select (how models/fast is made from models/model.pt): the chosen members in the order given, stored as
+    they were, the record listing only them and naming the source; refusals exit 2 and write nothing."""
+    paths = [_run(tmp_path, f"run{s}", s, {**AT_034, "settings": {**AT_034["settings"], "seed": s}}) for s in (1, 2, 3)]
+    three = write_ensemble(paths, tmp_path / "three", weights_dtype="float16")
+    assert main(["--select", "2", "0", "--out", str(tmp_path / "pair"), str(three)]) == 0
+    pair = tmp_path / "pair" / "model.pt"
+    state = torch.load(pair, weights_only=True)
+    assert ensemble_size(state) == 2 and {v.dtype for v in state.values()} == {torch.float16}
+    network = load_network(AnisotropicAttentionUNet(**SMALL), pair, channels_last=False)
+    members = [load_network(AnisotropicAttentionUNet(**SMALL), three, channels_last=False).members[i] for i in (2, 0)]
+    with torch.no_grad():
+        assert torch.equal(network(X), ProbabilityEnsemble(members)(X))
+    record = json.loads((tmp_path / "pair" / "provenance.json").read_text())
+    assert [m["provenance"]["settings"]["seed"] for m in record["ensemble_members"]] == [3, 1]
+    assert record["subset_of"]["members"] == [2, 0] and record["subset_of"]["weights"] == str(three.resolve())
+    assert trained_crop_size(pair, [352, 352, -1]) == [176, 176, -1]  # evaluated as the source is: 0.34 um
+    for members_chosen, message in (([1], "two or more distinct members of 0..2"), ([0, 0], "distinct"),
+                                    ([0, 3], "of 0..2")):
+        with pytest.raises(ValueError, match=message):
+            select_members(three, members_chosen, tmp_path / "bad")
+    with pytest.raises(ValueError, match="not an ensemble"):
+        select_members(paths[0], [0, 1], tmp_path / "bad")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--select", "0", "1", "--out", str(tmp_path / "bad"), str(paths[0]), str(paths[1])])
+    assert exit_info.value.code == 2 and not (tmp_path / "bad").exists()
 
 
 def test_float16_storage_halves_the_file_and_runs_as_float32(tmp_path):

@@ -235,8 +235,10 @@ def test_quick_benchmark_prints_the_table(tmp_path, shipped_member_model):
 
 
 @pytest.mark.slow
-def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
-    """The shipped weights on real-size phantom crops: the default path's masks and volumes are fp32's (issue 7).
+@pytest.mark.parametrize("model", ["standard", "fast"])
+def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path, model):
+    """Each shipped model (``--model standard``, ``--model fast``) on real-size phantom crops: the default path's masks
+    and volumes are fp32's (issue 7).
 
     Targets: |Dice_fast - Dice_fp32| <= 0.005 against the true masks, volumes within 1 %, on frames with a spindle.
     Every shipped CPU path is checked: the default (``runtime: auto``: OpenVINO, in the precision ``precision:
@@ -253,7 +255,6 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
     from scripts.datalist import scan_frame_items
     from scripts.phantom import generate_dataset
 
-    bundle = REPO / "bundle"
     data = tmp_path / "data"
     generate_dataset(data, n_experiments=1, n_oocytes=1, n_frames=7, shape_xyz=(352, 352, 31), seed=11,
                      write_true_masks=True, development_frames=2)
@@ -263,7 +264,7 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
     (data / "datalist.json").write_text(json.dumps({"inference": frames}))
 
     def evaluate(out, **overrides):
-        settings = {"dataset_dir": str(data), "output_dir": str(out), "model_path": str(bundle / "models" / "model.pt"),
+        settings = {"dataset_dir": str(data), "output_dir": str(out), "model": model,
                     "datalist_file": str(data / "datalist.json"), "num_workers": 0, "progress_bar": False, **overrides}
         bundle_run(run_id="evaluating", config_file=bundle_configs("inference"), **settings)
         with open(out / "volumes.csv") as f:
@@ -272,7 +273,8 @@ def test_shipped_model_fast_path_gives_the_fp32_answer_on_the_phantom(tmp_path):
 
     paths = {"default (runtime auto: OpenVINO on a CPU)": evaluate(tmp_path / "fast"),
              "PyTorch (runtime torch)": evaluate(tmp_path / "torch", runtime="torch"),
-             # what --int8 auto runs on CPUs without native bf16 (models/model_int8.xml; f32 outside the int8 layers)
+             # what --int8 auto runs on CPUs without native bf16 (the model's model_int8.xml; f32 outside the int8
+             # layers)
              "int8 (OpenVINO, CPUs without native bf16)": evaluate(tmp_path / "int8", precision="fp32", int8="true")}
     fp32_volumes, fp32_masks = evaluate(tmp_path / "fp32", precision="fp32", channels_last=False, runtime="torch")
     truth = tifffile.imread(data / "ground_truth_masks" / "exp1" / "oocyte01.tif")[[f["frame"] for f in frames]] > 0

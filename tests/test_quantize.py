@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import BUNDLE_DIR, bundle_configs
 from monai.bundle import ConfigParser
+from scripts.config import SHIPPED_MODELS
 from scripts.io import file_sha256
 from scripts.network import AnisotropicAttentionUNet
 from scripts.openvino_runtime import OpenVINONetwork, int8_identity, resolve_int8_model
@@ -117,14 +118,16 @@ def test_inference_config_runs_the_int8_model_and_records_it(tmp_path):
     assert "--int8 true needs the OpenVINO runtime" in str(failure.value.__cause__)
 
 
-def test_the_shipped_int8_model_is_made_from_the_shipped_weights():
-    """A new models/model.pt needs a new int8 model (python -m scripts.quantize): else --int8 auto would fall back to
-    f32 (with a warning) and --int8 true would refuse."""
-    record = int8_model_record(SHIPPED_INT8)
-    assert record is not None and record["model_sha256"] == file_sha256(SHIPPED_WEIGHTS)
+@pytest.mark.parametrize("folder", sorted(SHIPPED_MODELS.values()))
+def test_the_shipped_int8_model_is_made_from_the_shipped_weights(folder):
+    """A new models/model.pt (or models/fast/model.pt) needs a new int8 model beside it (python -m scripts.quantize):
+    else --int8 auto would fall back to f32 (with a warning) and --int8 true would refuse."""
+    weights, int8 = BUNDLE_DIR / folder / "model.pt", BUNDLE_DIR / folder / "model_int8.xml"
+    record = int8_model_record(int8)
+    assert record is not None and record["model_sha256"] == file_sha256(weights)
     assert record["float_operations"] == list(FLOAT_OPERATIONS)
     assert record["agreement_with_f32"]["mean_dice"] >= DEFAULT_MIN_MEAN_DICE
-    assert resolve_int8_model("true", SHIPPED_INT8, SHIPPED_WEIGHTS, "openvino", "auto", "cpu") == str(SHIPPED_INT8)
+    assert resolve_int8_model("true", int8, weights, "openvino", "auto", "cpu") == str(int8)
 
 
 def test_quantize_writes_an_int8_model_the_evaluation_takes(tmp_path, tiny_phantom, capsys):

@@ -35,6 +35,17 @@ def bundle_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
+# the bundle's shipped models: each a folder of model.pt, provenance.json, model_int8.xml / .bin, band_calibration.json
+SHIPPED_MODELS = {"standard": "models", "fast": "models/fast"}
+
+
+def shipped_model_dir(root: str | Path, model: object) -> str:
+    """The folder of the shipped model the ``model`` setting names, under the bundle folder ``root``: ``standard``
+    (models/, six networks) or ``fast`` (models/fast/, two of the six: a third of the compute, for CPUs without
+    native bf16; docs/README.md, "The fast model")."""
+    return str(Path(root) / SHIPPED_MODELS[choice(model, tuple(SHIPPED_MODELS), "model")])
+
+
 def required_dataset_dir(value: object) -> Path:
     """The ``dataset_dir`` setting as a path; a clear error when it was not given.
 

@@ -11,6 +11,11 @@ member's weights, sha256 and own provenance, so that a 0.34-um ensemble is evalu
 From bundle/ (members: model.pt files, each with the provenance.json its training run wrote beside it, or none):
 
     python -m scripts.ensemble --out DIR RUN1/model.pt RUN2/model.pt RUN3/model.pt
+
+``--select`` keeps some members of an ensemble as a smaller one (fewer networks per frame: faster, the shipped
+``models/fast`` is members 0 and 1 of ``models/model.pt``), its provenance saying which:
+
+    python -m scripts.ensemble --select 0 1 --out DIR models/model.pt
 """
 
 from __future__ import annotations
@@ -85,19 +90,62 @@ def write_ensemble(member_paths: Sequence[str | os.PathLike], out_dir: str | os.
     return model_path
 
 
+def select_members(ensemble_path: str | os.PathLike, members: Sequence[int], out_dir: str | os.PathLike) -> Path:
+    """``out_dir/model.pt``: the chosen members of an ensemble (renumbered from 0, in the order given, stored as they
+    were) and ``out_dir/provenance.json`` (the ensemble's record with only those members listed and ``subset_of``
+    naming the source and its sha256); returns the model path. Refuses fewer than two members (one network is a
+    member's own weights: train it, or keep a soup), repeats and indices the ensemble does not have."""
+    ensemble_path = Path(ensemble_path)
+    state = read_state_dict(ensemble_path)
+    n_members = ensemble_size(state)
+    if not n_members:
+        raise ValueError(f"{ensemble_path}: not an ensemble (one network): nothing to select from")
+    members = [int(m) for m in members]
+    if len(members) < 2 or len(set(members)) != len(members) or not all(0 <= m < n_members for m in members):
+        raise ValueError(f"{ensemble_path}: choose two or more distinct members of 0..{n_members - 1}, got {members}")
+    subset = {}
+    for new_index, old_index in enumerate(members):
+        prefix = f"members.{old_index}."
+        subset.update({f"members.{new_index}.{k[len(prefix):]}": v for k, v in state.items() if k.startswith(prefix)})
+    record = dict(model_provenance(ensemble_path) or {})
+    if "ensemble_members" in record:
+        record["ensemble_members"] = [record["ensemble_members"][m] for m in members]
+    record["subset_of"] = {"weights": str(ensemble_path.resolve()), "sha256": file_sha256(ensemble_path),
+                           "members": members}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "model.pt"
+    with atomic_path(model_path) as tmp:
+        torch.save(subset, tmp)
+    with atomic_path(out_dir / PROVENANCE_FILE) as tmp:
+        tmp.write_text(json.dumps(record, indent=1) + "\n")
+    return model_path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("members", nargs="+", help="model.pt files of runs of one network definition")
+    parser.add_argument("members", nargs="+", help="model.pt files of runs of one network definition (with "
+                        "--select: one ensemble's model.pt)")
     parser.add_argument("--out", required=True, help="folder for the ensemble's model.pt and provenance.json")
+    parser.add_argument("--select", type=int, nargs="+", metavar="I",
+                        help="keep these members (0-based) of the one ensemble given, as a smaller ensemble")
     parser.add_argument("--weights_dtype", choices=sorted(WEIGHTS_DTYPES), default="float32",
                         help="how the weights are stored (float16: half the file; they run in float32 or the "
                              "evaluation's precision either way)")
     args = parser.parse_args(argv)
+    if args.select and len(args.members) != 1:
+        parser.exit(2, f"error: --select keeps members of one ensemble; {len(args.members)} files given\n")
     try:
-        model_path = write_ensemble(args.members, args.out, args.weights_dtype)
+        if args.select:
+            model_path = select_members(args.members[0], args.select, args.out)
+        else:
+            model_path = write_ensemble(args.members, args.out, args.weights_dtype)
     except ValueError as error:
         parser.exit(2, f"error: {error}\n")
-    print(f"{model_path}: ensemble of {len(args.members)} members")
+    if args.select:
+        print(f"{model_path}: members {args.select} of {args.members[0]}")
+    else:
+        print(f"{model_path}: ensemble of {len(args.members)} members")
     return 0
 
 

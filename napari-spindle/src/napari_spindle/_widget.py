@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from napari_spindle._bundle import bundle_dir, import_bundle_scripts
 
@@ -81,6 +81,19 @@ def run_bundle(dataset_dir: Path, output_dir: Path, progress=None, cancelled=lam
     return Path(output_dir)
 
 
+# the widget's model choices -> the bundle's `model` setting (its shipped models), or the weights file typed below
+MODEL_CHOICES = {"standard model (six networks)": "standard",
+                 "fast model (two networks, ~2x faster on CPUs without bf16)": "fast",
+                 "weights file below (e.g. fine-tuned)": None}
+
+
+def model_settings(choice: str, weights_file: str) -> dict:
+    """The bundle settings for the widget's model choice: a shipped model by name (its own int8 model and band
+    calibration come with it), or a weights file."""
+    shipped = MODEL_CHOICES[choice]
+    return {"model": shipped} if shipped else {"model_path": weights_file}
+
+
 class SpindleVolumeWidget(QWidget):
     def __init__(self, napari_viewer):
         super().__init__()
@@ -94,7 +107,12 @@ class SpindleVolumeWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self.image_picker.reset_choices)
         self.viewer.layers.events.removed.connect(self.image_picker.reset_choices)
         self.output_edit = QLineEdit(str(Path(tempfile.gettempdir()) / "spindle_volume"))
+        self.model_choice = QComboBox()
+        self.model_choice.addItems(list(MODEL_CHOICES))
         self.model_edit = QLineEdit(str(bundle_dir() / "models" / "model.pt"))  # or a fine-tuned model.pt
+        self.model_choice.currentTextChanged.connect(
+            lambda choice: self.model_edit.setEnabled(MODEL_CHOICES[choice] is None))
+        self.model_edit.setEnabled(False)
         self.overrides: dict = {}  # further bundle settings (e.g. crop_size), as on the command line
         self.run_button, self.cancel_button = QPushButton("Run"), QPushButton("Cancel")
         self.save_button = QPushButton("Save labels of this frame")
@@ -104,8 +122,8 @@ class SpindleVolumeWidget(QWidget):
         self.figure = Figure(figsize=(4, 3), dpi=100)
         self.canvas = FigureCanvasQTAgg(self.figure)
         layout = QVBoxLayout(self)
-        for widget in (self.image_picker.native, QLabel("output folder"), self.output_edit, QLabel("weights"),
-                       self.model_edit, self.run_button,
+        for widget in (self.image_picker.native, QLabel("output folder"), self.output_edit, QLabel("model"),
+                       self.model_choice, self.model_edit, self.run_button,
                        self.cancel_button, self.progress_bar, self.status, self.canvas, self.save_button):
             layout.addWidget(widget)
         self.run_button.clicked.connect(self.run)
@@ -135,7 +153,8 @@ class SpindleVolumeWidget(QWidget):
         self.status.setText(f"running the bundle on {Path(layer.metadata['path']).name} ...")
         worker = thread_worker(run_bundle)(dataset_dir, output_dir / "results", self._progress.advanced.emit,
                                            lambda: self._cancel_requested,
-                                           {"model_path": self.model_edit.text(), **self.overrides})
+                                           {**model_settings(self.model_choice.currentText(),
+                                                             self.model_edit.text()), **self.overrides})
         worker.returned.connect(lambda out: self._show_results(out, layer))
         worker.errored.connect(self._failed)
         worker.finished.connect(self._finished)
