@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QApplication
 
 
 def main(image: str, out: str, model: str | None = None) -> None:
-    from napari_spindle._widget import SpindleVolumeWidget
+    from napari_spindle._widget import WEIGHTS_FILE_CHOICE, SpindleVolumeWidget
 
     viewer = napari.Viewer(show=True)
     layers = viewer.open(image, plugin="napari-spindle")
@@ -24,7 +24,8 @@ def main(image: str, out: str, model: str | None = None) -> None:
     viewer.window.add_dock_widget(widget, name="Spindle volume")
     widget.image_picker.value = microtubules
     widget.output_edit.setText(tempfile.mkdtemp())
-    if model:
+    if model:  # a weights file instead of the standard shipped model
+        widget.model_choice.setCurrentText(WEIGHTS_FILE_CHOICE)
         widget.model_edit.setText(model)
     widget.run()
     while widget.worker is not None:

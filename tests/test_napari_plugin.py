@@ -55,13 +55,13 @@ def test_manifest_is_valid():
 
 
 def test_the_model_choices_are_the_bundles_shipped_models_or_a_weights_file():
-    from napari_spindle._widget import MODEL_CHOICES, model_settings
+    from napari_spindle._widget import MODEL_CHOICES, WEIGHTS_FILE_CHOICE, model_settings
     from scripts.config import SHIPPED_MODELS
 
     assert {name for name in MODEL_CHOICES.values() if name} == set(SHIPPED_MODELS)
     fast = next(choice for choice, name in MODEL_CHOICES.items() if name == "fast")
     assert model_settings(fast, "ignored.pt") == {"model": "fast"}
-    assert model_settings("weights file below (e.g. fine-tuned)", "/lab/model.pt") == {"model_path": "/lab/model.pt"}
+    assert model_settings(WEIGHTS_FILE_CHOICE, "/lab/model.pt") == {"model_path": "/lab/model.pt"}
 
 
 def test_widget_runs_the_bundle_shows_masks_and_curve_and_saves_labels(make_napari_viewer, qtbot, tiny_phantom,
@@ -69,7 +69,7 @@ def test_widget_runs_the_bundle_shows_masks_and_curve_and_saves_labels(make_napa
     import shutil
 
     import tifffile
-    from napari_spindle._widget import SpindleVolumeWidget
+    from napari_spindle._widget import WEIGHTS_FILE_CHOICE, SpindleVolumeWidget
 
     viewer = make_napari_viewer(show=True)
     image_path = tmp_path / "data" / "exp1" / "oocyte01.tif"  # a copy: the saved label goes beside it
@@ -82,7 +82,7 @@ def test_widget_runs_the_bundle_shows_masks_and_curve_and_saves_labels(make_napa
     widget.image_picker.value = microtubules
     widget.output_edit.setText(str(tmp_path / "out"))
     assert not widget.model_edit.isEnabled()  # the standard model by default: its file is not typed
-    widget.model_choice.setCurrentText("weights file below (e.g. fine-tuned)")
+    widget.model_choice.setCurrentText(WEIGHTS_FILE_CHOICE)
     assert widget.model_edit.isEnabled()
     widget.model_edit.setText(str(random_model))
     widget.overrides = {"crop_size": [48, 48, -1], "band_probability": 0.2}

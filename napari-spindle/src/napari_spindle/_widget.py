@@ -82,9 +82,10 @@ def run_bundle(dataset_dir: Path, output_dir: Path, progress=None, cancelled=lam
 
 
 # the widget's model choices -> the bundle's `model` setting (its shipped models), or the weights file typed below
+WEIGHTS_FILE_CHOICE = "weights file below (e.g. fine-tuned)"
 MODEL_CHOICES = {"standard model (six networks)": "standard",
                  "fast model (two networks, ~2x faster on CPUs without bf16)": "fast",
-                 "weights file below (e.g. fine-tuned)": None}
+                 WEIGHTS_FILE_CHOICE: None}
 
 
 def model_settings(choice: str, weights_file: str) -> dict:
