@@ -338,6 +338,33 @@ def test_look_ranges_replace_one_range_and_nothing_else(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_distractor_ranges_draw_as_before_by_default_and_can_be_made_strong():
+    """The distractors' brightness (cortex, zona, neighbour, aggregates, asters) and the chance of a neighbouring cell
+    are family ranges: by default they draw exactly what the fixed ranges before them drew (the values below were
+    written by that code: every data set regenerates the same), a look range moves them, neighbour_probability 1 / 0
+    puts a neighbouring cell into every field / none, and a brighter cortex brightens the rendered edge."""
+    default = [RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=k).look for k in range(4)]
+    assert [(round(look.neighbour, 6), round(look.cortex, 6), round(look.aggregates, 6)) for look in default] == [
+        (0.0, 0.65775, 1.509981), (0.0, 0.526046, 2.352742), (1.997273, 1.031315, 2.92602), (0.0, 1.18518, 1.053023)]
+    strong = {"cortex": (2.0, 3.0), "neighbour": (3.0, 4.0), "neighbour_probability": (1.0, 1.0),
+              "aggregates": (5.0, 6.0)}
+    looks = [RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=k, look_ranges=strong).look for k in range(8)]
+    assert all(2.0 <= look.cortex <= 3.0 and 3.0 <= look.neighbour <= 4.0 for look in looks)
+    assert all(5.0 <= look.aggregates <= 6.0 for look in looks)
+    none = [RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=k, look_ranges={"neighbour_probability": (0, 0)})
+            .look for k in range(8)]
+    assert all(look.neighbour == 0.0 for look in none)
+    # the same scene and look but for the cortex: the field is brighter at the oocyte's edge, the truth the same
+    dim = RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=2, look_ranges={"cortex": (0.0, 0.0)}, **SMALL)
+    bright = RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=2, look_ranges={"cortex": (3.0, 3.0)}, **SMALL)
+    frame = N_FRAMES - 1
+    assert np.array_equal(dim.true_mask(frame), bright.true_mask(frame))
+    assert bright.render_frame(frame).astype(np.float64).mean() > dim.render_frame(frame).astype(np.float64).mean()
+    for bad in ((0.2, 0.8), (1.5, 1.5)):
+        with pytest.raises(ValueError, match="neighbour_probability"):
+            RandomizedOocyte("train", N_FRAMES, seed=7, oocyte_index=0, look_ranges={"neighbour_probability": bad})
+
+
 def test_a_gvbd_frame_range_gives_more_frames_without_a_spindle_and_the_same_scenes(tmp_path):
     """GeometryRanges.gvbd_frame / --gvbd_frame LO HI: every oocyte's GVBD frame is drawn from the range (never past
     the last frame) and its frames before it hold no spindle; every other draw of the scene is the default's (a

@@ -78,7 +78,11 @@ class FamilyRanges:
     psf_*_um: Gaussian PSF sigma; haze: wide-blurred copy of the spindle's signal, relative; bias: amplitude
     (natural log) of a smooth multiplicative field; stripes: light-sheet stripe amplitude; gamma: exponent of
     the detector response (< 1 compresses bright signal); xy_lowres: x-y resolution loss factor (1 = none);
-    edge_um: width of the spindle's fall-off at its envelope (um of f x radius)."""
+    edge_um: width of the spindle's fall-off at its envelope (um of f x radius). The distractors a naive model takes
+    for a spindle, relative to the cytoplasm: cortex and zona (the oocyte's edge), neighbour (a neighbouring cell
+    at the field's edge), aggregates (the peak of each bright spot), asters (times the spindle's contrast);
+    neighbour_probability (p, p): the chance that the neighbouring cell is in the field. Changing it changes the
+    later draws of the oocytes that gain or lose a neighbour (the defaults draw as before these became ranges)."""
 
     textures: tuple[str, ...]
     camera: str
@@ -96,6 +100,12 @@ class FamilyRanges:
     gain_adu_per_e: tuple[float, float] = (0.3, 5.0)
     hot_pixel_fraction: tuple[float, float] = (0.0, 2e-4)
     bleach_per_frame: tuple[float, float] = (0.0, 0.03)
+    cortex: tuple[float, float] = (0.0, 1.5)
+    zona: tuple[float, float] = (0.0, 1.0)
+    neighbour: tuple[float, float] = (0.5, 2.5)
+    neighbour_probability: tuple[float, float] = (0.5, 0.5)
+    aggregates: tuple[float, float] = (0.5, 4.0)
+    asters: tuple[float, float] = (0.0, 1.5)
 
 
 FAMILIES: dict[str, FamilyRanges] = {
@@ -164,9 +174,9 @@ class Look:
             hot_pixel_fraction=u(r.hot_pixel_fraction), bleach_per_frame=u(r.bleach_per_frame),
             edge_um=float(rng.uniform(0.15, 1.2)), halo=float(rng.uniform(0.0, 0.25)),
             cytoplasm_texture=float(rng.uniform(0.05, 0.35)), medium=float(rng.uniform(0.0, 0.4)),
-            cortex=float(rng.uniform(0.0, 1.5)), zona=float(rng.uniform(0.0, 1.0)),
-            neighbour=float(rng.uniform(0.5, 2.5)) if rng.random() < 0.5 else 0.0,
-            aggregates=float(rng.uniform(0.5, 4.0)), asters=float(rng.uniform(0.0, 1.5)),
+            cortex=u(r.cortex), zona=u(r.zona),
+            neighbour=u(r.neighbour) if rng.random() < r.neighbour_probability[0] else 0.0,
+            aggregates=u(r.aggregates), asters=u(r.asters),
         )
 
 
@@ -182,6 +192,8 @@ def family_ranges(family: str, look_ranges: Mapping[str, tuple[float, float]] | 
             raise ValueError(f"unknown look range {name!r}; expected one of {numeric}")
         if len(lo_hi) != 2 or not lo_hi[0] <= lo_hi[1]:
             raise ValueError(f"look range {name}: expected (lo, hi) with lo <= hi, found {tuple(lo_hi)}")
+        if name == "neighbour_probability" and not (lo_hi[0] == lo_hi[1] and 0 <= lo_hi[0] <= 1):
+            raise ValueError(f"look range {name}: a probability, given as P P with 0 <= P <= 1, found {tuple(lo_hi)}")
     return replace(FAMILIES[family], **{name: (float(lo), float(hi)) for name, (lo, hi) in look_ranges.items()})
 
 
