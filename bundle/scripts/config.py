@@ -41,8 +41,8 @@ SHIPPED_MODELS = {"standard": "models", "fast": "models/fast"}
 
 def shipped_model_dir(root: str | Path, model: object) -> str:
     """The folder of the shipped model the ``model`` setting names, under the bundle folder ``root``: ``standard``
-    (models/, six networks) or ``fast`` (models/fast/, two of the six: a third of the compute, for CPUs without
-    native bf16; docs/README.md, "The fast model")."""
+    (models/, six networks) or ``fast`` (models/fast/, two of the six: a third of the compute, for CPUs that cannot
+    keep up with the six; docs/README.md, "The fast model")."""
     return str(Path(root) / SHIPPED_MODELS[choice(model, tuple(SHIPPED_MODELS), "model")])
 
 

@@ -35,9 +35,9 @@ for round_index in range(args.rounds):
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "eval_child.py"), "--overrides",
                         json.dumps(overrides), "--timing_json", str(timing)], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
-        frames = json.loads(timing.read_text())["frames"][1:]
+        first, *frames = json.loads(timing.read_text())["frames"]
         medians = {stage: statistics.median(f[stage] for f in frames) for stage in ("wait", "forward", "post", "write")}
-        per_frame = (frames[-1]["end"] - json.loads(timing.read_text())["frames"][0]["end"]) / len(frames)
+        per_frame = (frames[-1]["end"] - first["end"]) / len(frames)
         rows.append((tag, medians, per_frame))
         print(f"{tag}: " + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in medians.items())
               + f"; {per_frame:.3f} s per frame ({1 / per_frame:.2f} frames/s)", flush=True)
