@@ -11,6 +11,7 @@ from scripts.metrics import (
     FRAME_METRIC_COLUMNS,
     SpindleVolumeHandler,
     SpindleVolumeMetric,
+    bounding_box,
     dice_score,
     frame_metrics,
     largest_component,
@@ -297,3 +298,21 @@ def test_the_component_transform_works_on_the_box_and_leaves_its_input_alone():
         assert np.array_equal(out[0].numpy() > 0, spindle_component(mask[0], rule, 0.25))
     assert out[0].numpy().sum() == 20 * 12 * 6  # largest: the neighbour
     assert np.array_equal(image.numpy(), mask)  # the input is not changed in place
+
+
+def test_bounding_box_of_views_as_they_lie_in_memory():
+    """bounding_box reduces transposed, cropped and reversed views where they lie (no copy): the box must be the one
+    of the voxels' own index extremes in the view's axes, and None for an empty view."""
+    rng = np.random.default_rng(4)
+    frame = np.zeros((30, 40, 9), bool)
+    frame[tuple(rng.integers(5, 25, size=(3, 12)) % np.array(frame.shape)[:, None])] = True
+    frame[4, 7, 2] = frame[12, 7, 5] = frame[4, 20, 8] = True  # something in the 2D slices below
+    views = [frame, frame.transpose(2, 1, 0), frame[3:27, 10:35], frame[3:27, 10:35].transpose(2, 1, 0),
+             frame[::-1, :, ::2], frame.transpose(1, 0, 2)[:, ::-1], frame[:, 7], frame[4], frame[4, 7]]
+    for view in views:
+        hits = np.argwhere(view)
+        assert len(hits) > 0
+        expected = tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(hits.min(axis=0), hits.max(axis=0)))
+        assert bounding_box(view) == expected
+    assert bounding_box(frame[:, :, :0]) is None
+    assert bounding_box(np.zeros((4, 5, 6), bool).transpose(2, 0, 1)) is None

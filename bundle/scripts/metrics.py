@@ -52,19 +52,23 @@ def _as_binary_xyz(mask: Any) -> np.ndarray:
 def bounding_box(binary: np.ndarray) -> tuple[slice, ...] | None:
     """Slices of the smallest box holding every True voxel of a boolean array, or None when it is empty.
 
-    Two passes over the array (OR of the slabs along the first axis, OR within each slab) instead of one index
-    per voxel: ~10 ms for a full 750 x 750 x 31 frame.
+    Two passes over the array (OR of the slabs along the first axis in memory order, OR within each slab) instead of
+    one index per voxel, on the array as it lies in memory: a transposed or cropped view is reduced where it is, not
+    copied first (~1 ms for a full 750 x 750 x 31 frame; 0.3 against 4.6 ms for a (Z, Y, X) view of a 352 x 352 crop
+    window, Session 37).
     """
-    binary = np.ascontiguousarray(binary)
-    first = np.flatnonzero(binary.reshape(binary.shape[0], -1).any(axis=1))
+    binary = np.asarray(binary)
+    order = sorted(range(binary.ndim), key=lambda axis: -abs(binary.strides[axis]))  # outermost in memory first
+    in_memory_order = binary.transpose(order)
+    first = np.flatnonzero(in_memory_order.any(axis=tuple(range(1, binary.ndim))))
     if len(first) == 0:
         return None
-    rest = binary[first[0]:first[-1] + 1].any(axis=0)  # projection onto the remaining axes
+    rest = in_memory_order[first[0]:first[-1] + 1].any(axis=0)  # projection onto the remaining axes
     box = [slice(int(first[0]), int(first[-1]) + 1)]
     for axis in range(rest.ndim):
         hits = np.flatnonzero(rest.any(axis=tuple(a for a in range(rest.ndim) if a != axis)))
         box.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)
+    return tuple(box[order.index(axis)] for axis in range(binary.ndim))
 
 
 def _spacing_tuple(spacing_um_xyz: Sequence[float]) -> tuple[float, float, float]:
