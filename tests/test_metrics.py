@@ -312,7 +312,7 @@ def test_bounding_box_of_views_as_they_lie_in_memory():
     for view in views:
         hits = np.argwhere(view)
         assert len(hits) > 0
-        expected = tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(hits.min(axis=0), hits.max(axis=0)))
+        expected = tuple(slice(int(lo), int(hi) + 1) for lo, hi in zip(hits.min(axis=0), hits.max(axis=0), strict=True))
         assert bounding_box(view) == expected
     assert bounding_box(frame[:, :, :0]) is None
     assert bounding_box(np.zeros((4, 5, 6), bool).transpose(2, 0, 1)) is None
