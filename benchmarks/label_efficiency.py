@@ -31,6 +31,7 @@ on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import subprocess
@@ -51,6 +52,7 @@ from generalization import ensure_families, run_evaluating  # noqa: E402
 HELDOUT_FAMILIES = ("heldout_texture", "heldout_psf", "heldout_camera")
 LABS_SEED = 202
 LAB_OOCYTES, LAB_POOL_OOCYTES, LAB_FRAMES = 8, 4, 10
+LABEL_CHOICES = ("random", "even")
 
 
 def ensure_labs(labs_dir: Path, n_oocytes: int = LAB_OOCYTES, families: Sequence[str] = HELDOUT_FAMILIES) -> Path:
@@ -106,21 +108,53 @@ def frame_items(families_dir: Path, experiment_suffix: str, experiments: set[str
     return items
 
 
-def pick_labels(pool: list[dict], n: int, seed: int = 0) -> list[dict]:
-    """``n`` frames spread over the oocytes (round robin) and over each oocyte's series (a random order within)."""
+def pick_labels(pool: list[dict], n: int, seed: int = 0, choice: str = "random") -> list[dict]:
+    """``n`` frames spread over the oocytes (round robin: the first oocytes get one more where ``n`` does not
+    divide) and over each oocyte's series: ``random``, a random order within; ``even``, evenly spaced from the
+    first frame after GVBD on (what the docs' step-by-step advises a lab: early small spindles and late large ones;
+    with two or more labels per oocyte the first frame with a spindle is always one of them)."""
+    if choice not in LABEL_CHOICES:
+        raise ValueError(f"label choice {choice!r}: one of {', '.join(LABEL_CHOICES)}")
     rng = np.random.default_rng(seed)
     by_oocyte: dict[tuple[str, str], list[dict]] = {}
     for item in pool:
         by_oocyte.setdefault((item["experiment"], item["oocyte"]), []).append(item)
-    queues = [[frames[i] for i in rng.permutation(len(frames))] for _, frames in sorted(by_oocyte.items())]
+    if n > len(pool):
+        raise ValueError(f"{n} labels asked for, the pool holds {len(pool)} frames")
+    if choice == "random":
+        queues = [[frames[i] for i in rng.permutation(len(frames))] for _, frames in sorted(by_oocyte.items())]
+    else:
+        series = [sorted(frames, key=lambda i: i["frame"]) for _, frames in sorted(by_oocyte.items())]
+        counts = [0] * len(series)
+        while sum(counts) < n:  # round robin, skipping oocytes whose every frame is taken
+            for k, frames in enumerate(series):
+                if counts[k] < len(frames) and sum(counts) < n:
+                    counts[k] += 1
+        # queue.pop() takes from the end: the evenly spaced frames reversed, the first after GVBD first
+        queues = [[frames[round(j * len(frames) / m)] for j in range(m)][::-1]
+                  for frames, m in zip(series, counts, strict=True)]
     picked = []
     while len(picked) < n and any(queues):
         for queue in queues:
             if queue and len(picked) < n:
                 picked.append(queue.pop())
-    if len(picked) < n:
-        raise ValueError(f"{n} labels asked for, the pool holds {len(pool)} frames")
     return picked
+
+
+def scores_by_stage(output_dir: Path) -> dict:
+    """Mean Dice and median |relative volume error| of an evaluation's labelled frames at GVBD (the first frame
+    with a spindle, ``minutes_since_gvbd`` 0: a nascent spindle of ~100-1500 um^3) and after it; nan where a stage
+    has no frame. The target is the mean over both; this says where its shortfall lies."""
+    with open(output_dir / "volumes.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["has_label"] == "1" and r["dice"] != ""]
+    out = {}
+    for stage, keep in (("at_gvbd", lambda m: m == 0), ("after_gvbd", lambda m: m > 0)):
+        chosen = [r for r in rows if keep(float(r["minutes_since_gvbd"]))]
+        out[f"{stage}_frames"] = len(chosen)
+        out[f"{stage}_dice"] = float(np.mean([float(r["dice"]) for r in chosen])) if chosen else float("nan")
+        out[f"{stage}_volume_error"] = (float(np.median([abs(float(r["rel_volume_error"])) for r in chosen]))
+                                        if chosen else float("nan"))
+    return out
 
 
 def scores(output_dir: Path) -> dict:
@@ -186,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test_oocytes", type=int, default=None,
                         help="labs scenario: score on the lab's last this many oocytes (default: all but the first "
                              f"{LAB_POOL_OOCYTES})")
+    parser.add_argument("--label_choice", choices=LABEL_CHOICES, default="random",
+                        help="which frames of a labelled oocyte are labelled: random, or evenly spaced from GVBD on")
     parser.add_argument("--no_zero_shot", action="store_true", help="skip N = 0 (the shipped model itself)")
     parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs (finetune.yaml's default)")
     parser.add_argument("--epoch_length", type=int, default=20, help="steps per epoch (finetune.yaml's default)")
@@ -209,11 +245,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = ([] if args.no_zero_shot else [(0, False)]) + [(n, v) for n in args.labels for v in variants]
         for n, semi in runs:
             pool_tag = "" if args.pool_oocytes == LAB_POOL_OOCYTES else f"_from_{args.pool_oocytes}_oocytes"
+            pool_tag += "" if args.label_choice == "random" else f"_{args.label_choice}"
+            labels = pick_labels(pool, n, choice=args.label_choice) if n else []
             tag = f"{name}_{n}_labels{pool_tag}" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
             model_path, seconds = args.model_path.resolve(), 0.0
             if n > 0:
                 datalist = work_dir / f"{name}_datalist_{n}_labels{pool_tag}.json"
-                datalist.write_text(json.dumps({"training": pick_labels(pool, n), "validation": [],
+                datalist.write_text(json.dumps({"training": labels, "validation": [],
                                                 "testing": test}, indent=1))
                 seconds = fine_tune(dataset_dir, datalist, work_dir / tag, model_path, args.epochs,
                                     args.epoch_length, semi_supervised=semi, settings=args.settings)
@@ -222,26 +260,33 @@ def main(argv: list[str] | None = None) -> int:
             run_evaluating(dataset_dir, output_dir, model_path, overlay=True,
                            extra=["--datalist_file", str(test_list), "--datalist_subset", "testing",
                                   "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
-            s = scores(output_dir)
+            s, stages = scores(output_dir), scores_by_stage(output_dir)
             rows.append({"data": name, "look": description, "labels": n,
-                         "labelled_oocytes": len({(i["experiment"], i["oocyte"]) for i in pick_labels(pool, n)}) if n else 0,
+                         "labelled_oocytes": len({(i["experiment"], i["oocyte"]) for i in labels}),
+                         "labelled_at_gvbd": sum(i["minutes_since_gvbd"] == 0 for i in labels),
                          "method": "mean teacher" if semi else ("zero-shot" if n == 0 else "supervised"),
                          "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
-                         "frames": s["n_labelled"], "seconds": seconds})
+                         "frames": s["n_labelled"], "seconds": seconds, **stages})
             print(rows[-1], flush=True)
     shipped = args.model_path.resolve() == (BUNDLE_DIR / "models" / "model.pt").resolve()
     start = "0 (shipped model)" if shipped else "0 (starting model)"
     lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; "
              f"{args.epochs} x {args.epoch_length} steps at most"
              + ("" if shipped else f"; starting model {args.model_path}")
-             + (f"; recipe overrides {' '.join(args.settings)}" if args.settings else "") + ")", "",
+             + (f"; recipe overrides {' '.join(args.settings)}" if args.settings else "")
+             + f"; labels chosen {args.label_choice})", "",
              "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
+             "| at GVBD: frames, mean Dice, volume error | after GVBD: frames, mean Dice, volume error "
              "| fine-tuning wall time |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        labels = f"{r['labels']} ({r['labelled_oocytes']} oocytes)" if r["labels"] else start
+        labels = (f"{r['labels']} ({r['labelled_oocytes']} oocytes, {r['labelled_at_gvbd']} at GVBD)"
+                  if r["labels"] else start)
         lines.append(f"| {r['data']} | {r['look']} | {labels} | {r['method']} | "
-                     f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
+                     f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | "
+                     f"{r['at_gvbd_frames']}, {r['at_gvbd_dice']:.3f}, {100 * r['at_gvbd_volume_error']:.1f} % | "
+                     f"{r['after_gvbd_frames']}, {r['after_gvbd_dice']:.3f}, "
+                     f"{100 * r['after_gvbd_volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
     print_report(lines, args.out)
     if args.plot:
         from matplotlib.figure import Figure

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from label_efficiency import pick_labels  # noqa: E402
+from label_efficiency import pick_labels, scores_by_stage  # noqa: E402
 
 
 def _pool(oocytes=3, frames=8):
@@ -30,6 +30,36 @@ def test_labels_spread_over_oocytes_first_then_over_time():
     assert [p["frame"] for p in pick_labels(pool, 1)] == [p["frame"] for p in ten[:1]]  # N labels extend N - 1
     with pytest.raises(ValueError, match="30 labels"):
         pick_labels(pool[:20], 30)
+
+
+def test_even_labels_start_at_gvbd_and_spread_over_each_series():
+    pool = _pool()[::-1]  # the pool's order does not matter: each series is taken in frame order
+    for item in pool:
+        item["minutes_since_gvbd"] = 10.0 * item["frame"]
+    ten = pick_labels(pool, 10, choice="even")
+    frames = {o: sorted(p["frame"] for p in ten if p["oocyte"] == o) for o in ("oocyte01", "oocyte02", "oocyte03")}
+    assert frames == {"oocyte01": [0, 2, 4, 6], "oocyte02": [0, 3, 5], "oocyte03": [0, 3, 5]}
+    assert [p["frame"] for p in ten[:3]] == [0, 0, 0]  # the first round labels every recording's first spindle
+    assert pick_labels(pool, 10, choice="even") == ten
+    assert len(pick_labels(pool, 24, choice="even")) == 24  # every frame of the pool
+    uneven = [p for p in _pool() if p["oocyte"] != "oocyte01" or p["frame"] < 2]  # oocyte01 has two frames
+    counts = {o: sum(p["oocyte"] == o for p in pick_labels(uneven, 9, choice="even")) for o in ("oocyte01", "oocyte02", "oocyte03")}
+    assert counts == {"oocyte01": 2, "oocyte02": 4, "oocyte03": 3}  # a short series' share goes to the others
+    with pytest.raises(ValueError, match="25 labels"):
+        pick_labels(pool, 25, choice="even")
+    with pytest.raises(ValueError, match="label choice 'first'"):
+        pick_labels(pool, 3, choice="first")
+
+
+def test_scores_by_stage_split_the_first_frame_with_a_spindle_from_the_rest(tmp_path):
+    header = "experiment,oocyte,frame,minutes_since_gvbd,has_label,dice,rel_volume_error\n"
+    rows = ["lab,o1,0,-10.0,1,,", "lab,o1,1,0.0,1,0.0,-0.99", "lab,o1,2,10.0,1,0.9,0.1", "lab,o1,3,20.0,0,,",
+            "lab,o2,1,0.0,1,0.8,0.3", "lab,o2,2,10.0,1,0.96,-0.02", "lab,o2,3,20.0,1,0.93,0.05"]
+    (tmp_path / "volumes.csv").write_text(header + "\n".join(rows) + "\n")
+    stages = scores_by_stage(tmp_path)
+    assert stages["at_gvbd_frames"] == 2 and stages["after_gvbd_frames"] == 3
+    assert stages["at_gvbd_dice"] == pytest.approx(0.4) and stages["at_gvbd_volume_error"] == pytest.approx(0.645)
+    assert stages["after_gvbd_dice"] == pytest.approx(0.93) and stages["after_gvbd_volume_error"] == pytest.approx(0.05)
 
 
 def test_a_lab_is_split_by_oocyte_into_label_pool_and_test_recordings(tmp_path):
