@@ -110,9 +110,9 @@ def frame_items(families_dir: Path, experiment_suffix: str, experiments: set[str
 
 def pick_labels(pool: list[dict], n: int, seed: int = 0, choice: str = "random") -> list[dict]:
     """``n`` frames spread over the oocytes (round robin: the first oocytes get one more where ``n`` does not
-    divide) and over each oocyte's series: ``random``, a random order within; ``even``, evenly spaced from the
-    first frame after GVBD on (what the docs' step-by-step advises a lab: early small spindles and late large ones;
-    with two or more labels per oocyte the first frame with a spindle is always one of them)."""
+    divide) and over each oocyte's series: ``random``, a random order within; ``even``, evenly spaced from GVBD on,
+    the GVBD frame (the first with a spindle) always among them (what the docs' step-by-step advises a lab: early
+    small spindles and late large ones)."""
     if choice not in LABEL_CHOICES:
         raise ValueError(f"label choice {choice!r}: one of {', '.join(LABEL_CHOICES)}")
     rng = np.random.default_rng(seed)
@@ -130,7 +130,7 @@ def pick_labels(pool: list[dict], n: int, seed: int = 0, choice: str = "random")
             for k, frames in enumerate(series):
                 if counts[k] < len(frames) and sum(counts) < n:
                     counts[k] += 1
-        # queue.pop() takes from the end: the evenly spaced frames reversed, the first after GVBD first
+        # queue.pop() takes from the end: the evenly spaced frames reversed, so the GVBD frame comes first
         queues = [[frames[round(j * len(frames) / m)] for j in range(m)][::-1]
                   for frames, m in zip(series, counts, strict=True)]
     picked = []

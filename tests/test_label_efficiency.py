@@ -43,7 +43,8 @@ def test_even_labels_start_at_gvbd_and_spread_over_each_series():
     assert pick_labels(pool, 10, choice="even") == ten
     assert len(pick_labels(pool, 24, choice="even")) == 24  # every frame of the pool
     uneven = [p for p in _pool() if p["oocyte"] != "oocyte01" or p["frame"] < 2]  # oocyte01 has two frames
-    counts = {o: sum(p["oocyte"] == o for p in pick_labels(uneven, 9, choice="even")) for o in ("oocyte01", "oocyte02", "oocyte03")}
+    nine = pick_labels(uneven, 9, choice="even")
+    counts = {o: sum(p["oocyte"] == o for p in nine) for o in ("oocyte01", "oocyte02", "oocyte03")}
     assert counts == {"oocyte01": 2, "oocyte02": 4, "oocyte03": 3}  # a short series' share goes to the others
     with pytest.raises(ValueError, match="25 labels"):
         pick_labels(pool, 25, choice="even")
