@@ -1,7 +1,7 @@
 """How many labelled frames does a lab need? Fine-tuning on 1, 3, 10, 30 labels of images the model never saw.
 
     .venv/bin/python benchmarks/label_efficiency.py [--scenario labs|mixed] [--labels 1 3 10 30]
-        [--labs heldout_texture1 ...] [--semi_supervised] [--epochs 15] [--epoch_length 20]
+        [--labs heldout_texture1 ...] [--label_choice random|even] [--semi_supervised] [--epochs 15] [--epoch_length 20]
         [--set lr=2e-4 ...] [--model_path M] [--work_dir DIR] [--out FILE.md] [--plot FILE.png]
 
 Two scenarios, both on renderer families no training run samples (``heldout_texture``, ``heldout_psf``,
@@ -23,8 +23,11 @@ For each number of labels N the shipped weights are fine-tuned with the document
 frames of the labelled oocytes), and evaluated with ``run evaluating`` on the test frames. N = 0 is the shipped
 model itself (zero-shot).
 
-Reported per N: mean Dice and median |relative volume error| on the test frames, and the fine-tuning's wall time
-(with the machine's CPU or GPU named). Target (issue 17): >= 0.93 Dice with <= 10 labelled frames in <= 30 min
+Which frames of a labelled oocyte are labelled: ``--label_choice random`` (default) draws them at random from its
+series, ``even`` spaces them evenly from GVBD on (the GVBD frame always among them).
+
+Reported per N: mean Dice and median |relative volume error| on the test frames, the same at GVBD (the first frame
+with a spindle, a nascent one) and after it, and the fine-tuning's wall time (with the machine's CPU or GPU named). Target (issue 17): >= 0.93 Dice with <= 10 labelled frames in <= 30 min
 on 2 CPU cores.
 """
 
