@@ -144,6 +144,16 @@ def pick_labels(pool: list[dict], n: int, seed: int = 0, choice: str = "random")
     return picked
 
 
+def evaluate_test_frames(dataset_dir: Path, output_dir: Path, model_path: Path, test_list: Path,
+                         extra: Sequence[str] = ()) -> float:
+    """``run evaluating`` (evaluate.yaml) of ``model_path`` on the test frames of ``test_list`` (a datalist's
+    ``testing``), as every row of the benchmark is scored: no classical baseline, no aMTOC channel, nothing reused
+    from an earlier run; ``extra``: more command-line settings (e.g. ``--flip_tta true``). Returns the wall time (s)."""
+    return run_evaluating(dataset_dir, output_dir, model_path, overlay=True,
+                          extra=["--datalist_file", str(test_list), "--datalist_subset", "testing", "--baseline",
+                                 "false", "--amtoc_channel", "null", "--skip_finished", "false", *extra])
+
+
 def scores_by_stage(output_dir: Path) -> dict:
     """Mean Dice and median |relative volume error| of an evaluation's labelled frames at GVBD (the first frame
     with a spindle, ``minutes_since_gvbd`` 0: a nascent spindle of ~100-1500 um^3) and after it; nan where a stage
@@ -260,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                     args.epoch_length, semi_supervised=semi, settings=args.settings)
                 model_path = work_dir / tag / "model.pt"
             output_dir = work_dir / f"eval_{tag}"
-            run_evaluating(dataset_dir, output_dir, model_path, overlay=True,
-                           extra=["--datalist_file", str(test_list), "--datalist_subset", "testing",
-                                  "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
+            evaluate_test_frames(dataset_dir, output_dir, model_path, test_list)
             s, stages = scores(output_dir), scores_by_stage(output_dir)
             rows.append({"data": name, "look": description, "labels": n,
                          "labelled_oocytes": len({(i["experiment"], i["oocyte"]) for i in labels}),

@@ -11,8 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "bundle"))
-from generalization import run_evaluating  # noqa: E402
-from label_efficiency import scores, scores_by_stage  # noqa: E402
+from label_efficiency import evaluate_test_frames, scores, scores_by_stage  # noqa: E402
 
 WORK = REPO / "data" / "label_efficiency_camera_fast37"
 RECIPE = "patch_mode=true_patch_size=[192,192,32]_weight_average_decay=0.98_network_pixel_size_um=0.34"
@@ -25,10 +24,8 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for name, model_path in MODELS.items():
     for tta in ("false", "true"):
         output_dir = REPO / "data" / "flip_tta38" / f"{model_path.parent.name}_tta_{tta}"
-        seconds = run_evaluating(REPO / "data" / "labs", output_dir, model_path, overlay=True,
-                                 extra=["--datalist_file", str(WORK / "heldout_camera1_datalist_test.json"),
-                                        "--datalist_subset", "testing", "--baseline", "false", "--amtoc_channel",
-                                        "null", "--skip_finished", "false", "--flip_tta", tta])
+        seconds = evaluate_test_frames(REPO / "data" / "labs", output_dir, model_path,
+                                       WORK / "heldout_camera1_datalist_test.json", extra=["--flip_tta", tta])
         s, st = scores(output_dir), scores_by_stage(output_dir)
         print(f"| {name} | {tta} | {s['n_labelled']} | {s['mean_dice']:.3f} | "
               f"{100 * s['median_abs_rel_volume_error']:.1f} % | {st['at_gvbd_dice']:.3f} | "

@@ -22,13 +22,10 @@ echo "continued fine-tuning: $(( ($(date +%s) - start) / 60 )) min"
 import sys
 from pathlib import Path
 sys.path[:0] = ["benchmarks", "bundle"]
-from generalization import run_evaluating
-from label_efficiency import scores, scores_by_stage
+from label_efficiency import evaluate_test_frames, scores, scores_by_stage
 run, work = Path(sys.argv[1]), Path(sys.argv[2])
 out = run.parent / "eval"
-run_evaluating(Path("data/labs"), out, run / "model.pt", overlay=True,
-               extra=["--datalist_file", str(work / "heldout_psf1_datalist_test.json"), "--datalist_subset", "testing",
-                      "--baseline", "false", "--amtoc_channel", "null", "--skip_finished", "false"])
+evaluate_test_frames(Path("data/labs"), out, run / "model.pt", work / "heldout_psf1_datalist_test.json")
 s, st = scores(out), scores_by_stage(out)
 print(f"heldout_psf1, 10 labels, 30 + 30 min: mean Dice {s['mean_dice']:.3f}, median |volume error| "
       f"{100 * s['median_abs_rel_volume_error']:.1f} % on {s['n_labelled']} frames; at GVBD {st['at_gvbd_dice']:.3f}; "

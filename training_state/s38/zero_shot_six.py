@@ -10,8 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "bundle"))
-from generalization import run_evaluating  # noqa: E402
-from label_efficiency import scores, scores_by_stage  # noqa: E402
+from label_efficiency import evaluate_test_frames, scores, scores_by_stage  # noqa: E402
 
 print("| lab | model | test frames | mean Dice | median abs. rel. volume error | at GVBD: frames, mean Dice | "
       "after GVBD: frames, mean Dice, volume error | wall time |")
@@ -19,9 +18,8 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for lab, work in (("heldout_psf1", "label_efficiency_psf_fast37"), ("heldout_camera1", "label_efficiency_camera_fast37")):
     test_list = REPO / "data" / work / f"{lab}_datalist_test.json"
     output_dir = REPO / "data" / "zero_shot_six38" / lab
-    seconds = run_evaluating(REPO / "data" / "labs", output_dir, REPO / "bundle" / "models" / "model.pt", overlay=True,
-                             extra=["--datalist_file", str(test_list), "--datalist_subset", "testing", "--baseline",
-                                    "false", "--amtoc_channel", "null", "--skip_finished", "false"])
+    seconds = evaluate_test_frames(REPO / "data" / "labs", output_dir, REPO / "bundle" / "models" / "model.pt",
+                                   test_list)
     s, st = scores(output_dir), scores_by_stage(output_dir)
     print(f"| {lab} | the six (0.5.3) | {s['n_labelled']} | {s['mean_dice']:.3f} | "
           f"{100 * s['median_abs_rel_volume_error']:.1f} % | {st['at_gvbd_frames']}, {st['at_gvbd_dice']:.3f} | "
