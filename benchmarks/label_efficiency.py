@@ -27,7 +27,9 @@ Which frames of a labelled oocyte are labelled: ``--label_choice random`` (defau
 series, ``even`` spaces them evenly from GVBD on (the GVBD frame always among them).
 
 Reported per N: mean Dice and median |relative volume error| on the test frames, the same at GVBD (the first frame
-with a spindle, a nascent one) and after it, and the fine-tuning's wall time (with the machine's CPU or GPU named). Target (issue 17): >= 0.93 Dice with <= 10 labelled frames in <= 30 min
+with a spindle, a nascent one) and after it, the volume band's coverage of the true volumes (the band the fine-tuning
+calibrated on its labelled frames, ``scripts.calibrate_band.calibrate_trained_model``; N = 0: the shipped one), and
+the fine-tuning's wall time (with the machine's CPU or GPU named), the band's calibration included. Target (issue 17): >= 0.93 Dice with <= 10 labelled frames in <= 30 min
 on 2 CPU cores.
 """
 
@@ -170,6 +172,25 @@ def scores_by_stage(output_dir: Path) -> dict:
     return out
 
 
+def band_scores(output_dir: Path) -> dict:
+    """The volume band an evaluation wrote on its test frames: the fraction of frames with a spindle whose band
+    covers the true volume (issue 17's target: >= 80 %), the median band width / true volume over those covered,
+    and which band it is ("calibrated, Q ..." or "raw", from the oocytes' run settings)."""
+    from scripts.calibrate_band import band_coverage, frame_arrays
+    from scripts.reports import read_rows
+
+    frames = frame_arrays([r for r in read_rows(output_dir / "volumes.csv") if r["has_label"] == 1])
+    coverage = band_coverage(frames["lo"], frames["hi"], frames["volume"], frames["ref"], None)  # as written
+    applied = {json.dumps(json.loads(p.read_text())["settings"].get("band_calibration"))
+               for p in (output_dir / "oocytes").glob("*/*.json")}
+    if len(applied) != 1:
+        raise ValueError(f"{output_dir}: its oocytes were evaluated with different band calibrations {applied}")
+    calibration = json.loads(applied.pop())
+    return {"band_coverage": coverage["coverage_spindle_frames"], "band_frames": coverage["n_spindle_frames"],
+            "band_width": coverage["median_rel_width_covered"],
+            "band": f"calibrated, Q {calibration['quantile']:.2f}" if calibration else "raw"}
+
+
 def scores(output_dir: Path) -> dict:
     summary = json.loads((output_dir / "summary.json").read_text())
     return next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
@@ -271,13 +292,17 @@ def main(argv: list[str] | None = None) -> int:
                 model_path = work_dir / tag / "model.pt"
             output_dir = work_dir / f"eval_{tag}"
             evaluate_test_frames(dataset_dir, output_dir, model_path, test_list)
-            s, stages = scores(output_dir), scores_by_stage(output_dir)
+            s, stages, band = scores(output_dir), scores_by_stage(output_dir), band_scores(output_dir)
+            calibration_file = work_dir / tag / "band_calibration.json"
+            calibration_seconds = (json.loads(calibration_file.read_text()).get("evaluation_seconds", 0.0)
+                                   if n > 0 and calibration_file.is_file() else 0.0)
             rows.append({"data": name, "look": description, "labels": n,
                          "labelled_oocytes": len({(i["experiment"], i["oocyte"]) for i in labels}),
                          "labelled_at_gvbd": sum(i["minutes_since_gvbd"] == 0 for i in labels),
                          "method": "mean teacher" if semi else ("zero-shot" if n == 0 else "supervised"),
                          "dice": s["mean_dice"], "volume_error": s["median_abs_rel_volume_error"],
-                         "frames": s["n_labelled"], "seconds": seconds, **stages})
+                         "frames": s["n_labelled"], "seconds": seconds, "calibration_seconds": calibration_seconds,
+                         **stages, **band})
             print(rows[-1], flush=True)
     shipped = args.model_path.resolve() == (BUNDLE_DIR / "models" / "model.pt").resolve()
     start = "0 (shipped model)" if shipped else "0 (starting model)"
@@ -288,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
              + f"; labels chosen {args.label_choice})", "",
              "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
              "| at GVBD: frames, mean Dice, volume error | after GVBD: frames, mean Dice, volume error "
-             "| fine-tuning wall time |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| volume band: coverage of the true volume, median width | fine-tuning wall time (of it: the band's calibration) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         labels = (f"{r['labels']} ({r['labelled_oocytes']} oocytes, {r['labelled_at_gvbd']} at GVBD)"
                   if r["labels"] else start)
@@ -297,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['frames']} | {r['dice']:.3f} | {100 * r['volume_error']:.1f} % | "
                      f"{r['at_gvbd_frames']}, {r['at_gvbd_dice']:.3f}, {100 * r['at_gvbd_volume_error']:.1f} % | "
                      f"{r['after_gvbd_frames']}, {r['after_gvbd_dice']:.3f}, "
-                     f"{100 * r['after_gvbd_volume_error']:.1f} % | {r['seconds'] / 60:.1f} min |")
+                     f"{100 * r['after_gvbd_volume_error']:.1f} % | {100 * r['band_coverage']:.0f} % of "
+                     f"{r['band_frames']}, {100 * r['band_width']:.0f} % ({r['band']}) | {r['seconds'] / 60:.1f} min"
+                     f" ({r['calibration_seconds']:.0f} s) |")
     print_report(lines, args.out)
     if args.plot:
         from matplotlib.figure import Figure

@@ -3,8 +3,9 @@ config switch and what a rerun does with another calibration.
 
 The maths on hand-built numbers (known scores, the (n + 1) rank, empty frames), coverage on exchangeable synthetic
 frames (~ the target) and on frames that are not like the calibration frames (no guarantee: it fails), the command
-on a hand-written evaluation folder, clear errors for a missing or corrupt file, and the `evaluating` run on the
-tiny phantom switching it on, off and to another calibration.
+on a hand-written evaluation folder, clear errors for a missing or corrupt file, the `evaluating` run on the
+tiny phantom switching it on, off and to another calibration, and the calibration a training run writes beside its
+weights (which frames, too few of them, the file evaluating then applies).
 """
 
 import json
@@ -19,8 +20,11 @@ from monai.bundle import run as bundle_run
 from scripts.calibrate_band import (
     KIND,
     apply_band_calibration,
+    band_calibration_for,
     band_coverage,
+    calibrate_trained_model,
     calibration_identity,
+    calibration_items,
     conformal_quantile,
     fit_quantile,
     load_band_calibration,
@@ -297,3 +301,79 @@ def test_the_calibration_benchmark_reuses_an_evaluation_only_with_the_same_weigh
     weights.write_bytes(b"other weights")
     band_calibration.evaluate(tmp_path, tmp_path / "list.json", out, weights)
     assert len(calls) == 4
+
+
+# ------------------------------------------------------------------------------------------ after a training run
+def _frame_items(phantom: Path, n: int) -> list[dict]:
+    """Datalist items (paths relative to the dataset) of the first ``n`` frames of the tiny phantom, true masks."""
+    items = []
+    for oocyte in ("oocyte01", "oocyte02"):
+        for frame in range(4):
+            items.append({"image": f"exp1/{oocyte}.tif", "frame": frame, "experiment": "exp1", "oocyte": oocyte,
+                          "label": f"ground_truth_masks/exp1/{oocyte}.tif"})
+    return items[:n]
+
+
+def test_the_weights_own_calibration_is_the_default_and_the_shipped_one_otherwise(tmp_path):
+    model = tmp_path / "finetuned" / "model.pt"
+    model.parent.mkdir()
+    model.write_bytes(b"weights")
+    shipped_dir = BUNDLE_DIR / "models"
+    assert Path(band_calibration_for(model, shipped_dir)) == shipped_dir / "band_calibration.json"
+    own = _calibration_file(model.parent / "band_calibration.json", model, quantile=3.0)
+    assert Path(band_calibration_for(model, shipped_dir)) == own
+    parser = ConfigParser()
+    parser.read_config(bundle_configs("inference", "evaluate"))
+    parser["model_path"] = str(model)
+    assert Path(parser.get_parsed_content("band_calibration")) == own
+    assert parser.get_parsed_content("band_calibration_fit")["quantile"] == 3.0  # fitted for these weights: applied
+
+
+def test_a_run_calibrates_on_its_validation_frames_or_else_its_training_frames(tmp_path):
+    items = _frame_items(Path("unused"), 8)
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": items[:3], "validation": items[3:8]}))
+    assert calibration_items(datalist, tmp_path) == (items[3:8], "validation")
+    datalist.write_text(json.dumps({"training": items[:4], "validation": items[4:8]}))  # 4 held out: too few
+    assert calibration_items(datalist, tmp_path) == (items[:4], "training")
+    datalist.write_text(json.dumps({"training": items[:4]}))
+    assert calibration_items(datalist, tmp_path) == (items[:4], "training")
+
+
+def test_too_few_labelled_frames_leave_the_band_raw_and_remove_an_old_calibration(tiny_phantom, tmp_path, caplog):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"weights")
+    stale = _calibration_file(tmp_path / "band_calibration.json", model)  # from an earlier run into this folder
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": _frame_items(tiny_phantom, 3), "validation": []}))
+    with caplog.at_level("WARNING"):
+        assert calibrate_trained_model(model, tiny_phantom, datalist) is None
+    assert not stale.exists() and not (tmp_path / "band_calibration_eval").exists()
+    assert "is not calibrated: 3 labelled training frame(s), 4 needed for 80% coverage" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_trained_model_gets_a_calibration_that_evaluating_applies(tiny_phantom, shipped_member_model, tmp_path):
+    model = tmp_path / "run" / "model.pt"
+    model.parent.mkdir()
+    for name in ("model.pt", "provenance.json"):
+        (model.parent / name).write_bytes((shipped_member_model.parent / name).read_bytes())
+    datalist = tmp_path / "datalist.json"
+    datalist.write_text(json.dumps({"training": _frame_items(tiny_phantom, 2), "validation":
+                                    _frame_items(tiny_phantom, 8)[2:]}))  # 6 held out: the validation frames
+    path = calibrate_trained_model(model, tiny_phantom, datalist, coverage=0.7)
+    assert path == model.parent / "band_calibration.json"
+    calibration = json.loads(path.read_text())
+    assert calibration["model_sha256"] == file_sha256(model) and calibration["fitted_on"]["frames"] == "validation"
+    assert calibration["evaluation_seconds"] > 0 and calibration["coverage"] == 0.7
+    # the fit is the command's on the evaluation it left beside the weights: 6 frames, those empty in both left out
+    rows = read_rows(model.parent / "band_calibration_eval" / "volumes.csv")
+    assert len(rows) == 6 and all(r["has_label"] == 1 for r in rows)
+    fit = fit_quantile(*(np.array([r[k] for r in rows], dtype=float) for k in
+                         ("volume_lo_um3", "volume_hi_um3", "volume_um3", "ref_volume_um3")), coverage=0.7)
+    assert calibration["quantile"] == pytest.approx(fit["quantile"])
+    assert calibration["n_frames"] + calibration["n_empty_frames_left_out"] == 6
+    parser = ConfigParser()
+    parser.read_config(bundle_configs("inference", "evaluate"))
+    parser["model_path"] = str(model)
+    assert parser.get_parsed_content("band_calibration_fit")["quantile"] == pytest.approx(fit["quantile"])

@@ -1,16 +1,18 @@
-"""benchmarks/label_efficiency.py: which frames a lab's N labels are (the fine-tuning runs themselves are the
-benchmark's, minutes to hours each)."""
+"""benchmarks/label_efficiency.py: which frames a lab's N labels are and how a run's test frames are scored (the
+fine-tuning runs themselves are the benchmark's, minutes to hours each)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from label_efficiency import pick_labels, scores_by_stage  # noqa: E402
+from label_efficiency import band_scores, pick_labels, scores_by_stage  # noqa: E402
 
 
 def _pool(oocytes=3, frames=8):
@@ -61,6 +63,24 @@ def test_scores_by_stage_split_the_first_frame_with_a_spindle_from_the_rest(tmp_
     assert stages["at_gvbd_frames"] == 2 and stages["after_gvbd_frames"] == 3
     assert stages["at_gvbd_dice"] == pytest.approx(0.4) and stages["at_gvbd_volume_error"] == pytest.approx(0.645)
     assert stages["after_gvbd_dice"] == pytest.approx(0.93) and stages["after_gvbd_volume_error"] == pytest.approx(0.05)
+
+
+def test_band_scores_count_the_frames_whose_band_covers_the_true_volume(tmp_path):
+    header = "experiment,oocyte,frame,has_label,ref_volume_um3,volume_um3,volume_lo_um3,volume_hi_um3\n"
+    rows = ["lab,o1,0,1,0,0,0,5",  # before GVBD: no spindle, not counted
+            "lab,o1,1,1,100,90,80,110", "lab,o1,2,1,200,150,140,180", "lab,o1,3,0,,300,280,320",
+            "lab,o2,1,1,400,400,360,440", "lab,o2,2,1,500,520,480,560"]
+    (tmp_path / "volumes.csv").write_text(header + "\n".join(rows) + "\n")
+    (tmp_path / "oocytes" / "lab").mkdir(parents=True)
+    for oocyte in ("o1", "o2"):
+        settings = {"band_calibration": {"file_sha256": "ab" * 32, "quantile": 0.331}}
+        (tmp_path / "oocytes" / "lab" / f"{oocyte}.json").write_text(json.dumps({"settings": settings}))
+    band = band_scores(tmp_path)
+    assert band["band_frames"] == 4 and band["band_coverage"] == pytest.approx(0.75)  # 200 lies above 140-180
+    assert band["band_width"] == pytest.approx(np.median([0.3, 0.2, 0.16])) and band["band"] == "calibrated, Q 0.33"
+    (tmp_path / "oocytes" / "lab" / "o2.json").write_text(json.dumps({"settings": {"band_calibration": None}}))
+    with pytest.raises(ValueError, match="different band calibrations"):
+        band_scores(tmp_path)
 
 
 def test_a_lab_is_split_by_oocyte_into_label_pool_and_test_recordings(tmp_path):

@@ -23,6 +23,7 @@ from monai.bundle import ConfigParser
 from monai.data import MetaTensor
 from scipy import ndimage
 from scripts.config import as_bool
+from scripts.io import file_sha256
 from scripts.network import AnisotropicAttentionUNet, ensemble_size, network_for_weights
 from scripts.phantom import generate_dataset
 from scripts.resolution import model_provenance, trained_network_pixel_size_um
@@ -906,7 +907,7 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
     stamp = shipped.stat().st_mtime_ns
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
-            "--epoch_length", "1", *TINY]
+            "--epoch_length", "1", "--band_coverage", "0.7", *TINY]  # 0.7: the 3 training frames are enough
     _run_cli(args, cwd=tmp_path)
     out = phantom / "finetuned"
     try:
@@ -925,6 +926,12 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
                         cwd=tmp_path)
         assert "Epoch[2] Metrics" in proc.stdout + proc.stderr
         assert _epoch(torch.load(out / "checkpoint.pt", weights_only=True)) == 2
+        # the volume band of the weights the resumed run ended with, calibrated on the labelled frames (1
+        # validation frame held out: too few, so the training frames); evaluating them applies it
+        calibration = json.loads((out / "band_calibration.json").read_text())
+        assert calibration["model_sha256"] == file_sha256(out / "model.pt")
+        assert calibration["fitted_on"]["frames"] == "training" and calibration["coverage"] == 0.7
+        assert (out / "band_calibration_eval" / "volumes.csv").is_file()
     finally:
         shutil.rmtree(out, ignore_errors=True)  # the module's phantom is shared with other tests
 
@@ -935,10 +942,13 @@ def test_cli_finetune_keeps_the_starting_weights_when_no_epoch_beats_them(phanto
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
             "--epoch_length", "1", "--lr", "0", *TINY]  # lr 0: the epoch ends where it started, no better
+    # (and 3 training frames, too few to calibrate the band for 80 %: it stays raw, with a warning)
     proc = _run_cli(args, cwd=tmp_path)
     out = phantom / "finetuned"
     try:
         assert "best val_mean_dice" in proc.stdout + proc.stderr and "at epoch 0" in proc.stdout + proc.stderr
+        assert "is not calibrated: 3 labelled training frame(s), 4 needed" in proc.stdout + proc.stderr
+        assert not (out / "band_calibration.json").exists()
         kept = torch.load(out / "model.pt", weights_only=True)
         start = torch.load(shipped, weights_only=True)
         assert kept.keys() == start.keys() and all(torch.equal(kept[k], start[k]) for k in start)
