@@ -331,6 +331,7 @@ def calibrate_trained_model(model_path: str | Path, dataset_dir: str | Path, dat
     calibration there is removed, so the band of these weights stays raw). In a multi-process run only the first
     process calibrates."""
     import os
+    import shutil
     import subprocess
     import time
 
@@ -348,7 +349,8 @@ def calibrate_trained_model(model_path: str | Path, dataset_dir: str | Path, dat
                        f"frame(s), {needed} needed for {coverage:.0%} coverage (label more frames; its band stays raw)")
         return None
     eval_dir = model_path.parent / "band_calibration_eval"
-    eval_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(eval_dir, ignore_errors=True)  # an earlier run's frames must not enter this fit
+    eval_dir.mkdir(parents=True)
     frames_list = eval_dir / "calibration_datalist.json"
     frames_list.write_text(json.dumps({"calibration": items}, indent=1) + "\n")
     bundle = Path(__file__).resolve().parent.parent
