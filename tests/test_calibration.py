@@ -365,7 +365,7 @@ def test_a_trained_model_gets_a_calibration_that_evaluating_applies(tiny_phantom
     assert path == model.parent / "band_calibration.json"
     calibration = json.loads(path.read_text())
     assert calibration["model_sha256"] == file_sha256(model) and calibration["fitted_on"]["frames"] == "validation"
-    assert calibration["evaluation_seconds"] > 0 and calibration["coverage"] == 0.7
+    assert calibration["evaluation_seconds"] > 0 and calibration["coverage"] == calibration["target_coverage"] == 0.7
     # the fit is the command's on the evaluation it left beside the weights: 6 frames, those empty in both left out
     rows = read_rows(model.parent / "band_calibration_eval" / "volumes.csv")
     assert len(rows) == 6 and all(r["has_label"] == 1 for r in rows)
@@ -377,3 +377,12 @@ def test_a_trained_model_gets_a_calibration_that_evaluating_applies(tiny_phantom
     parser.read_config(bundle_configs("inference", "evaluate"))
     parser["model_path"] = str(model)
     assert parser.get_parsed_content("band_calibration_fit")["quantile"] == pytest.approx(fit["quantile"])
+    # only training frames (a lab's few labels): the fit asks the in-sample coverage of them
+    datalist.write_text(json.dumps({"training": _frame_items(tiny_phantom, 8)[2:], "validation": []}))
+    calibrate_trained_model(model, tiny_phantom, datalist, coverage=0.7, in_sample_coverage=0.75)
+    calibration = json.loads(path.read_text())
+    assert calibration["fitted_on"]["frames"] == "training" and calibration["coverage"] == 0.75
+    assert calibration["target_coverage"] == 0.7
+    assert calibration["quantile"] == pytest.approx(fit_quantile(*(np.array([r[k] for r in rows], dtype=float) for k in
+                                                                   ("volume_lo_um3", "volume_hi_um3", "volume_um3",
+                                                                    "ref_volume_um3")), coverage=0.75)["quantile"])

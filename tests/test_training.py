@@ -930,6 +930,7 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         # validation frame held out: too few, so the training frames); evaluating them applies it
         calibration = json.loads((out / "band_calibration.json").read_text())
         assert calibration["model_sha256"] == file_sha256(out / "model.pt")
+        # (the in-sample coverage, 0.9, needs 9 frames: the fit asks band_coverage of these 3)
         assert calibration["fitted_on"]["frames"] == "training" and calibration["coverage"] == 0.7
         assert (out / "band_calibration_eval" / "volumes.csv").is_file()
     finally:
