@@ -1,7 +1,7 @@
 """Session 39, issue 17: the camera lab's models fine-tuned on 10 labels from 4 recordings (Sessions 37-38, data/labs
 oocytes 1-4), scored on recordings 9-12 of the same lab grown to 12 recordings (data/labs_12_oocytes, written with
-all three labs so that heldout_camera1 keeps data/labs' look and first 8 scenes: checked here), beside the fast model
-zero-shot; the baseline for the 8-recording run of lab12_camera.sh, which is scored on the same 4 recordings. Each
+all three labs so that heldout_camera1 keeps data/labs' look and first 8 scenes: checked here), beside the six and the
+fast model zero-shot; the baseline for the 8-recording run of lab12_camera.sh, which is scored on the same 4 recordings. Each
 fine-tuned model's band is first calibrated on its own labels as training does since 0.5.4
 (scripts.calibrate_band.calibrate_trained_model; written beside the weights under data/). From the project root:
     .venv/bin/python training_state/s39/lab12_pool4.py > training_state/s39/lab12_pool4.md
@@ -24,6 +24,7 @@ WORK = REPO / "data" / "label_efficiency_camera_fast37"
 RECIPE = "patch_mode=true_patch_size=[192,192,32]_weight_average_decay=0.98_network_pixel_size_um=0.34"
 OUT = REPO / "data" / "lab12_pool4_39"
 MODELS = [  # (row, weights, datalist of their labels)
+    ("the six (standard model), zero-shot", REPO / "bundle" / "models" / "model.pt", None),
     ("fast model, zero-shot", REPO / "bundle" / "models" / "fast" / "model.pt", None),
     ("10 random labels from recordings 1-4 (S37)", WORK / f"{LAB}_10_labels_{RECIPE}" / "model.pt",
      WORK / f"{LAB}_datalist_10_labels.json"),
@@ -51,7 +52,7 @@ print("| --- | --- | --- | --- | --- | --- | --- |")
 for row, model, datalist in MODELS:
     if datalist is not None and not (model.parent / "band_calibration.json").is_file():
         calibrate_trained_model(model, LABS, datalist)
-    out = OUT / ("eval_" + model.parent.name)
+    out = OUT / ("eval_" + (model.parent.name if model.parent.name != "models" else "six"))
     evaluate_test_frames(LABS12, out, model, test_list)
     s, st, band = scores(out), scores_by_stage(out), band_scores(out)
     print(f"| {row} | {s['n_labelled']} | {s['mean_dice']:.3f} | {100 * s['median_abs_rel_volume_error']:.1f} % | "
