@@ -52,7 +52,7 @@ if str(BUNDLE_DIR) not in sys.path:
 
 import numpy as np  # noqa: E402
 from common import cpu_model, print_report  # noqa: E402
-from generalization import ensure_families, run_evaluating  # noqa: E402
+from generalization import band_kind, ensure_families, run_evaluating  # noqa: E402
 
 HELDOUT_FAMILIES = ("heldout_texture", "heldout_psf", "heldout_camera")
 LABS_SEED = 202
@@ -175,20 +175,14 @@ def scores_by_stage(output_dir: Path) -> dict:
 def band_scores(output_dir: Path) -> dict:
     """The volume band an evaluation wrote on its test frames: the fraction of frames with a spindle whose band
     covers the true volume (issue 17's target: >= 80 %), the median band width / true volume over those covered,
-    and which band it is ("calibrated, Q ..." or "raw", from the oocytes' run settings)."""
+    and which band it is (``generalization.band_kind``: calibrated with its Q, or raw)."""
     from scripts.calibrate_band import band_coverage, frame_arrays
     from scripts.reports import read_rows
 
     frames = frame_arrays([r for r in read_rows(output_dir / "volumes.csv") if r["has_label"] == 1])
     coverage = band_coverage(frames["lo"], frames["hi"], frames["volume"], frames["ref"], None)  # as written
-    applied = {json.dumps(json.loads(p.read_text())["settings"].get("band_calibration"))
-               for p in (output_dir / "oocytes").glob("*/*.json")}
-    if len(applied) != 1:
-        raise ValueError(f"{output_dir}: its oocytes were evaluated with different band calibrations {applied}")
-    calibration = json.loads(applied.pop())
     return {"band_coverage": coverage["coverage_spindle_frames"], "band_frames": coverage["n_spindle_frames"],
-            "band_width": coverage["median_rel_width_covered"],
-            "band": f"calibrated, Q {calibration['quantile']:.2f}" if calibration else "raw"}
+            "band_width": coverage["median_rel_width_covered"], "band": band_kind(output_dir)}
 
 
 def scores(output_dir: Path) -> dict:
