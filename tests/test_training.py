@@ -306,7 +306,7 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
-APPEARANCE = ["RandSpindleHeterogeneityd", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd",
+APPEARANCE = ["RandSpindleHeterogeneityd", "RandAdjacentDistractord", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd",
               "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
 
 
@@ -840,6 +840,76 @@ def test_spindle_heterogeneity_leaves_a_frame_without_spindle_and_refuses_bad_ra
         RandSpindleHeterogeneityd(keys="image", gap_depth_range=(0.5, 1.5))
     with pytest.raises(ValueError, match="gap_sigma_px"):
         RandSpindleHeterogeneityd(keys="image", gap_sigma_px=(0.0, 2.0))
+
+
+def _with_distractor(image, label, seed: int = 0, **settings):
+    from scripts.augmentation import RandAdjacentDistractord
+
+    transform = RandAdjacentDistractord(keys="image", prob=1.0, **settings)
+    transform.set_random_state(seed)
+    out = transform({"image": image.clone(), "label": label.clone()})
+    assert torch.equal(out["label"], label)  # what touches the spindle is not spindle
+    return out["image"], transform
+
+
+def test_adjacent_distractor_in_z_lies_against_the_spindle_above_or_below_it():
+    image, label = _spindle_block()  # the block: z slices 2-5 of 8, 3 above the cytoplasm
+    image, label = torch.cat([image, image], dim=3), torch.cat([label, torch.zeros_like(label)], dim=3)  # room below
+    found_sides = set()
+    for seed in range(8):
+        out, transform = _with_distractor(image, label, seed, z_side_probability=1.0, gap_range=(0.0, 0.0),
+                                          brightness_range=(0.5, 0.5), texture_range=(0.0, 0.0))
+        added = (out - image)[0].numpy()
+        per_slice = added[16:48, 16:48].max(axis=(0, 1))
+        side = transform._draw["direction"][2]
+        found_sides.add(side)
+        beyond = per_slice[6:] if side > 0 else per_slice[:2]
+        if side < 0:
+            assert float(beyond.max()) > 0.9  # room for it above the spindle: slices 0-1
+        else:
+            assert float(beyond.max()) > 1.2  # about half the spindle's 3, the object touching slice 5
+            assert float(per_slice[6]) > 0.75  # no gap: the slice next to the spindle holds the object
+        inside = added[label[0].numpy() > 0]
+        assert float(inside.mean()) < 0.1  # only the object's blurred edge reaches into the label
+        assert float(np.abs(added[:, :, 3]).max()) < 0.2 or side < 0  # the spindle's middle slice untouched
+    assert found_sides == {1.0, -1.0}
+
+
+def test_adjacent_distractor_in_x_y_lies_beside_the_spindle_in_its_slices():
+    image, label = _spindle_block()
+    out, transform = _with_distractor(image, label, 2, z_side_probability=0.0, gap_range=(0.0, 0.0),
+                                      size_range=(0.5, 0.5), brightness_range=(1.0, 1.0), texture_range=(0.0, 0.0))
+    added = (out - image)[0].numpy()
+    inside = label[0].numpy() > 0
+    assert float(added[~inside].max()) > 2.0  # as bright as the spindle's 3 above the cytoplasm, less the blur
+    assert float(added[inside].mean()) < 0.1
+    where = np.argwhere(added > 1.0)
+    assert where[:, 2].min() >= 2 and where[:, 2].max() <= 5  # in the spindle's slices (its half-extent in z)
+    # beyond the block's edge on the drawn side
+    direction = np.array(transform._draw["direction"][:2])
+    offsets = (where[:, :2] - 31.5) @ direction
+    assert float(offsets.min()) > 14.0
+
+
+def test_adjacent_distractor_leaves_what_it_cannot_place_and_refuses_bad_ranges():
+    from scripts.augmentation import RandAdjacentDistractord
+
+    image, label = _spindle_block()
+    assert torch.equal(_with_distractor(image, torch.zeros_like(label))[0], image)  # no spindle
+    flat = torch.zeros_like(image)
+    assert torch.equal(_with_distractor(flat, label)[0], flat)  # a spindle no brighter than around it
+    assert torch.equal(RandAdjacentDistractord(keys="image", prob=1.0)({"image": image.clone()})["image"], image)
+    full = torch.ones_like(label)  # the label fills the crop: no room outside it
+    assert torch.equal(_with_distractor(image, full)[0], image)
+    for name, bad in (("size_range", (0.0, 1.0)), ("gap_range", (-0.1, 0.5)), ("brightness_range", (1.0, 0.5)),
+                      ("z_side_probability", 1.5)):
+        with pytest.raises(ValueError, match=name):
+            RandAdjacentDistractord(keys="image", **{name: bad})
+
+
+def test_adjacent_distractor_probability_is_a_config_key_off_by_default():
+    assert _transform(_parser(), "RandAdjacentDistractord").prob == 0.0
+    assert _transform(_parser({"adjacent_distractor_prob": 0.3}), "RandAdjacentDistractord").prob == 0.3
 
 
 # ------------------------------------------------------------------------------------------- fine-tuning overlay

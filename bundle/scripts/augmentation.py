@@ -12,6 +12,12 @@ part of it. Noise carries no biology: the label is untouched (unlike a blur, whi
 fibres; real ones (the confocal stacks in ``../shared/realdata/spindles``) are bright bundles with dim gaps between
 them. Smooth patches inside the labelled spindle are pulled toward the surrounding cytoplasm's level; the noise
 is kept and the label is untouched, because the dim parts are still spindle.
+
+``RandAdjacentDistractord``: something bright against the spindle that is not spindle. A neighbouring cell's
+microtubules, an aggregate or an aster lying just above or below the spindle is smeared into the spindle's slices by
+the long axial point-spread function; the masks then run on into it (docs/README.md, "The volume band after
+fine-tuning": a small spindle's masks 40-48 % too large, 3-4 slices too deep). An object is pasted outside the
+label, touching it; the label is untouched, so only the spindle's shape tells the two apart.
 """
 
 from __future__ import annotations
@@ -208,3 +214,118 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
             local_signal = ndimage.gaussian_filter(part, LOCAL_MEAN_SIGMA_VOXELS) - level
             channel[box] = part - cut * local_signal
         return torch.from_numpy(values)
+
+
+# RandAdjacentDistractord's fixed shapes: the softness of the object's surface (in units of its normalised radius),
+# and the smoothing (x, y, z voxels) of the pasted object, about what the optics do to a sharp edge.
+DISTRACTOR_EDGE_SOFTNESS = 0.15
+DISTRACTOR_BLUR_VOXELS = (1.0, 1.0, 0.5)
+
+
+class RandAdjacentDistractord(_RandImageTransformd):
+    """With probability ``prob``, paste a bright object against the labelled spindle, outside the label.
+
+    Per call: the side (above or below in z with probability ``z_side_probability``, else a random direction in
+    x-y), the object's size (an ellipsoid whose semi-axes are the spindle's half-extents times factors drawn from
+    ``size_range``, at least one z slice), its distance from the spindle (a gap of ``gap_range`` times its own
+    semi-axis along the side: 0 touches), its brightness (a fraction ``brightness_range`` of the spindle's signal
+    above the cytoplasm, the median inside the label minus the median of a ``shell_px``-voxel x-y shell around it)
+    and its texture (a smooth field of relative amplitude ``texture_range`` and x-y correlation length
+    ``texture_sigma_px`` voxels). The object is placed beyond the spindle's furthest voxel along that side, so it
+    covers no label voxel but for its blurred edge. The label is untouched.
+
+    Input and output: channel-first (C, X, Y, Z) tensors under ``keys``; the label (C, X, Y, Z) under ``label_key``
+    (a crop without one, or with an empty one, is left as it is, as is a crop whose spindle is no brighter than its
+    surroundings or whose object would lie outside it).
+    """
+
+    def __init__(self, keys: str | Sequence[str], label_key: str = "label", prob: float = 0.1,
+                 z_side_probability: float = 0.5, size_range: Sequence[float] = (0.5, 1.5),
+                 gap_range: Sequence[float] = (0.0, 0.5), brightness_range: Sequence[float] = (0.3, 1.0),
+                 texture_range: Sequence[float] = (0.0, 0.5), texture_sigma_px: Sequence[float] = (2.0, 8.0),
+                 shell_px: int = 4, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, prob, allow_missing_keys)
+        self.label_key = label_key
+        if not 0.0 <= z_side_probability <= 1.0:
+            raise ValueError(f"z_side_probability must be in [0, 1], found {z_side_probability}")
+        for name, (low, high), lowest in (("size_range", size_range, 1e-9), ("gap_range", gap_range, 0.0),
+                                          ("brightness_range", brightness_range, 1e-9),
+                                          ("texture_range", texture_range, 0.0),
+                                          ("texture_sigma_px", texture_sigma_px, 1e-9)):
+            if not lowest <= low <= high:
+                raise ValueError(f"{name} must satisfy {'0 <' if lowest else '0 <='} low <= high, found {(low, high)}")
+        if int(shell_px) < 1:
+            raise ValueError(f"shell_px must be at least 1 (x-y voxels), found {shell_px}")
+        self.z_side_probability = float(z_side_probability)
+        self.size_range = tuple(float(v) for v in size_range)
+        self.gap_range = tuple(float(v) for v in gap_range)
+        self.brightness_range = tuple(float(v) for v in brightness_range)
+        self.texture_range = tuple(float(v) for v in texture_range)
+        self.texture_sigma_px = tuple(float(v) for v in texture_sigma_px)
+        self.shell_px = int(shell_px)
+        self._draw: dict[str, float] = {}
+        self._field_seed = 0
+
+    def randomize(self, data: object = None) -> None:
+        super().randomize(None)
+        z_side = bool(self.R.uniform() < self.z_side_probability)
+        angle = float(self.R.uniform(0.0, 2.0 * np.pi))
+        direction = (0.0, 0.0, 1.0 if self.R.uniform() < 0.5 else -1.0) if z_side else (np.cos(angle), np.sin(angle), 0.0)
+        self._draw = {"direction": direction, "size_xy": float(self.R.uniform(*self.size_range)),
+                      "size_z": float(self.R.uniform(*self.size_range)), "gap": float(self.R.uniform(*self.gap_range)),
+                      "brightness": float(self.R.uniform(*self.brightness_range)),
+                      "texture": float(self.R.uniform(*self.texture_range)),
+                      "texture_sigma_px": float(self.R.uniform(*self.texture_sigma_px))}
+        self._field_seed = int(self.R.randint(0, 2**31 - 1))
+
+    def distractor(self, label: np.ndarray) -> np.ndarray | None:
+        """The pasted object's relative brightness (1 = the spindle's signal at full brightness) for a label
+        (X, Y, Z) of the drawn sizes, on the label's grid; None where it would lie outside the crop."""
+        draw = self._draw
+        spindle = np.argwhere(label).astype(np.float64)
+        centre = spindle.mean(axis=0)
+        half_extent = (spindle.max(axis=0) - spindle.min(axis=0) + 1.0) / 2.0
+        semi_axes = np.array([half_extent[:2].mean() * draw["size_xy"]] * 2 + [half_extent[2] * draw["size_z"]])
+        semi_axes = np.maximum(semi_axes, (1.0, 1.0, 1.0))
+        direction = np.array(draw["direction"])
+        reach = float(((spindle - centre) @ direction).max()) + 0.5  # the spindle's furthest voxel edge on that side
+        along = float(np.sqrt(1.0 / np.sum((direction / semi_axes) ** 2)))  # the object's semi-axis on that side
+        object_centre = centre + direction * (reach + along * (1.0 + draw["gap"]))
+        margin = semi_axes * (1.0 + 4 * DISTRACTOR_EDGE_SOFTNESS) + 3.0 * np.array(DISTRACTOR_BLUR_VOXELS)
+        lo = np.maximum(np.floor(object_centre - margin), 0).astype(int)
+        hi = np.minimum(np.ceil(object_centre + margin) + 1, label.shape).astype(int)
+        if np.any(hi <= lo):
+            return None
+        grids = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi, strict=True)), indexing="ij")
+        radius = np.sqrt(sum(((g - c) / s) ** 2 for g, c, s in zip(grids, object_centre, semi_axes, strict=True)))
+        shape = 1.0 / (1.0 + np.exp(-(1.0 - radius) / DISTRACTOR_EDGE_SOFTNESS))
+        rng = np.random.default_rng(self._field_seed)
+        sigma = draw["texture_sigma_px"]
+        texture = 1.0 + draw["texture"] * smooth_noise(rng, shape.shape, (sigma, sigma, GAP_Z_CORRELATION_SLICES))
+        pasted = np.zeros(label.shape, np.float32)
+        # blurred within its box only (the box's margin holds the blur): a whole crop would cost ~10x more
+        pasted[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = ndimage.gaussian_filter(
+            (shape * np.clip(texture, 0.0, None)).astype(np.float32), DISTRACTOR_BLUR_VOXELS, mode="constant")
+        return pasted
+
+    def transform_image(self, image: torch.Tensor, data: Mapping[Hashable, torch.Tensor]) -> torch.Tensor | None:
+        if self.label_key not in data:  # an unlabelled crop: no known spindle to put something against
+            return None
+        label = np.asarray(torch.as_tensor(data[self.label_key]).detach().cpu().numpy()[0] > 0.5)
+        if not label.any():
+            return None
+        pasted = self.distractor(label)
+        if pasted is None or not pasted.any():
+            return None
+        values = torch.as_tensor(image).detach().cpu().numpy().astype(np.float32)
+        xy_cross = np.zeros((3, 3, 1), bool)
+        xy_cross[1, :, 0] = xy_cross[:, 1, 0] = True
+        shell = ndimage.binary_dilation(label, xy_cross, iterations=self.shell_px) & ~label
+        changed = False
+        for channel in values:
+            signal = float(np.median(channel[label])) - float(np.median(channel[shell] if shell.any() else channel))
+            if signal <= 0.0:  # no spindle signal to measure the object by
+                continue
+            channel += np.float32(self._draw["brightness"] * signal) * pasted
+            changed = True
+        return torch.from_numpy(values) if changed else None
