@@ -17,6 +17,8 @@ DEFAULT = [
     f"{D}/lab12_pool4_39/eval_heldout_camera1_10_labels_{S37}",
     f"the same + adjacent distractors p 0.3 (Session 40)="
     f"{D}/camera_distractor40/eval_heldout_camera1_10_labels_{S37}_adjacent_distractor_prob=0.3",
+    f"the same, early stopping off (the whole 30 minutes; Session 40)="
+    f"{D}/camera_distractor40/eval_heldout_camera1_10_labels_{S37}_adjacent_distractor_prob=0.3_early_stop_patience=100",
 ]
 
 
@@ -36,8 +38,9 @@ def mean_dice(rows: list[dict], oocytes: list[str]) -> str:
 def main(models: list[str]) -> None:
     recordings = [f"oocyte{k:02d}" for k in range(5, 13)]
     print("| model | " + " | ".join(f"{r}: Dice, volume / true" for r in recordings)
-          + " | mean Dice 5-8 | mean Dice 9-12 | mean Dice 5-12 (frames) |")
-    print("| --- " * (len(recordings) + 4) + "|")
+          + " | mean Dice 5-8 | mean Dice 9-12 | mean Dice 5-12 (frames) | 5-12 after GVBD: mean Dice, median "
+          "\\|volume error\\| |")
+    print("| --- " * (len(recordings) + 5) + "|")
     for model in models:
         name, folders = model.split("=", 1)
         rows = rows_of(folders.split("::"))
@@ -52,6 +55,9 @@ def main(models: list[str]) -> None:
             cells.append(f"{dice:.3f}, {ratio:.2f}")
 
         means = [mean_dice(rows, wanted) for wanted in (recordings[:4], recordings[4:], recordings)]
+        after = [r for r in rows if float(r["minutes_since_gvbd"]) > 0]  # label_efficiency.scores_by_stage's split
+        means.append(f"{statistics.mean(float(r['dice']) for r in after):.3f}, "
+                     f"{100 * statistics.median(abs(float(r['rel_volume_error'])) for r in after):.1f} %")
         print(f"| {name} | " + " | ".join(cells + means) + " |")
 
 
