@@ -217,9 +217,11 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
 
 
 # RandAdjacentDistractord's fixed shapes: the softness of the object's surface (in units of its normalised radius),
-# and the smoothing (x, y, z voxels) of the pasted object, about what the optics do to a sharp edge.
+# the smoothing (x, y, z voxels) of the pasted object, about what the optics do to a sharp edge, and its texture's
+# correlation along z (slices).
 DISTRACTOR_EDGE_SOFTNESS = 0.15
 DISTRACTOR_BLUR_VOXELS = (1.0, 1.0, 0.5)
+DISTRACTOR_TEXTURE_Z_SLICES = 1.0
 
 
 class RandAdjacentDistractord(_RandImageTransformd):
@@ -301,7 +303,7 @@ class RandAdjacentDistractord(_RandImageTransformd):
         shape = 1.0 / (1.0 + np.exp(-(1.0 - radius) / DISTRACTOR_EDGE_SOFTNESS))
         rng = np.random.default_rng(self._field_seed)
         sigma = draw["texture_sigma_px"]
-        texture = 1.0 + draw["texture"] * smooth_noise(rng, shape.shape, (sigma, sigma, GAP_Z_CORRELATION_SLICES))
+        texture = 1.0 + draw["texture"] * smooth_noise(rng, shape.shape, (sigma, sigma, DISTRACTOR_TEXTURE_Z_SLICES))
         pasted = np.zeros(label.shape, np.float32)
         # blurred within its box only (the box's margin holds the blur): a whole crop would cost ~10x more
         pasted[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))] = ndimage.gaussian_filter(
