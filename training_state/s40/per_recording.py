@@ -19,6 +19,9 @@ DEFAULT = [
     f"{D}/camera_distractor40/eval_heldout_camera1_10_labels_{S37}_adjacent_distractor_prob=0.3",
     f"the same, early stopping off (the whole 30 minutes; Session 40)="
     f"{D}/camera_distractor40/eval_heldout_camera1_10_labels_{S37}_adjacent_distractor_prob=0.3_early_stop_patience=100",
+    f"the same, training seed 1 (Session 40)="
+    f"{D}/camera_distractor40/eval_heldout_camera1_10_labels_{S37}_adjacent_distractor_prob=0.3_early_stop_patience=100"
+    "_seed=1",
 ]
 
 
