@@ -306,8 +306,8 @@ def _transform(p: ConfigParser, name: str, section: str = "train#random_transfor
 
 
 GEOMETRY = ["RandAffined", "RandFlipd", "RandFlipd", "RandRotate90d"]
-APPEARANCE = ["RandSpindleHeterogeneityd", "RandAdjacentDistractord", "RandGaussianSmoothd", "RandLowResolutionXYd", "RandAdjustContrastd",
-              "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
+APPEARANCE = ["RandSpindleHeterogeneityd", "RandAdjacentDistractord", "RandGaussianSmoothd", "RandLowResolutionXYd",
+              "RandAdjustContrastd", "RandAdjustContrastd", "RandBiasFieldd", "RandGaussianNoised", "RandPhotonNoised"]
 
 
 @pytest.mark.parametrize(
