@@ -33,6 +33,14 @@ from scipy import ndimage
 from scripts.scene import smooth_noise
 
 
+def xy_shell(inside: np.ndarray, shell_px: int) -> np.ndarray:
+    """The voxels within ``shell_px`` x-y steps of a mask (X, Y, Z) and outside it, in its own slices only: the
+    surroundings a spindle's brightness is measured against."""
+    xy_cross = np.zeros((3, 3, 1), bool)
+    xy_cross[1, :, 0] = xy_cross[:, 1, 0] = True
+    return ndimage.binary_dilation(inside, xy_cross, iterations=shell_px) & ~inside
+
+
 class _RandImageTransformd(RandomizableTransform, MapTransform):
     """Draw once per call (``randomize``), then, with probability ``prob``, replace each key's image by
     ``transform_image(image, data)`` (None: leave it; ``data`` is the whole sample, e.g. for its label), as a tensor
@@ -195,9 +203,7 @@ class RandSpindleHeterogeneityd(_RandImageTransformd):
         box = tuple(slice(max(int(idx.min()) - m, 0), min(int(idx.max()) + m + 1, n))
                     for idx, m, n in zip(np.nonzero(label), margin, label.shape, strict=True))
         inside = label[box]
-        xy_cross = np.zeros((3, 3, 1), bool)
-        xy_cross[1, :, 0] = xy_cross[:, 1, 0] = True
-        shell = ndimage.binary_dilation(inside, xy_cross, iterations=self.shell_px) & ~inside
+        shell = xy_shell(inside, self.shell_px)
         draw = self._draw
         rng = np.random.default_rng(self._field_seed)
         field = smooth_noise(rng, inside.shape, (draw["gap_sigma_px"], draw["gap_sigma_px"], GAP_Z_CORRELATION_SLICES))
@@ -320,9 +326,7 @@ class RandAdjacentDistractord(_RandImageTransformd):
         if pasted is None or not pasted.any():
             return None
         values = torch.as_tensor(image).detach().cpu().numpy().astype(np.float32)
-        xy_cross = np.zeros((3, 3, 1), bool)
-        xy_cross[1, :, 0] = xy_cross[:, 1, 0] = True
-        shell = ndimage.binary_dilation(label, xy_cross, iterations=self.shell_px) & ~label
+        shell = xy_shell(label, self.shell_px)
         changed = False
         for channel in values:
             signal = float(np.median(channel[label])) - float(np.median(channel[shell] if shell.any() else channel))
