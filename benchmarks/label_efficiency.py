@@ -1,7 +1,8 @@
 """How many labelled frames does a lab need? Fine-tuning on 1, 3, 10, 30 labels of images the model never saw.
 
     .venv/bin/python benchmarks/label_efficiency.py [--scenario labs|mixed] [--labels 1 3 10 30]
-        [--labs heldout_texture1 ...] [--label_choice random|even] [--semi_supervised] [--epochs 15] [--epoch_length 20]
+        [--labs heldout_texture1 ...] [--label_choice random|even] [--split benchmark|finetune] [--semi_supervised]
+        [--epochs N] [--epoch_length N]
         [--set lr=2e-4 ...] [--model_path M] [--work_dir DIR] [--out FILE.md] [--plot FILE.png]
 
 Two scenarios, both on renderer families no training run samples (``heldout_texture``, ``heldout_psf``,
@@ -26,6 +27,10 @@ model itself (zero-shot).
 Which frames of a labelled oocyte are labelled: ``--label_choice random`` (default) draws them at random from its
 series, ``even`` spaces them evenly from GVBD on (the GVBD frame always among them).
 
+How the labels are used: ``--split benchmark`` (default; every run recorded until 2026-12-07) trains on all N and
+validates on them; ``--split finetune`` writes them as a lab's dataset folder (the labelled recordings and one mask
+file per label) and lets finetune.yaml split it as it splits a lab's folder (80:20: validation on two of ten labels).
+
 Reported per N: mean Dice and median |relative volume error| on the test frames, the same at GVBD (the first frame
 with a spindle, a nascent one) and after it, the volume band's coverage of the true volumes (the band the fine-tuning
 calibrated on its labelled frames, ``scripts.calibrate_band.calibrate_trained_model``; N = 0: the shipped one), and
@@ -39,6 +44,7 @@ import argparse
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -58,6 +64,7 @@ HELDOUT_FAMILIES = ("heldout_texture", "heldout_psf", "heldout_camera")
 LABS_SEED = 202
 LAB_OOCYTES, LAB_POOL_OOCYTES, LAB_FRAMES = 8, 4, 10
 LABEL_CHOICES = ("random", "even")
+SPLITS = ("benchmark", "finetune")
 
 
 def ensure_labs(labs_dir: Path, n_oocytes: int = LAB_OOCYTES, families: Sequence[str] = HELDOUT_FAMILIES) -> Path:
@@ -146,6 +153,32 @@ def pick_labels(pool: list[dict], n: int, seed: int = 0, choice: str = "random")
     return picked
 
 
+def lab_dataset(dataset_dir: Path, labels: list[dict], out: Path) -> Path:
+    """``out`` as a lab's dataset folder after labelling ``labels``: its labelled recordings (links to the dataset's
+    files), each label's true mask as EXPERIMENT/OOCYTE_masks/tNNNN.tif, and gvbd.csv for those recordings. Fine-
+    tuning on it (``--split finetune``) makes its own split (finetune.yaml), as a lab's run does. Written afresh."""
+    from scripts.io import read_mask, write_imagej_hyperstack
+
+    if out.exists():
+        shutil.rmtree(out)
+    for item in labels:
+        image = out / item["image"]
+        if not image.exists():
+            image.parent.mkdir(parents=True, exist_ok=True)
+            image.symlink_to((dataset_dir / item["image"]).resolve())
+        mask_xyz, meta = read_mask(dataset_dir / item["label"], item["frame"])
+        write_imagej_hyperstack(out / item["experiment"] / f"{item['oocyte']}_masks" / f"t{item['frame']:04d}.tif",
+                                mask_xyz.transpose(2, 1, 0), "ZYX", meta["spacing_um"])
+    recordings = {(i["experiment"], i["oocyte"]) for i in labels}
+    with open(dataset_dir / "gvbd.csv") as table:
+        rows = [r for r in csv.DictReader(table) if (r["experiment"], r["oocyte"]) in recordings]
+    with open(out / "gvbd.csv", "w", newline="") as table:
+        writer = csv.DictWriter(table, fieldnames=["experiment", "oocyte", "gvbd_frame"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
 def evaluate_test_frames(dataset_dir: Path, output_dir: Path, model_path: Path, test_list: Path,
                          extra: Sequence[str] = ()) -> float:
     """``run evaluating`` (evaluate.yaml) of ``model_path`` on the test frames of ``test_list`` (a datalist's
@@ -190,16 +223,19 @@ def scores(output_dir: Path) -> dict:
     return next(r for r in summary["per_experiment"] if r["method"] == "network" and r["experiment"] == "ALL")
 
 
-def fine_tune(families_dir: Path, datalist: Path, ckpt_dir: Path, model_path: Path, epochs: int,
-              epoch_length: int, semi_supervised: bool = False, settings: list[str] = ()) -> float:
+def fine_tune(families_dir: Path, datalist: Path | None, ckpt_dir: Path, model_path: Path, epochs: int | None,
+              epoch_length: int | None, semi_supervised: bool = False, settings: list[str] = ()) -> float:
     """The documented fine-tuning command (with the semi-supervised overlay on request; ``settings``: KEY=VALUE
-    overrides of the recipe, e.g. lr=2e-4); returns its wall time (s)."""
+    overrides of the recipe, e.g. lr=2e-4); ``datalist`` None: the split finetune.yaml makes of the folder's labels.
+    Returns its wall time (s)."""
     overlays = ["train.yaml", "finetune.yaml"] + (["semi_supervised.yaml"] if semi_supervised else [])
     configs = [str(BUNDLE_DIR / "configs" / name) for name in overlays]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
            "--logging_file", str(BUNDLE_DIR / "configs" / "logging.conf"), "--dataset_dir", str(families_dir),
-           "--datalist_file", str(datalist), "--init_weights", str(model_path), "--ckpt_dir", str(ckpt_dir),
-           "--epochs", str(epochs), "--epoch_length", str(epoch_length), "--progress_bar", "false"]
+           "--init_weights", str(model_path), "--ckpt_dir", str(ckpt_dir), "--progress_bar", "false"]
+    cmd += ["--datalist_file", str(datalist)] if datalist is not None else []
+    cmd += ["--epochs", str(epochs)] if epochs is not None else []  # None: finetune.yaml's own
+    cmd += ["--epoch_length", str(epoch_length)] if epoch_length is not None else []
     for setting in settings:
         key, _, value = setting.partition("=")
         cmd += [f"--{key}", value]
@@ -250,12 +286,18 @@ def main(argv: list[str] | None = None) -> int:
                              f"{LAB_POOL_OOCYTES})")
     parser.add_argument("--label_choice", choices=LABEL_CHOICES, default="random",
                         help="which frames of a labelled oocyte are labelled: random, or evenly spaced from GVBD on")
+    parser.add_argument("--split", choices=SPLITS, default="benchmark",
+                        help="benchmark: the N labels all train and validation is on them (the runs recorded until "
+                             "2026-12-07); finetune: the N labels written as a lab's dataset folder, which "
+                             "finetune.yaml splits itself (80:20: validation on the held-out labels), as a lab's run")
     parser.add_argument("--no_zero_shot", action="store_true", help="skip N = 0 (the shipped model itself)")
-    parser.add_argument("--epochs", type=int, default=15, help="fine-tuning epochs (finetune.yaml's default)")
-    parser.add_argument("--epoch_length", type=int, default=20, help="steps per epoch (finetune.yaml's default)")
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: finetune.yaml's)")
+    parser.add_argument("--epoch_length", type=int, default=None, help="steps per epoch (default: finetune.yaml's)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="settings",
                         help="fine-tuning recipe overrides (train.yaml / finetune.yaml keys), e.g. lr=2e-4 patch_mode=true")
-    parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "model.pt")
+    parser.add_argument("--model_path", type=Path, default=BUNDLE_DIR / "models" / "fast" / "model.pt",
+                        help="the weights fine-tuning starts from and N = 0 scores (default: finetune.yaml's start, "
+                             "the shipped fast model)")
     parser.add_argument("--families_dir", type=Path, default=None,
                         help="dataset folder (default data/labs, or data/renderer_families for --scenario mixed)")
     parser.add_argument("--work_dir", type=Path, default=None, help="default data/label_efficiency_<scenario>")
@@ -274,14 +316,18 @@ def main(argv: list[str] | None = None) -> int:
         for n, semi in runs:
             pool_tag = "" if args.pool_oocytes == LAB_POOL_OOCYTES else f"_from_{args.pool_oocytes}_oocytes"
             pool_tag += "" if args.label_choice == "random" else f"_{args.label_choice}"
+            pool_tag += "" if args.split == "benchmark" else f"_{args.split}_split"
             labels = pick_labels(pool, n, choice=args.label_choice) if n else []
             tag = f"{name}_{n}_labels{pool_tag}" + ("_semi" if semi else "") + "".join(f"_{x}" for x in args.settings)
             model_path, seconds = args.model_path.resolve(), 0.0
             if n > 0:
-                datalist = work_dir / f"{name}_datalist_{n}_labels{pool_tag}.json"
-                datalist.write_text(json.dumps({"training": labels, "validation": [],
-                                                "testing": test}, indent=1))
-                seconds = fine_tune(dataset_dir, datalist, work_dir / tag, model_path, args.epochs,
+                if args.split == "finetune":
+                    train_dir, datalist = lab_dataset(dataset_dir, labels, work_dir / f"{tag}_dataset"), None
+                else:
+                    train_dir, datalist = dataset_dir, work_dir / f"{name}_datalist_{n}_labels{pool_tag}.json"
+                    datalist.write_text(json.dumps({"training": labels, "validation": [],
+                                                    "testing": test}, indent=1))
+                seconds = fine_tune(train_dir, datalist, work_dir / tag, model_path, args.epochs,
                                     args.epoch_length, semi_supervised=semi, settings=args.settings)
                 model_path = work_dir / tag / "model.pt"
             output_dir = work_dir / f"eval_{tag}"
@@ -298,13 +344,18 @@ def main(argv: list[str] | None = None) -> int:
                          "frames": s["n_labelled"], "seconds": seconds, "calibration_seconds": calibration_seconds,
                          **stages, **band})
             print(rows[-1], flush=True)
-    shipped = args.model_path.resolve() == (BUNDLE_DIR / "models" / "model.pt").resolve()
-    start = "0 (shipped model)" if shipped else "0 (starting model)"
-    lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; "
-             f"{args.epochs} x {args.epoch_length} steps at most"
-             + ("" if shipped else f"; starting model {args.model_path}")
+    shipped_models = {(BUNDLE_DIR / "models" / "model.pt").resolve(): "shipped model",
+                      (BUNDLE_DIR / "models" / "fast" / "model.pt").resolve(): "shipped fast model"}
+    shipped = shipped_models.get(args.model_path.resolve())
+    start = f"0 ({shipped or 'starting model'})"
+    steps = (f"at most {args.epochs or 'finetune.yaml'} epochs x {args.epoch_length or 'finetune.yaml'} steps"
+             " within finetune.yaml's time budget")
+    lines = [f"### Label efficiency, scenario `{args.scenario}` ({cpu_model()}; {steps}"
+             + (f"; starting from the {shipped}" if shipped else f"; starting model {args.model_path}")
              + (f"; recipe overrides {' '.join(args.settings)}" if args.settings else "")
-             + f"; labels chosen {args.label_choice})", "",
+             + f"; labels chosen {args.label_choice}"
+             + ("; split by finetune.yaml from a lab's folder of the labels" if args.split == "finetune"
+                else "; every label trains, validation on them") + ")", "",
              "| data | look | labelled frames | fine-tuning | test frames | mean Dice | median abs. rel. volume error "
              "| at GVBD: frames, mean Dice, volume error | after GVBD: frames, mean Dice, volume error "
              "| volume band: coverage of the true volume, median width | fine-tuning wall time (of it: the band's calibration) |",

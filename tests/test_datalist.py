@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import random_series, write_imagej
-from scripts.datalist import build_datalist, load_datalist, main, scan_dataset
+from scripts.datalist import build_datalist, load_datalist, main, scan_dataset, update_datalist
 from scripts.io import SpindleDataError
 
 LISTS = ("training", "validation", "testing", "inference")
@@ -56,6 +56,51 @@ def test_split_is_by_oocyte_and_covers_every_experiment(dataset_factory, seed):
     keys = [(i["experiment"], i["oocyte"], i["frame"]) for i in dl["training"] + dl["validation"]]
     assert len(keys) == len(set(keys)) == 6 * 3  # 6 development oocytes x labels on frames 1, 4, 7
     assert len(dl["validation"]) == round(0.2 * 18)
+
+
+def test_no_test_oocytes_puts_every_label_into_training_and_validation(dataset_factory):
+    root = dataset_factory(n_experiments=2, n_oocytes=3)  # labels on frames 1 and 4
+    dl = build_datalist(root, seed=0, test_oocytes_per_experiment=0)
+    assert dl["test_oocytes"] == [] and dl["testing"] == [] and dl["inference"] == []
+    assert oocytes(dl["training"] + dl["validation"]) == oocytes(build_datalist(root)["inference"]
+                                                                 + build_datalist(root)["training"]
+                                                                 + build_datalist(root)["validation"])
+    assert (len(dl["training"]), len(dl["validation"])) == (10, 2)  # 12 labels, 80:20
+    with pytest.raises(ValueError, match="test_oocytes_per_experiment must be 0 or 1"):
+        build_datalist(root, test_oocytes_per_experiment=2)
+
+
+def _key(item):
+    return item["experiment"], item["oocyte"], item["frame"]
+
+
+def test_update_keeps_every_frame_on_its_side_and_splits_the_new_labels(dataset_factory):
+    root = dataset_factory(n_experiments=1, n_oocytes=4, n_frames=10)  # labels on frames 1, 4, 7
+    old = build_datalist(root, seed=0)
+    same, added, removed = update_datalist(old, root)
+    assert same == old and added == removed == []  # nothing changed on disk: the same datalist
+    test_oocyte = old["test_oocytes"][0]["oocyte"]
+    others = sorted({i["oocyte"] for i in old["training"] + old["validation"]})
+    masks = root / "exp1" / f"{others[0]}_masks"
+    for frame in (0, 2, 3, 5, 6):  # a lab labels five more frames of one oocyte ...
+        (masks / f"t{frame:04d}.tif").write_bytes((masks / "t0001.tif").read_bytes())
+    test_masks = root / "exp1" / f"{test_oocyte}_masks"  # ... one of the test oocyte ...
+    (test_masks / "t0002.tif").write_bytes((test_masks / "t0001.tif").read_bytes())
+    gone = old["training"][-1]  # ... and deletes a wrong mask
+    (root / gone["label"]).unlink()
+    new, added, removed = update_datalist(old, root)
+    assert len(added) == 6 and removed == [gone["label"]]
+    for key in ("training", "validation", "testing"):  # every frame it held keeps its side
+        assert {_key(i) for i in old[key]} - {_key(gone)} <= {_key(i) for i in new[key]}
+    fresh = {_key(i) for key in ("training", "validation") for i in new[key]} - {_key(i) for i in old["training"]
+                                                                                 + old["validation"]}
+    assert fresh == {("exp1", others[0], f) for f in (0, 2, 3, 5, 6)}
+    assert sum(_key(i) in fresh for i in new["validation"]) == 1  # 20 % of the five new development frames
+    assert ("exp1", test_oocyte, 2) in {_key(i) for i in new["testing"]}  # a test oocyte's frame stays in testing
+    assert new["test_oocytes"] == old["test_oocytes"]
+    assert [_key(i) for i in new["inference"]] == [_key(i) for i in old["inference"]]  # every frame of the test oocyte
+    assert next(i for i in new["inference"] if i["frame"] == 2)["label"] == f"exp1/{test_oocyte}_masks/t0002.tif"
+    assert update_datalist(new, root)[1:] == ([], [])  # applied once
 
 
 def test_split_is_reproducible_per_seed_and_changes_with_it(dataset_factory):

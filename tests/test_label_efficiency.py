@@ -117,3 +117,56 @@ def test_pools_of_different_sizes_are_scored_on_the_same_test_recordings(tmp_pat
         lab_items(tmp_path, "heldout_texture1", pool_oocytes=5, test_oocytes=3)  # they would share a recording
     with pytest.raises(ValueError, match="labs of 7 oocytes, not 8"):
         ensure_labs(tmp_path)  # an existing folder of another size is not silently reused
+
+
+def test_fine_tuning_runs_the_documented_recipe_unless_told_otherwise(tmp_path, monkeypatch):
+    """Without --epochs / --epoch_length the benchmark passes none, so what it measures is finetune.yaml's own
+    recipe; given, they (and --set overrides) reach the command line."""
+    import subprocess
+
+    import label_efficiency
+
+    commands = []
+
+    def fake_run(cmd, **kwargs):
+        commands.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(label_efficiency.subprocess, "run", fake_run)
+    args = (tmp_path, tmp_path / "dl.json", tmp_path / "out", tmp_path / "model.pt")
+    label_efficiency.fine_tune(*args, None, None)
+    assert "finetune.yaml" in commands[-1][commands[-1].index("--config_file") + 1]
+    assert "--epochs" not in commands[-1] and "--epoch_length" not in commands[-1]
+    label_efficiency.fine_tune(*args, 6, 20, settings=["lr=2e-4"])
+    cmd = commands[-1]
+    assert cmd[cmd.index("--epochs") + 1] == "6" and cmd[cmd.index("--epoch_length") + 1] == "20"
+    assert cmd[cmd.index("--lr") + 1] == "2e-4"
+    assert cmd[cmd.index("--init_weights") + 1] == str(tmp_path / "model.pt")
+
+
+def test_a_lab_folder_holds_the_labelled_recordings_and_one_mask_file_per_label(tmp_path):
+    """--split finetune: the labels as a lab has them, which finetune.yaml's own split then takes whole."""
+    sys.path.insert(0, str(REPO / "bundle"))
+    from label_efficiency import lab_dataset, lab_items, pick_labels
+    from scripts.datalist import build_datalist
+    from scripts.io import read_mask
+    from scripts.randomized import generate_randomized_dataset
+
+    generate_randomized_dataset(tmp_path / "labs", ("heldout_camera",), n_experiments=1, n_oocytes=4, n_frames=4,
+                                shape_xyz=(32, 32, 8), spacing_um_xyz=(1.0, 1.0, 4.0), seed=2,
+                                one_look_per_experiment=True)
+    pool, _, _ = lab_items(tmp_path / "labs", "heldout_camera1", pool_oocytes=2, test_oocytes=2)
+    labels = pick_labels(pool, 3)
+    folder = lab_dataset(tmp_path / "labs", labels, tmp_path / "lab")
+    datalist = build_datalist(folder, test_oocytes_per_experiment=0)
+    keys = {(i["oocyte"], i["frame"]) for i in datalist["training"] + datalist["validation"]}
+    assert keys == {(i["oocyte"], i["frame"]) for i in labels} and len(datalist["validation"]) == 1
+    for item in datalist["training"] + datalist["validation"]:  # each label is the recording's true mask of the frame
+        written, meta = read_mask(folder / item["label"])
+        truth, _ = read_mask(tmp_path / "labs" / f"ground_truth_masks/heldout_camera1/{item['oocyte']}.tif",
+                             item["frame"])
+        assert np.array_equal(written, truth) and meta["spacing_um"] == pytest.approx([1.0, 1.0, 4.0])
+        assert item["minutes_since_gvbd"] == next(i for i in labels if (i["oocyte"], i["frame"]) ==
+                                                  (item["oocyte"], item["frame"]))["minutes_since_gvbd"]
+    assert lab_dataset(tmp_path / "labs", labels[:1], folder) == folder  # written afresh: one label now
+    assert len(list(folder.rglob("t*.tif"))) == 1

@@ -57,14 +57,44 @@ def test_ensure_datalist_builds_once_and_then_keeps_the_split(phantom, tmp_path)
     path = ensure_datalist(phantom, target, seed=0)
     assert path == str(target)
     data = json.loads(target.read_text())
-    assert len(data["training"]) == 3 and len(data["validation"]) == 1
-    # an existing file is used as it is, even if it differs from what a scan would give
+    assert len(data["training"]) == 3 and len(data["validation"]) == 1 and data["follows_dataset"] is True
+    stamp = target.stat().st_mtime_ns
+    ensure_datalist(phantom, target, seed=1)  # nothing changed on disk: the file is left alone, seed and all
+    assert target.stat().st_mtime_ns == stamp
+    # a datalist it did not write (python -m scripts.datalist, a benchmark's, by hand) is used as it is, even if it
+    # differs from what a scan would give
+    del data["follows_dataset"]
     data["validation"] = []
     target.write_text(json.dumps(data))
     ensure_datalist(phantom, target, seed=1)
     assert json.loads(target.read_text())["validation"] == []
     with pytest.raises(FileNotFoundError, match="does not exist"):
         ensure_datalist(tmp_path / "missing", tmp_path / "x.json")
+
+
+def test_a_datalist_it_wrote_follows_the_labels_added_and_removed_later(tmp_path, caplog):
+    """The fine-tuning loop: label, fine-tune, correct a few masks in napari or Fiji, fine-tune again: the new
+    labels must not be silently left out by the split the first run wrote."""
+    generate_dataset(tmp_path / "lab", n_experiments=1, n_oocytes=2, n_frames=8, shape_xyz=(32, 32, 5), seed=3)
+    lab = tmp_path / "lab"
+    target = tmp_path / "finetuned" / "datalist.json"
+    first = json.loads(Path(ensure_datalist(lab, target, test_oocytes_per_experiment=0)).read_text())
+    assert first["test_oocytes"] == [] and first["testing"] == []
+    assert {(i["oocyte"], i["frame"]) for key in ("training", "validation") for i in first[key]} == {
+        ("oocyte01", 2), ("oocyte02", 1), ("oocyte02", 7)}  # the phantom's labels: every oocyte trains or validates
+    masks = lab / "exp1"
+    (masks / "oocyte01_masks" / "t0007.tif").write_bytes((masks / "oocyte01_masks" / "t0002.tif").read_bytes())
+    (masks / "oocyte02_masks" / "t0007.tif").unlink()  # a wrong mask deleted
+    with caplog.at_level("WARNING"):
+        ensure_datalist(lab, target, test_oocytes_per_experiment=0)
+    second = json.loads(target.read_text())
+    assert {(i["oocyte"], i["frame"]) for key in ("training", "validation") for i in second[key]} == {
+        ("oocyte01", 2), ("oocyte01", 7), ("oocyte02", 1)}
+    assert "1 frame(s) labelled since the datalist was written joined it" in caplog.text
+    assert "oocyte01_masks/t0007.tif" in caplog.text and "1 whose mask is gone left it" in caplog.text
+    for key in ("training", "validation"):  # the frames it held keep their side
+        assert ({(i["oocyte"], i["frame"]) for i in first[key]} - {("oocyte02", 7)}
+                <= {(i["oocyte"], i["frame"]) for i in second[key]})
 
 
 # ------------------------------------------------------------------------------------------- handlers
@@ -916,15 +946,41 @@ def test_adjacent_distractor_probability_is_a_config_key_off_by_default():
 FINETUNE_YAML = BUNDLE / "configs" / "finetune.yaml"
 
 
-def test_finetune_overlay_starts_from_the_shipped_weights_and_writes_beside_the_data():
+FAST_MODEL = BUNDLE / "models" / "fast" / "model.pt"
+
+
+def test_finetune_overlay_starts_from_the_shipped_fast_model_and_writes_beside_the_data():
     p = _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML))
-    assert p.get_parsed_content("init_weights") == str(BUNDLE / "models" / "model.pt")
+    assert p.get_parsed_content("init_weights") == str(FAST_MODEL)
     assert p.get_parsed_content("ckpt_dir") == "/data/lab/finetuned"
     assert p.get_parsed_content("model_path") == "/data/lab/finetuned/model.pt"
-    assert p["lr"] == 5.0e-5 and p["early_stop_patience"] == 4
+    # the lab's split beside the model, every label in training or validation (no test oocyte)
+    assert p.get_parsed_content("datalist_file") == "/data/lab/finetuned/datalist.json"
+    assert p.get_parsed_content("test_oocytes_per_experiment") == 0
+    assert p["lr"] == 5.0e-5
     # everything else is train.yaml's: the same preprocessing and network
     base = _parser({"dataset_dir": "/data/lab"})
     assert p["standardisation"] == base["standardisation"] and p["network_def"] == base["network_def"]
+
+
+def test_finetune_recipe_is_the_one_measured_on_the_held_out_labs():
+    """The settings Sessions 36-40 measured on the three held-out renderer labs (docs, "Adapting the model to your
+    microscope"; training_state/s40/camera_distractor_full.sh passed them as overrides), now the overlay's own."""
+    p = _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML))
+    assert p.get_parsed_content("use_patches") is True and p.get_parsed_content("patch_size") == [192, 192, 32]
+    assert p.get_parsed_content("weight_average_decay") == 0.98
+    assert (p.get_parsed_content("epochs"), p.get_parsed_content("epoch_length")) == (60, 50)
+    assert p.get_parsed_content("time_budget_min") == 30 and p.get_parsed_content("early_stop_patience") == 10
+    assert p.get_parsed_content("network_pixel_um") == pytest.approx(0.34)  # the fast model's, from its provenance
+    assert _transform(p, "RandAdjacentDistractord").prob == 0.3
+    # what a run records of it
+    settings = p.get_parsed_content("provenance_settings")
+    assert settings["patch_size"] == [192, 192, 32] and settings["adjacent_distractor_prob"] == 0.3
+    assert settings["early_stop_patience"] == 10 and settings["weight_average_decay"] == 0.98
+    # the command line still decides
+    whole = _parser({"dataset_dir": "/data/lab", "patch_mode": "false", "adjacent_distractor_prob": 0.0},
+                    files=(TRAIN_YAML, FINETUNE_YAML))
+    assert whole.get_parsed_content("use_patches") is False and _transform(whole, "RandAdjacentDistractord").prob == 0
 
 
 def test_finetuning_keeps_the_pixel_size_the_starting_network_was_trained_at(tmp_path):
@@ -932,7 +988,7 @@ def test_finetuning_keeps_the_pixel_size_the_starting_network_was_trained_at(tmp
     record (the 0.4 ones) or trained on their files' own pixels at the lab files' own pixels."""
     weights = tmp_path / "coarse" / "model.pt"
     weights.parent.mkdir()
-    shipped = model_provenance(BUNDLE / "models" / "model.pt")  # {} for the 0.4 weights
+    shipped = model_provenance(FAST_MODEL)  # the overlay's start; {} for the 0.4 weights
     resampled = shipped.get("pixel_size_um") != shipped.get("file_pixel_size_um")
     assert _parser({"dataset_dir": "/data/lab"}, files=(TRAIN_YAML, FINETUNE_YAML)).get_parsed_content(
         "network_pixel_um") == (shipped["pixel_size_um"] if resampled else None)  # the shipped weights as they are
@@ -973,7 +1029,7 @@ def test_validation_falls_back_to_the_training_frames_with_too_few_labels(phanto
 
 @pytest.mark.slow
 def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
-    shipped = BUNDLE / "models" / "model.pt"
+    shipped = FAST_MODEL
     stamp = shipped.stat().st_mtime_ns
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
@@ -1010,7 +1066,7 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
 
 @pytest.mark.slow
 def test_cli_finetune_keeps_the_starting_weights_when_no_epoch_beats_them(phantom, tmp_path):
-    shipped = BUNDLE / "models" / "model.pt"
+    shipped = FAST_MODEL
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
             "--epoch_length", "1", "--lr", "0", *TINY]  # lr 0: the epoch ends where it started, no better

@@ -363,9 +363,13 @@ def build_datalist(
     val_fraction: float = 0.2,
     default_frame_interval_min: float = 10.0,
     dense_labels_dir: str | None = None,
+    test_oocytes_per_experiment: int = 1,
 ) -> dict:
     """Scan ``dataset_dir``, join gvbd.csv and split (see the module docstring). ``time_min`` is frame x
     the file's frame interval, or x ``default_frame_interval_min`` where the file has none.
+
+    ``test_oocytes_per_experiment``: 1 (the thesis' split) or 0: no test oocytes, every labelled frame goes to
+    training or validation (fine-tuning on a lab's few labels, which are checked on other recordings afterwards).
 
     ``dense_labels_dir`` (the phantom's ``ground_truth_masks``: one TZYX mask hyperstack per oocyte,
     ``DIR/EXPERIMENT/OOCYTE.tif``, every frame labelled) makes ``training`` every frame of the non-test oocytes
@@ -375,6 +379,8 @@ def build_datalist(
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), found {val_fraction}")
+    if test_oocytes_per_experiment not in (0, 1):
+        raise ValueError(f"test_oocytes_per_experiment must be 0 or 1, found {test_oocytes_per_experiment!r}")
     all_series = scan_dataset(dataset_dir)
     gvbd = read_gvbd_table(dataset_dir, all_series)
     rng = random.Random(seed)
@@ -382,7 +388,8 @@ def build_datalist(
     by_experiment: dict[str, list[OocyteSeries]] = {}
     for s in all_series:
         by_experiment.setdefault(s.experiment, []).append(s)
-    test = {(exp, rng.choice(members).oocyte) for exp, members in sorted(by_experiment.items())}
+    test = ({(exp, rng.choice(members).oocyte) for exp, members in sorted(by_experiment.items())}
+            if test_oocytes_per_experiment else set())
 
     def items(series: OocyteSeries, labelled_only: bool) -> list[dict]:
         frames = sorted(series.labels) if labelled_only else sorted(series.images)
@@ -410,12 +417,54 @@ def build_datalist(
     return {
         "seed": seed,
         "val_fraction": val_fraction,
+        "test_oocytes_per_experiment": test_oocytes_per_experiment,
         "test_oocytes": [{"experiment": e, "oocyte": o} for e, o in sorted(test)],
         "training": sorted(training, key=by_key),
         "validation": sorted(development[:n_val], key=by_key),
         "testing": [i for s in test_series for i in items(s, True)],
         "inference": [i for s in test_series for i in items(s, False)],
     }
+
+
+def _frame_key(item: dict) -> tuple[str, str, int]:
+    return item["experiment"], item["oocyte"], int(item["frame"])
+
+
+def update_datalist(datalist: dict, dataset_dir: str | os.PathLike,
+                    default_frame_interval_min: float = 10.0) -> tuple[dict, list[str], list[str]]:
+    """``datalist`` (a split of ``build_datalist``) brought in step with the masks now in ``dataset_dir``: a lab
+    labels more frames between runs (napari's "Save labels", Fiji) or deletes a wrong mask.
+
+    Every frame the datalist already holds keeps its side (training, validation or testing), so runs before and
+    after compare like with like; frames labelled since go to testing where their oocyte is a test oocyte, else
+    ``val_fraction`` of them (drawn with the datalist's seed) to validation and the rest to training; frames whose
+    mask is gone are dropped. Items are rebuilt from the scan (a changed gvbd.csv moves ``minutes_since_gvbd``).
+    Returns (the new datalist, the labels added, the labels removed), label paths relative to the dataset."""
+    seed = int(datalist.get("seed", 0))
+    val_fraction = float(datalist.get("val_fraction", 0.2))
+    all_series = scan_dataset(dataset_dir)
+    gvbd = read_gvbd_table(dataset_dir, all_series)
+    test = {(t["experiment"], t["oocyte"]) for t in datalist.get("test_oocytes", [])}
+    labelled = {(s.experiment, s.oocyte, t): frame_item(s, t, gvbd[(s.experiment, s.oocyte)],
+                                                        default_frame_interval_min)
+                for s in all_series for t in sorted(s.labels)}
+    side = {_frame_key(item): key for key in ("training", "validation", "testing") for item in datalist.get(key, [])}
+    removed = sorted(datalist_item["label"] for key in ("training", "validation", "testing")
+                     for datalist_item in datalist.get(key, []) if _frame_key(datalist_item) not in labelled)
+    new = [k for k in sorted(labelled) if k not in side]
+    development = [k for k in new if k[:2] not in test]
+    random.Random(seed).shuffle(development)
+    n_val = round(val_fraction * len(development))
+    for k in new:
+        side[k] = "testing" if k[:2] in test else None
+    for i, k in enumerate(development):
+        side[k] = "validation" if i < n_val else "training"
+    updated = {**datalist}
+    for key in ("training", "validation", "testing"):
+        updated[key] = [labelled[k] for k in sorted(labelled) if side.get(k) == key]
+    updated["inference"] = [frame_item(s, t, gvbd[(s.experiment, s.oocyte)], default_frame_interval_min)
+                            for s in all_series if (s.experiment, s.oocyte) in test for t in sorted(s.images)]
+    return updated, [labelled[k]["label"] for k in new], removed
 
 
 def _dense_training_items(dataset_dir: str | os.PathLike, dense_labels_dir: str, all_series: Sequence[OocyteSeries],

@@ -1,6 +1,7 @@
 """Small pieces configs/train.yaml needs that MONAI does not have: resumable state and the datalist on demand.
 
-- :func:`ensure_datalist`: the dataset's ``datalist.json``, written by :mod:`scripts.datalist` if missing.
+- :func:`ensure_datalist`: the dataset's ``datalist.json``, written by :mod:`scripts.datalist` if missing and kept
+  in step with the masks in the dataset folder afterwards.
 - :class:`BestWeightsSaver`: the best weights by a validation metric as a plain ``state_dict``
   (``torch.load(path, weights_only=True)`` loads it straight into the network), and it remembers the
   best score across a resume.
@@ -21,6 +22,7 @@ Only the main process (rank 0) writes files under DDP.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import os
@@ -34,7 +36,7 @@ from monai.handlers import CheckpointLoader, EarlyStopHandler
 from monai.transforms import MapTransform
 
 from scripts.config import is_null, required_dataset_dir
-from scripts.datalist import build_datalist, write_datalist
+from scripts.datalist import build_datalist, update_datalist, write_datalist
 from scripts.inference import load_network
 from scripts.io import atomic_path, file_sha256
 
@@ -106,29 +108,60 @@ def training_network(network: torch.nn.Module, device: str | torch.device, chann
 
 def ensure_datalist(
     dataset_dir: str | os.PathLike, datalist_file: str | os.PathLike = "", seed: int = 0, val_fraction: float = 0.2,
-    frame_interval_min: float = 10.0,
+    frame_interval_min: float = 10.0, test_oocytes_per_experiment: int = 1,
 ) -> str:
     """Return the datalist path, ``dataset_dir/datalist.json`` when ``datalist_file`` is empty.
 
     If the file does not exist it is built from ``dataset_dir`` by :func:`scripts.datalist.build_datalist`
-    (split drawn with ``seed``; ``frame_interval_min`` for files that state no frame interval) and written
-    atomically, so every later run uses the same split.
+    (split drawn with ``seed``; ``frame_interval_min`` for files that state no frame interval;
+    ``test_oocytes_per_experiment`` 1 or 0) and written atomically, marked ``"follows_dataset": true``. A datalist
+    so marked follows the dataset on every later run (:func:`scripts.datalist.update_datalist`): frames labelled
+    since join the split, frames whose mask is gone leave it, and every frame it held keeps its side. Any other
+    datalist (written with ``python -m scripts.datalist``, merged, or by hand) is used as it is.
     """
     path = Path(datalist_file) if str(datalist_file) else required_dataset_dir(dataset_dir) / "datalist.json"
     if not path.exists():
         if not required_dataset_dir(dataset_dir).is_dir():
             raise FileNotFoundError(f"dataset_dir {dataset_dir} does not exist (needed to build {path})")
         datalist = build_datalist(dataset_dir, seed=seed, val_fraction=val_fraction,
-                                  default_frame_interval_min=frame_interval_min)
-        try:
-            write_datalist(datalist, path)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the datalist {path} ({exc.strerror or exc}): the dataset folder may "
-                                     "be read-only; pass --datalist_file with a path you can write to") from exc
+                                  default_frame_interval_min=frame_interval_min,
+                                  test_oocytes_per_experiment=int(test_oocytes_per_experiment))
+        _write_datalist(datalist, path)
         logger.info(
             f"wrote {path}: {len(datalist['training'])} training, {len(datalist['validation'])} validation frames"
         )
+    else:
+        _follow_dataset(path, dataset_dir, frame_interval_min)
     return str(path)
+
+
+def _write_datalist(datalist: dict, path: Path) -> None:
+    try:
+        write_datalist({**datalist, "follows_dataset": True}, path)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write the datalist {path} ({exc.strerror or exc}): the dataset folder may "
+                                 "be read-only; pass --datalist_file with a path you can write to") from exc
+
+
+def _follow_dataset(path: Path, dataset_dir: str | os.PathLike, frame_interval_min: float) -> None:
+    """Bring a datalist that ``ensure_datalist`` wrote in step with the masks now in ``dataset_dir``."""
+    try:
+        datalist = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # not ours to judge here: loading it names what is wrong with it
+    if not isinstance(datalist, dict) or datalist.get("follows_dataset") is not True:
+        return
+    updated, added, removed = update_datalist(datalist, required_dataset_dir(dataset_dir), frame_interval_min)
+    if updated == datalist:
+        return
+    _write_datalist(updated, path)
+    if added or removed:
+        logger.warning(f"{path}: {len(added)} frame(s) labelled since the datalist was written joined it"
+                       + (f" (e.g. {', '.join(added[:3])})" if added else "")
+                       + f", {len(removed)} whose mask is gone left it"
+                       + (f" (e.g. {', '.join(removed[:3])})" if removed else "")
+                       + f"; now {len(updated['training'])} training, {len(updated['validation'])} validation frames "
+                         "(the frames it held keep their side)")
 
 
 def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.PathLike, min_frames: int = 1) -> list[dict]:
@@ -148,7 +181,8 @@ def validation_items(datalist_file: str | os.PathLike, dataset_dir: str | os.Pat
 
 
 def training_files_pixel_size_um(network_pixel_size_um: float | None, dataset_dir, datalist_file, split_seed: int,
-                                 val_fraction: float, frame_interval_min: float) -> float | None:
+                                 val_fraction: float, frame_interval_min: float,
+                                 test_oocytes_per_experiment: int = 1) -> float | None:
     """The training files' x-y pixel size (um, median over the files) where the network is to see their crops at
     another one (``network_pixel_size_um``, train.yaml), else None without touching the data: the configs are also
     built without a dataset. The datalist is the one ``ensure_datalist`` gives the run."""
@@ -157,7 +191,8 @@ def training_files_pixel_size_um(network_pixel_size_um: float | None, dataset_di
     from scripts.datalist import load_datalist
     from scripts.resolution import training_pixel_size_um
 
-    datalist = ensure_datalist(dataset_dir, datalist_file, split_seed, val_fraction, frame_interval_min)
+    datalist = ensure_datalist(dataset_dir, datalist_file, split_seed, val_fraction, frame_interval_min,
+                               test_oocytes_per_experiment)
     return training_pixel_size_um(load_datalist(datalist, "training", dataset_dir))
 
 
