@@ -335,7 +335,7 @@ def test_a_run_calibrates_on_its_validation_frames_or_else_its_training_frames(t
     datalist.write_text(json.dumps({"training": items[:3], "validation": items[3:8]}))
     assert calibration_items(datalist, tmp_path) == (items[3:8], "validation")
     datalist.write_text(json.dumps({"training": items[:4], "validation": items[4:8]}))  # 4 held out: too few
-    assert calibration_items(datalist, tmp_path) == (items[:4], "training")
+    assert calibration_items(datalist, tmp_path) == (items[:8], "training and validation")  # every label of the run
     datalist.write_text(json.dumps({"training": items[:4]}))
     assert calibration_items(datalist, tmp_path) == (items[:4], "training")
 

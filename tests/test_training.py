@@ -1050,15 +1050,16 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         # what evaluating the model resamples to: the shipped network's pixel size where it has one, else the phantom's
         assert record["pixel_size_um"] == pytest.approx(trained_network_pixel_size_um(shipped) or 0.17)
         proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY,
-                                             "--band_coverage", "0.7"], cwd=tmp_path)  # 0.7: 3 frames are enough
+                                             "--band_coverage", "0.7"], cwd=tmp_path)  # 0.7: 6 frames are enough
         assert "Epoch[2] Metrics" in proc.stdout + proc.stderr
         assert _epoch(torch.load(out / "checkpoint.pt", weights_only=True)) == 2
         # the volume band of the weights the resumed run ended with, calibrated on the labelled frames (1
-        # validation frame held out: too few, so the training frames); evaluating them applies it
+        # validation frame held out: too few, so every labelled frame of the run); evaluating them applies it
         calibration = json.loads((out / "band_calibration.json").read_text())
         assert calibration["model_sha256"] == file_sha256(out / "model.pt")
-        # (the in-sample coverage, 0.9, needs 9 frames: the fit asks band_coverage of these 3)
-        assert calibration["fitted_on"]["frames"] == "training" and calibration["coverage"] == 0.7
+        # (the in-sample coverage, 0.9, needs 9 frames: the fit asks band_coverage of these 6: the phantom's 3
+        # oocytes x 2 labels, all in the fine-tuning's split, 5 training and 1 validation)
+        assert calibration["fitted_on"]["frames"] == "training and validation" and calibration["coverage"] == 0.7
         assert (out / "band_calibration_eval" / "volumes.csv").is_file()
     finally:
         shutil.rmtree(out, ignore_errors=True)  # the module's phantom is shared with other tests
@@ -1070,12 +1071,13 @@ def test_cli_finetune_keeps_the_starting_weights_when_no_epoch_beats_them(phanto
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
             "--epoch_length", "1", "--lr", "0", *TINY]  # lr 0: the epoch ends where it started, no better
-    # (and 3 training frames, too few to calibrate the band for 80 %: it stays raw, with a warning)
-    proc = _run_cli(args, cwd=tmp_path)
+    # (and the phantom's 6 labels, too few to calibrate the band for 90 %: it stays raw, with a warning)
+    proc = _run_cli(args + ["--band_coverage", "0.9"], cwd=tmp_path)
     out = phantom / "finetuned"
     try:
         assert "best val_mean_dice" in proc.stdout + proc.stderr and "at epoch 0" in proc.stdout + proc.stderr
-        assert "is not calibrated: 3 labelled training frame(s), 4 needed" in proc.stdout + proc.stderr
+        assert ("is not calibrated: 6 labelled training and validation frame(s), 9 needed"
+                in proc.stdout + proc.stderr)
         assert not (out / "band_calibration.json").exists()
         kept = torch.load(out / "model.pt", weights_only=True)
         start = torch.load(shipped, weights_only=True)

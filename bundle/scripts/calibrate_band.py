@@ -309,15 +309,17 @@ IN_SAMPLE_COVERAGE = 0.9
 def calibration_items(datalist_file: str | Path, dataset_dir: str | Path,
                       min_validation_frames: int = MIN_VALIDATION_FRAMES) -> tuple[list[dict], str]:
     """(items, which) of the labelled frames a trained model's band is calibrated on: the run's validation frames
-    (never trained on) when there are at least ``min_validation_frames``, else its training frames. With a lab's
-    few labels the training frames are all there is (``calibrate_trained_model`` then asks more of them).
+    (never trained on) when there are at least ``min_validation_frames``, else every labelled frame of the run, its
+    training frames with those few validation ones (a lab's 10 labels split 8:2 give 10 frames: enough for the
+    in-sample 90 % that ``calibrate_trained_model`` then asks, as measured with 10 trained-on labels).
     Items as stored in the datalist (paths relative to the dataset folder)."""
     with open(datalist_file) as f:
         datalist = json.load(f)
     validation = datalist.get("validation") or []
     if len(validation) >= min_validation_frames:
         return validation, "validation"
-    return datalist.get("training") or [], "training"
+    training = datalist.get("training") or []
+    return (training + validation, "training and validation") if validation else (training, "training")
 
 
 def calibrate_trained_model(model_path: str | Path, dataset_dir: str | Path, datalist_file: str | Path,
@@ -374,7 +376,7 @@ def calibrate_trained_model(model_path: str | Path, dataset_dir: str | Path, dat
         raise RuntimeError(f"{(proc.stdout + proc.stderr)[-3000:]}\nthe trained weights {model_path} are "
                            f"complete; calibrating their volume band failed (above; command: {shlex.join(cmd)})")
     description = (f"the {len(items)} labelled {which} frames of the run that trained these weights "
-                   f"({'held out from training' if which == 'validation' else 'trained on: in-sample'})")
+                   f"({'held out from training' if which == 'validation' else 'mostly trained on: in-sample'})")
     asked = [coverage] if which == "validation" else [in_sample_coverage, coverage]
     calibration = None
     for fit_coverage in asked:
