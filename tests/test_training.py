@@ -1027,13 +1027,17 @@ def test_validation_falls_back_to_the_training_frames_with_too_few_labels(phanto
     assert len(fallback) == len(datalist["training"]) and "validating on the" in caplog.text
 
 
+# the recipe's patch mode on the tiny phantom's 64 x 64 x 12 crops (its 192 x 192 x 32 patches need real frames)
+FINETUNE_PATCH = ["--patch_size", "[64,64,12]"]
+
+
 @pytest.mark.slow
 def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
     shipped = FAST_MODEL
     stamp = shipped.stat().st_mtime_ns
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
-            "--epoch_length", "1", *TINY]
+            "--epoch_length", "1", *FINETUNE_PATCH, *TINY]
     _run_cli(args + ["--calibrate_band", "false"], cwd=tmp_path)  # calibrated after the resumed run, below
     out = phantom / "finetuned"
     try:
@@ -1046,7 +1050,8 @@ def test_cli_finetune_writes_model_provenance_and_resumes(phantom, tmp_path):
         record = json.loads((out / "provenance.json").read_text())
         assert record["init_weights"] == str(shipped.resolve()) and len(record["init_weights_sha256"]) == 64
         assert record["n_training_frames"] >= 1 and record["settings"]["lr"] == 5.0e-5
-        assert record["settings"]["time_budget_min"] == 30
+        assert record["settings"]["time_budget_min"] == 30 and record["settings"]["patch_size"] == [64, 64, 12]
+        assert record["settings"]["adjacent_distractor_prob"] == 0.3 and record["settings"]["early_stop_patience"] == 10
         # what evaluating the model resamples to: the shipped network's pixel size where it has one, else the phantom's
         assert record["pixel_size_um"] == pytest.approx(trained_network_pixel_size_um(shipped) or 0.17)
         proc = _run_cli(args[:-len(TINY)] + ["--epochs", "2", "--resume_from", str(out / "checkpoint.pt"), *TINY,
@@ -1070,7 +1075,7 @@ def test_cli_finetune_keeps_the_starting_weights_when_no_epoch_beats_them(phanto
     shipped = FAST_MODEL
     args = ["--config_file", repr([str(TRAIN_YAML), str(FINETUNE_YAML)]), "--logging_file",
             str(BUNDLE / "configs" / "logging.conf"), "--dataset_dir", str(phantom), "--epochs", "1",
-            "--epoch_length", "1", "--lr", "0", *TINY]  # lr 0: the epoch ends where it started, no better
+            "--epoch_length", "1", "--lr", "0", *FINETUNE_PATCH, *TINY]  # lr 0: the epoch ends where it started
     # (and the phantom's 6 labels, too few to calibrate the band for 90 %: it stays raw, with a warning)
     proc = _run_cli(args + ["--band_coverage", "0.9"], cwd=tmp_path)
     out = phantom / "finetuned"
